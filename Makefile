@@ -1,0 +1,34 @@
+# hh_jax: two commands on a fresh machine.
+#   make run   - create/refresh .venv, run the default simulation, write out/voltage.png + summary
+#   make test  - create/refresh .venv with the test extras, run the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: run test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e .
+	touch $(STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[test,notebooks,bench]"
+	touch $(STAMP) $(TEST_STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/hh-jax simulate --preset brainpy --current 10 --duration 200 --dt 0.01 --n 1 --out out
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+bench: $(TEST_STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

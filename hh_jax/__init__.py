@@ -1,0 +1,52 @@
+"""hh_jax: a JAX-accelerated, differentiable Hodgkin–Huxley simulator.
+
+Units everywhere: mV, ms, µA/cm², mS/cm², µF/cm² (see ``hh_jax._custom_types.UNITS``).
+"""
+
+from ._custom_types import UNITS as UNITS
+from ._initial_state import brainpy_initial_state as brainpy_initial_state
+from ._initial_state import resting_state as resting_state
+from ._initial_state import steady_state_at as steady_state_at
+from ._params import HHParams as HHParams
+from ._params import PRESETS as PRESETS
+from ._rates import alpha_h as alpha_h
+from ._rates import alpha_m as alpha_m
+from ._rates import alpha_n as alpha_n
+from ._rates import bernoulli as bernoulli
+from ._rates import beta_h as beta_h
+from ._rates import beta_m as beta_m
+from ._rates import beta_n as beta_n
+from ._rates import exprel as exprel
+from ._rates import steady_state as steady_state
+from ._rates import time_constant as time_constant
+from ._simulate import RECORDABLE as RECORDABLE
+from ._simulate import SimulationResult as SimulationResult
+from ._simulate import simulate as simulate
+from ._steppers import STEPPERS as STEPPERS
+from ._steppers import AbstractStepper as AbstractStepper
+from ._steppers import Euler as Euler
+from ._steppers import ExpEuler as ExpEuler
+from ._steppers import RK4 as RK4
+from ._stimulus import AbstractStimulus as AbstractStimulus
+from ._stimulus import Constant as Constant
+from ._stimulus import OUNoise as OUNoise
+from ._stimulus import PulseTrain as PulseTrain
+from ._stimulus import Ramp as Ramp
+from ._stimulus import Sampled as Sampled
+from ._stimulus import Scaled as Scaled
+from ._stimulus import Sections as Sections
+from ._stimulus import Sine as Sine
+from ._stimulus import Square as Square
+from ._stimulus import Stack as Stack
+from ._stimulus import Step as Step
+from ._stimulus import Sum as Sum
+from ._stimulus import WhiteNoise as WhiteNoise
+from ._vector_field import Conductances as Conductances
+from ._vector_field import Currents as Currents
+from ._vector_field import HHState as HHState
+from ._vector_field import conductances as conductances
+from ._vector_field import currents as currents
+from ._vector_field import derivatives as derivatives
+from ._vector_field import vector_field as vector_field
+
+__version__ = "0.1.0"

@@ -1,0 +1,202 @@
+"""The ``hh-jax`` command line: a thin layer over the public API."""
+
+import argparse
+import math
+import os
+import sys
+from typing import Sequence
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        sys.stderr.write(f"hh-jax: error: {message}\n")
+        sys.exit(2)
+
+
+class CLIError(Exception):
+    """A user error detected after parsing (printed as one line, exit status 2)."""
+
+
+def _positive(name):
+    def conv(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(v) or v <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive finite number, got {text}")
+        return v
+
+    return conv
+
+
+def _finite(name):
+    def conv(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text}")
+        return v
+
+    return conv
+
+
+def _count(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--n must be an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"--n must be >= 1, got {v}")
+    return v
+
+
+def _method_names():
+    from ._steppers import STEPPERS
+
+    return sorted(STEPPERS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._params import PRESETS
+
+    parser = _Parser(prog="hh-jax", description="Hodgkin-Huxley simulations with JAX.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub.required = True
+    s = sub.add_parser("simulate", help="simulate HH neurons under a constant current")
+    s.add_argument("--preset", default="brainpy", choices=sorted(PRESETS),
+                   help="parameter set: brainpy (the seeds' defaults) or hh1952 (default: brainpy)")
+    s.add_argument("--current", type=_finite("--current"), default=10.0,
+                   help="injected current density, uA/cm^2 (default: 10)")
+    s.add_argument("--duration", type=_positive("--duration"), default=200.0,
+                   help="simulated time, ms (default: 200)")
+    s.add_argument("--dt", type=_positive("--dt"), default=0.01, help="time step, ms (default: 0.01)")
+    s.add_argument("--method", default="exp_euler", choices=_method_names(),
+                   help="integration scheme (default: exp_euler)")
+    s.add_argument("--n", type=_count, default=1, help="number of neurons (default: 1)")
+    s.add_argument("--init", default="steady", choices=["steady", "rest", "brainpy"],
+                   help="initial state: steady (gates at steady state at -65 mV), rest (exact "
+                        "resting state under --current), brainpy (random V in [-70,-60]) "
+                        "(default: steady)")
+    s.add_argument("--seed", type=int, default=0, help="PRNG seed for --init brainpy (default: 0)")
+    s.add_argument("--record-every", type=int, default=1, help="keep every k-th step (default: 1)")
+    s.add_argument("--out", default="out", help="output folder (default: out)")
+    s.add_argument("--no-plot", action="store_true", help="do not write voltage.png")
+    return parser
+
+
+def _simulate(args) -> int:
+    import jax
+    import numpy as np
+
+    import hh_jax
+
+    params = hh_jax.HHParams.from_preset(args.preset)
+    stepper = hh_jax.STEPPERS[args.method]()
+    shape = (args.n,)
+    if args.init == "steady":
+        y0 = hh_jax.steady_state_at(-65.0, shape=shape)
+    elif args.init == "rest":
+        y0 = hh_jax.resting_state(params, args.current).broadcast_to(shape)
+    else:
+        y0 = hh_jax.brainpy_initial_state(jax.random.key(args.seed), shape)
+    if args.record_every < 1:
+        raise CLIError(f"--record-every must be >= 1, got {args.record_every}")
+    try:
+        result = hh_jax.simulate(
+            params,
+            hh_jax.Constant(args.current),
+            duration=args.duration,
+            dt=args.dt,
+            stepper=stepper,
+            y0=y0,
+            record=("V", "m", "h", "n"),
+            record_every=args.record_every,
+            throw=False,
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    os.makedirs(args.out, exist_ok=True)
+    arrays = {k: np.asarray(getattr(result, k)) for k in ("t", "V", "m", "h", "n")}
+    _atomic_savez(os.path.join(args.out, "result.npz"), **arrays)
+    table = result.spike_table()
+    _atomic_write(
+        os.path.join(args.out, "spikes.csv"),
+        "neuron,time_ms\n" + "".join(f"{int(i)},{t:.6f}\n" for i, t in table),
+    )
+    counts = np.asarray(result.spike_count)
+    rate = np.asarray(result.firing_rate)
+    lines = [
+        f"hh-jax simulate: preset={args.preset} current={args.current} uA/cm^2 "
+        f"duration={args.duration} ms dt={args.dt} ms method={args.method} n={args.n} init={args.init}",
+        f"spikes: total {int(counts.sum())}, per neuron mean {counts.mean():.2f} "
+        f"(min {counts.min()}, max {counts.max()})",
+        f"firing rate: mean {rate.mean():.2f} Hz",
+    ]
+    if counts.sum() > 0:
+        lines.append(f"first spike: {table[0, 1]:.3f} ms (neuron {int(table[0, 0])})")
+    if not bool(result.finite):
+        lines.append("WARNING: the state became NaN/Inf: this method diverges at this dt.")
+    if not args.no_plot:
+        _plot(result, args, os.path.join(args.out, "voltage.png"))
+        lines.append(f"figure: {os.path.join(args.out, 'voltage.png')}")
+    lines.append(f"data: {os.path.join(args.out, 'result.npz')}, {os.path.join(args.out, 'spikes.csv')}")
+    summary = "\n".join(lines) + "\n"
+    _atomic_write(os.path.join(args.out, "summary.txt"), summary)
+    sys.stdout.write(summary)
+    return 0 if bool(result.finite) else 1
+
+
+def _plot(result, args, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import hh_jax.plot as hp
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, height_ratios=[2, 1])
+    hp.voltage(result, ax=ax1, neurons=range(min(args.n, 5)))
+    ax1.set_title(f"HH ({args.preset}), I = {args.current} uA/cm^2, {args.method}, dt = {args.dt} ms")
+    hp.gates(result, ax=ax2, neuron=0)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _atomic_write(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _atomic_savez(path: str, **arrays) -> None:
+    import numpy as np
+
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``hh-jax``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulate":
+            return _simulate(args)
+    except CLIError as e:
+        sys.stderr.write(f"hh-jax: error: {e}\n")
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""HH parameters as an Equinox PyTree."""
+
+import dataclasses
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._custom_types import PopArray, PopArrayLike
+
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _as_float_array(name: str, value) -> PopArray:
+    """Convert ``value`` to an inexact JAX array, raising errors that name ``name``."""
+    if isinstance(value, jax.core.Tracer):
+        if not jnp.issubdtype(value.dtype, jnp.inexact):
+            raise TypeError(f"HHParams.{name} must be a float array, got dtype {value.dtype}.")
+        return value
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"HHParams.{name} must be a number or a float array, got {value!r}.")
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # e.g. ragged lists
+        raise TypeError(f"HHParams.{name} could not be converted to an array: {e}") from None
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"HHParams.{name} must be numeric, got dtype {arr.dtype}.")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"HHParams.{name} must be real, got dtype {arr.dtype}.")
+    if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
+        return value
+    if np.issubdtype(arr.dtype, np.floating) and arr.dtype != np.float64:
+        return jnp.asarray(arr)  # keep float32 / float16 as given
+    return jnp.asarray(arr, dtype=jnp.result_type(float))
+
+
+class HHParams(eqx.Module):
+    """Parameters of the Hodgkin–Huxley point neuron (per unit membrane area).
+
+    Every field is a scalar or an array; all fields broadcast together to the *population
+    shape*, so a heterogeneous population is simply arrays in some fields. The defaults are the
+    values of the seeds (BrainPy's ``brainpy.dyn.HH``, the BrainState tutorial): the HH model with
+    voltages in absolute mV (rest near −65 mV) and a small leak. :meth:`hh1952` gives the
+    textbook 1952 values (``gL = 0.3``, rest −64.996 mV).
+
+    **Arguments** (all keyword-only):
+
+    - `C`: membrane capacitance, µF/cm², > 0. Default 1.0.
+    - `gNa`: maximal sodium conductance, mS/cm², ≥ 0. Default 120.0.
+    - `ENa`: sodium reversal potential, mV. Default 50.0.
+    - `gK`: maximal potassium conductance, mS/cm², ≥ 0. Default 36.0.
+    - `EK`: potassium reversal potential, mV. Default −77.0.
+    - `gL`: leak conductance, mS/cm², ≥ 0. Default 0.03.
+    - `EL`: leak reversal potential, mV. Default −54.387.
+    - `V_th`: spike-detection threshold (upward crossing), mV. Default 20.0.
+
+    Invalid values (non-finite, ``C ≤ 0``, a negative conductance, fields that do not broadcast
+    together) raise `ValueError` naming the field. Checks run on concrete values only; inside
+    `jax.jit`/`jax.grad` the values are traced and checked by the simulation instead.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    import hh_jax
+
+    p = hh_jax.HHParams(gNa=jnp.linspace(100.0, 140.0, 5))  # 5 neurons
+    p.pop_shape  # (5,)
+    ```
+    """
+
+    C: PopArray
+    gNa: PopArray
+    ENa: PopArray
+    gK: PopArray
+    EK: PopArray
+    gL: PopArray
+    EL: PopArray
+    V_th: PopArray
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("C", "gNa", "ENa", "gK", "EK", "gL", "EL", "V_th")
+
+    def __init__(
+        self,
+        *,
+        C: PopArrayLike = 1.0,
+        gNa: PopArrayLike = 120.0,
+        ENa: PopArrayLike = 50.0,
+        gK: PopArrayLike = 36.0,
+        EK: PopArrayLike = -77.0,
+        gL: PopArrayLike = 0.03,
+        EL: PopArrayLike = -54.387,
+        V_th: PopArrayLike = 20.0,
+    ):
+        self.C = _as_float_array("C", C)
+        self.gNa = _as_float_array("gNa", gNa)
+        self.ENa = _as_float_array("ENa", ENa)
+        self.gK = _as_float_array("gK", gK)
+        self.EK = _as_float_array("EK", EK)
+        self.gL = _as_float_array("gL", gL)
+        self.EL = _as_float_array("EL", EL)
+        self.V_th = _as_float_array("V_th", V_th)
+
+    def __check_init__(self):
+        shapes = {}
+        for name in self.FIELDS:
+            value = getattr(self, name)
+            shapes[name] = jnp.shape(value)
+            if not _is_concrete(value):
+                continue
+            arr = np.asarray(value)
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"HHParams.{name} must be finite, got {_show(arr)}.")
+            if name == "C" and np.any(arr <= 0):
+                raise ValueError(f"HHParams.C (capacitance, uF/cm^2) must be > 0, got {_show(arr)}.")
+            if name in ("gNa", "gK", "gL") and np.any(arr < 0):
+                raise ValueError(
+                    f"HHParams.{name} (conductance, mS/cm^2) must be >= 0, got {_show(arr)}."
+                )
+        try:
+            np.broadcast_shapes(*shapes.values())
+        except ValueError:
+            detail = ", ".join(f"{k}{v}" for k, v in shapes.items() if v != ())
+            raise ValueError(f"HHParams fields do not broadcast together: {detail}.") from None
+
+    @property
+    def pop_shape(self) -> tuple[int, ...]:
+        """The population shape: the broadcast shape of all fields."""
+        return tuple(np.broadcast_shapes(*(jnp.shape(getattr(self, f)) for f in self.FIELDS)))
+
+    @property
+    def dtype(self):
+        """The common floating dtype of the fields."""
+        return jnp.result_type(*(getattr(self, f) for f in self.FIELDS))
+
+    def replace(self, **changes: PopArrayLike) -> "HHParams":
+        """A copy with some fields replaced (validated like the constructor).
+
+        **Arguments:** any of the field names with new values (units as in the class).
+
+        **Returns:** a new `HHParams`.
+
+        **Example:** ``HHParams.hh1952().replace(gK=30.0)``.
+        """
+        unknown = set(changes) - set(self.FIELDS)
+        if unknown:
+            raise ValueError(
+                f"HHParams has no field(s) {sorted(unknown)}; fields are {list(self.FIELDS)}."
+            )
+        return dataclasses.replace(self, **changes)
+
+    def broadcast(self) -> "HHParams":
+        """A copy whose fields all have the full population shape."""
+        shape = self.pop_shape
+        return HHParams(**{f: jnp.broadcast_to(getattr(self, f), shape) for f in self.FIELDS})
+
+    def astype(self, dtype) -> "HHParams":
+        """A copy with every field cast to ``dtype`` (e.g. ``jnp.float32``)."""
+        return HHParams(**{f: jnp.asarray(getattr(self, f), dtype) for f in self.FIELDS})
+
+    @classmethod
+    def brainpy(cls, **overrides: PopArrayLike) -> "HHParams":
+        """The seeds' parameters (BrainPy ``brainpy.dyn.HH`` defaults); same as ``HHParams()``.
+
+        ENa 50 mV, gNa 120 mS/cm², EK −77 mV, gK 36 mS/cm², EL −54.387 mV, gL 0.03 mS/cm²,
+        C 1 µF/cm², V_th 20 mV. Keyword ``overrides`` replace single fields.
+        """
+        return cls(**overrides)
+
+    @classmethod
+    def hh1952(cls, **overrides: PopArrayLike) -> "HHParams":
+        """The textbook Hodgkin & Huxley (1952) values in absolute voltages.
+
+        Same as the defaults except ``gL = 0.3`` mS/cm², which puts rest at −64.996 mV.
+
+        The course-notebook convention (seed 004: ``ENa = 115``, ``EK = −12``, ``EL = 10.6`` mV,
+        voltages measured relative to rest) is this preset shifted by 65 mV: a voltage ``u`` in
+        that convention is ``V = u − 65`` here, and ``ENa = 115 − 65 = 50``,
+        ``EK = −12 − 65 = −77``, ``EL = 10.6 − 65 = −54.4`` (−54.387 to match the
+        rate functions' exact rest).
+        """
+        kw = dict(gL=0.3)
+        kw.update(overrides)
+        return cls(**kw)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: PopArrayLike) -> "HHParams":
+        """A preset by name: ``"brainpy"`` (the seeds' defaults) or ``"hh1952"``."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        return getattr(cls, PRESETS[name])(**overrides)
+
+
+PRESETS = {"brainpy": "brainpy", "hh1952": "hh1952"}
+"""Preset names accepted by :meth:`HHParams.from_preset` (and the CLI's ``--preset``)."""
+
+
+def _show(arr: np.ndarray) -> str:
+    if arr.ndim == 0:
+        return repr(float(arr))
+    bad = arr.ravel()[:4]
+    return f"array of shape {arr.shape} starting {bad.tolist()}"

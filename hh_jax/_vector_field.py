@@ -1,0 +1,174 @@
+"""The HH state, the vector field ``(t, y, args) -> dy/dt``, ionic currents and conductances."""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ._custom_types import PopArray, PopArrayLike
+from ._params import HHParams
+from ._rates import alpha_h, alpha_m, alpha_n, beta_h, beta_m, beta_n
+
+
+class HHState(eqx.Module):
+    """The state of a population of HH neurons: membrane potential and the three gates.
+
+    **Fields:**
+
+    - `V`: membrane potential, mV, population shape.
+    - `m`, `h`, `n`: gate open fractions, dimensionless in [0, 1], population shape.
+
+    An `HHState` is a PyTree, so it can be the `y` of a Diffrax solve or the carry of a scan, and
+    arithmetic on states is done with `jax.tree_util.tree_map`.
+
+    **Example:** ``HHState(V=-65.0, m=0.05, h=0.6, n=0.32)``.
+    """
+
+    V: PopArray = eqx.field(converter=jnp.asarray)
+    m: PopArray = eqx.field(converter=jnp.asarray)
+    h: PopArray = eqx.field(converter=jnp.asarray)
+    n: PopArray = eqx.field(converter=jnp.asarray)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The broadcast shape of the four variables (the population shape)."""
+        return tuple(jnp.broadcast_shapes(*(jnp.shape(x) for x in (self.V, self.m, self.h, self.n))))
+
+    def broadcast_to(self, shape: tuple[int, ...]) -> "HHState":
+        """This state with every variable broadcast to `shape`."""
+        b = lambda x: jnp.broadcast_to(x, shape)
+        return HHState(V=b(self.V), m=b(self.m), h=b(self.h), n=b(self.n))
+
+
+class Currents(eqx.Module):
+    """Ionic current densities, µA/cm², outward positive (``I_x = g_x (V − E_x)``).
+
+    A negative ``INa`` is the inward sodium current of the spike's upstroke. (The course notebook,
+    seed 004, plots the opposite sign, ``g (E − V)``.)
+    """
+
+    INa: PopArray
+    IK: PopArray
+    IL: PopArray
+
+    @property
+    def total(self) -> PopArray:
+        """``INa + IK + IL``, µA/cm²."""
+        return self.INa + self.IK + self.IL
+
+
+class Conductances(eqx.Module):
+    """Instantaneous conductance densities, mS/cm²: ``gNa·m³h``, ``gK·n⁴``, ``gL``."""
+
+    gNa: PopArray
+    gK: PopArray
+    gL: PopArray
+
+
+def conductances(params: HHParams, y: HHState) -> Conductances:
+    """Instantaneous conductances (mS/cm²) of a state: ``gNa·m³h``, ``gK·n⁴`` and ``gL``.
+
+    **Arguments:** `params`: `HHParams`; `y`: `HHState` (any population shape).
+
+    **Returns:** a `Conductances` with fields broadcast to the population shape.
+
+    **Example:** ``conductances(HHParams(), resting_state(HHParams())).gK``.
+    """
+    shape = jnp.broadcast_shapes(jnp.shape(y.V), jnp.shape(params.gL))
+    m3h = y.m * y.m * y.m * y.h
+    n2 = y.n * y.n
+    return Conductances(
+        gNa=params.gNa * m3h,
+        gK=params.gK * n2 * n2,
+        gL=jnp.broadcast_to(params.gL, shape),
+    )
+
+
+def currents(params: HHParams, y: HHState) -> Currents:
+    """Ionic current densities (µA/cm², outward positive) of a state.
+
+    ``INa = gNa·m³h·(V − ENa)``, ``IK = gK·n⁴·(V − EK)``, ``IL = gL·(V − EL)``.
+
+    **Arguments:** `params`: `HHParams`; `y`: `HHState`.
+
+    **Returns:** a `Currents`.
+
+    **Example:** ``currents(HHParams(), y).total`` is the net ionic current.
+    """
+    g = conductances(params, y)
+    return Currents(
+        INa=g.gNa * (y.V - params.ENa),
+        IK=g.gK * (y.V - params.EK),
+        IL=g.gL * (y.V - params.EL),
+    )
+
+
+def derivatives(params: HHParams, y: HHState, I: PopArrayLike) -> HHState:
+    """Time derivatives of the state for an injected current `I` (µA/cm²).
+
+    **Arguments:**
+
+    - `params`: `HHParams`.
+    - `y`: `HHState`.
+    - `I`: injected current density, µA/cm², broadcastable to the population shape.
+
+    **Returns:** an `HHState` of derivatives: dV/dt in mV/ms, dm/dt etc. in 1/ms.
+    """
+    V = y.V
+    am, bm = alpha_m(V), beta_m(V)
+    ah, bh = alpha_h(V), beta_h(V)
+    an, bn = alpha_n(V), beta_n(V)
+    i_ion = currents(params, y).total
+    return HHState(
+        V=(I - i_ion) / params.C,
+        m=am * (1.0 - y.m) - bm * y.m,
+        h=ah * (1.0 - y.h) - bh * y.h,
+        n=an * (1.0 - y.n) - bn * y.n,
+    )
+
+
+def injected_current(stimulus: Any, t) -> PopArray:
+    """Evaluate ``stimulus`` at time `t` (ms): a stimulus object, or a constant current."""
+    from ._stimulus import AbstractStimulus  # local: the stimulus module sits beside this one
+
+    if isinstance(stimulus, AbstractStimulus):
+        return stimulus(t)
+    return jnp.asarray(stimulus)
+
+
+def vector_field(t, y: HHState, args) -> HHState:
+    """The HH vector field, in the ``(t, y, args)`` form of `diffrax.ODETerm`.
+
+    **Arguments:**
+
+    - `t`: time, ms (scalar).
+    - `y`: `HHState`.
+    - `args`: a pair ``(params, stimulus)``: an `HHParams` and either an `AbstractStimulus`
+      or a constant current density (µA/cm², scalar or population-shaped array).
+
+    **Returns:** ``dy/dt`` as an `HHState` (mV/ms and 1/ms).
+
+    **Example:**
+
+    ```python
+    import diffrax, hh_jax
+    term = diffrax.ODETerm(hh_jax.vector_field)
+    args = (hh_jax.HHParams(), hh_jax.Constant(10.0))
+    ```
+    """
+    params, stimulus = args
+    return derivatives(params, y, injected_current(stimulus, t))
+
+
+def gate_steady_states(V: PopArray) -> tuple[PopArray, PopArray, PopArray]:
+    """(m∞, h∞, n∞) at membrane potential `V` (mV)."""
+    out = []
+    for a, b in ((alpha_m, beta_m), (alpha_h, beta_h), (alpha_n, beta_n)):
+        alpha, beta = a(V), b(V)
+        out.append(alpha / (alpha + beta))
+    return tuple(out)
+
+
+def _tree_finite(y: HHState) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in (y.V, y.m, y.h, y.n)]))
