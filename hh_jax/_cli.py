@@ -61,12 +61,29 @@ def _method_names():
     return sorted(STEPPERS)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ._params import PRESETS
+def _commands() -> dict:
+    """Subcommand name -> (add_parser(subparsers), run(args) -> exit status).
 
+    Other modules contribute subcommands by adding one entry here; their `run` raises
+    `CLIError` (or `ValueError`/`TypeError`) for user errors, printed as one line with status 2.
+    """
+    return {
+        "simulate": (_add_simulate, _simulate),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hh-jax", description="Hodgkin-Huxley simulations with JAX.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.required = True
+    for add_parser, _ in _commands().values():
+        add_parser(sub)
+    return parser
+
+
+def _add_simulate(sub) -> None:
+    from ._params import PRESETS
+
     s = sub.add_parser("simulate", help="simulate HH neurons under a constant current")
     s.add_argument("--preset", default="brainpy", choices=sorted(PRESETS),
                    help="parameter set: brainpy (the seeds' defaults) or hh1952 (default: brainpy)")
@@ -86,7 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--record-every", type=int, default=1, help="keep every k-th step (default: 1)")
     s.add_argument("--out", default="out", help="output folder (default: out)")
     s.add_argument("--no-plot", action="store_true", help="do not write voltage.png")
-    return parser
 
 
 def _simulate(args) -> int:
@@ -189,13 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hh-jax``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _, run = _commands()[args.command]
     try:
-        if args.command == "simulate":
-            return _simulate(args)
-    except CLIError as e:
+        return run(args)
+    except (CLIError, ValueError, TypeError, OSError) as e:
         sys.stderr.write(f"hh-jax: error: {e}\n")
         return 2
-    return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,8 @@
+"""Plots of hh_jax results.
+
+Matplotlib is imported lazily; every function takes ``ax=None`` (a new figure is made), passes
+extra keyword arguments to matplotlib, and returns the Axes it drew on.
+"""
+
+from ._traces import gates as gates
+from ._traces import voltage as voltage
