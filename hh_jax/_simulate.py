@@ -59,7 +59,7 @@ class SimulationResult(eqx.Module):
     @property
     def firing_rate(self) -> PopArray:
         """Mean firing rate per neuron over the whole run, Hz."""
-        return self.spike_count / (self.duration / 1000.0)
+        return self.spike_count.astype(self.final_state.V.dtype) / (self.duration / 1000.0)
 
     @property
     def spike_overflow(self) -> Array:
