@@ -244,6 +244,10 @@ def simulate(
     shape = _population_shape(params, stimulus, y0, t0)
     if y0 is None:
         y0 = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=shape)
+    else:
+        # Strongly type the initial state (HHState(V=-65.0, ...) holds weakly typed scalars),
+        # so that Python-number and array initial states share one compilation.
+        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), y0)
     config = _Config(
         n_steps=n_steps,
         dt=dt,
