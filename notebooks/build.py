@@ -11,6 +11,7 @@ Usage (from the repository root)::
 """
 
 import pathlib
+import resource
 import sys
 import time
 
@@ -47,10 +48,13 @@ def build(source: pathlib.Path, *, timeout: int = 300) -> pathlib.Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     start = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
     out = HERE / (source.stem + ".ipynb")
     nbformat.write(nb, out)
-    print(f"{out.name}: executed in {time.perf_counter() - start:.1f} s")
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    print(f"{out.name}: executed in {time.perf_counter() - start:.1f} s wall, kernel CPU {cpu:.1f} s")
     return out
 
 
