@@ -99,7 +99,7 @@ def test_seed004_voltage_shape_at_ten():
     spikes = np.asarray(r.spike_times)[: int(r.spike_count)]
     assert int(r.spike_count) == 7
     assert 42.0 < spikes[3] < 56.0  # the course zooms on [42, 56] ms to show one spike
-    ref = reference_spikes("hh1952", 10.0, 200.0)  # SciPy DOP853, from rest
+    ref = reference_spikes("hh1952", 10.0, 100.0)  # SciPy DOP853, from rest
     assert abs(np.diff(spikes)[-1] - np.diff(ref)[-1]) < 0.01  # same limit cycle period
     late = t > spikes[1]
     assert 25.0 < V[late].max() < 40.0  # spike peak (absolute mV), below ENa = 50
@@ -122,8 +122,8 @@ def test_seed002_each_pulse_fires_one_spike():
 
 def test_seed001_rk4_fails_at_coarse_step_where_exp_euler_does_not():
     p = hh_jax.HHParams()
-    rk4 = hh_jax.simulate(p, 10.0, duration=200.0, dt=0.1, stepper=hh_jax.RK4(), record=(), throw=False)
-    ee = hh_jax.simulate(p, 10.0, duration=200.0, dt=0.1, record=())
-    ref = reference_spikes("brainpy", 10.0, 200.0)
+    rk4 = hh_jax.simulate(p, 10.0, duration=100.0, dt=0.1, stepper=hh_jax.RK4(), record=(), throw=False)
+    ee = hh_jax.simulate(p, 10.0, duration=100.0, dt=0.1, record=())
+    ref = reference_spikes("brainpy", 10.0, 100.0)
     assert not bool(rk4.finite)
     assert bool(ee.finite) and int(ee.spike_count) == ref.size
