@@ -156,7 +156,7 @@ def fi_curve(
     first = jnp.min(jnp.where(inwin, times, jnp.inf), axis=1)
     last = jnp.max(jnp.where(inwin, times, -jnp.inf), axis=1)
     span = jnp.where(count >= 2, last - first, 1.0)
-    isi = span / jnp.maximum(count - 1, 1)
+    isi = span / jnp.maximum(count - 1, 1).astype(span.dtype)
     sustained = (count >= 2) & (t1 - last < 2.0 * isi)
     rate = jnp.where(sustained, 1000.0 / isi, 0.0)
     return FICurve(I=I, rate=rate, spike_count=count)
