@@ -95,8 +95,8 @@ def hopf_current(
     I0: ScalarLike,
     *,
     V0: ScalarLike = -65.0,
-    rtol: float = 1e-12,
-    atol: float = 1e-12,
+    rtol: float | None = None,
+    atol: float | None = None,
     max_steps: int = 50,
 ) -> Array:
     """Refine a Hopf point: the current where the equilibrium's complex pair crosses Re λ = 0.
@@ -111,7 +111,8 @@ def hopf_current(
     - `params`: `HHParams` of one neuron.
     - `I0`: initial guess, µA/cm² (e.g. from :func:`hopf_points` or a branch).
     - `V0`: guess of the equilibrium potential near the Hopf point, mV. Default −65.0.
-    - `rtol`, `atol`: Newton tolerances on I. Default 1e-12.
+    - `rtol`, `atol`: Newton tolerances on I. Default 1e-12 in float64, 1e-5 in float32
+      (enable JAX's float64 mode for accurate analysis).
     - `max_steps`: Newton iterations. Default 50.
 
     **Returns:** the Hopf current, µA/cm² (scalar).
@@ -120,6 +121,9 @@ def hopf_current(
     """
     _check_single(params)
     I0 = jnp.asarray(I0, params.dtype)
+    default = 1e-12 if params.dtype == jnp.float64 else 1e-5
+    rtol = default if rtol is None else rtol
+    atol = default if atol is None else atol
     V0 = jax.lax.stop_gradient(jnp.asarray(V0, params.dtype))
     sol = optx.root_find(
         _pair_real_part,
