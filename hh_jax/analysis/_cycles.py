@@ -29,6 +29,8 @@ class LimitCycle(eqx.Module):
       by decreasing modulus; one of them is 1 (the flow direction). The cycle is stable if the
       other three lie inside the unit circle.
     - `residual`: max-norm of ``φ_T(x₀) − x₀`` at the solution (mV and gate units).
+    - `path`: the orbit at `samples` equally spaced times over one period (`HHState`
+      ``[samples]``).
     """
 
     I: Array
@@ -38,6 +40,7 @@ class LimitCycle(eqx.Module):
     V_min: Array
     multipliers: Complex[Array, "4"]
     residual: Array
+    path: HHState
 
     @property
     def frequency(self) -> Array:
@@ -47,11 +50,13 @@ class LimitCycle(eqx.Module):
     @property
     def stable(self) -> Array:
         """True if all multipliers but the trivial one have modulus < 1."""
-        mod = jnp.sort(jnp.abs(self.multipliers))[::-1]
-        trivial = jnp.argmin(jnp.abs(self.multipliers - 1.0))
-        others = jnp.where(jnp.arange(4) == trivial, 0.0, jnp.abs(self.multipliers))
-        del mod
-        return jnp.all(others < 1.0)
+        return _stable(self.multipliers)
+
+
+def _stable(multipliers) -> Array:
+    trivial = jnp.argmin(jnp.abs(multipliers - 1.0))
+    others = jnp.where(jnp.arange(4) == trivial, 0.0, jnp.abs(multipliers))
+    return jnp.all(others < 1.0)
 
 
 class _Tol(eqx.Module):
@@ -131,6 +136,7 @@ def _shoot(params, I, x_guess, T_guess, tol: _Tol, newton_rtol, newton_atol, sam
         V_min=jnp.min(path[:, 0]),
         multipliers=mult,
         residual=jnp.max(jnp.abs(path[-1] - path[0])),
+        path=HHState(V=path[:, 0], m=path[:, 1], h=path[:, 2], n=path[:, 3]),
     ), ok
 
 
@@ -250,7 +256,7 @@ class CycleBranch(eqx.Module):
 
     **Fields** (each ``[k]``, k = the currents where an orbit was found): `I` (µA/cm²),
     `period` (ms), `V_max`, `V_min` (mV), `stable` (bool), `states` (`HHState` ``[k]``, a point
-    on each orbit).
+    on each orbit), `paths` (`HHState` ``[k, samples]``, each orbit over one period).
     """
 
     I: Array
@@ -259,6 +265,11 @@ class CycleBranch(eqx.Module):
     V_min: Array
     stable: Array
     states: HHState
+    paths: HHState
+
+    def guess(self, k: int) -> tuple[HHState, Array]:
+        """``(state, period)`` of the k-th orbit: a warm start for `limit_cycle`/`cycle_branch`."""
+        return jax.tree_util.tree_map(lambda x: x[k], self.states), self.period[k]
 
     @property
     def frequency(self) -> Array:
@@ -322,6 +333,7 @@ def cycle_branch(
     cs = jax.tree_util.tree_map(stack, *found)
     return CycleBranch(
         I=cs.I, period=cs.period, V_max=cs.V_max, V_min=cs.V_min,
-        stable=jax.vmap(lambda m: LimitCycle(0.0, None, 1.0, 0.0, 0.0, m, 0.0).stable)(cs.multipliers),
+        stable=jax.vmap(_stable)(cs.multipliers),
         states=cs.state,
+        paths=cs.path,
     )
