@@ -70,7 +70,7 @@ def _solve(x0, T, params, I, tol: _Tol, saveat):
     term = diffrax.ODETerm(lambda s, x, args: args[0] * _field(x, args[1], args[2]))
     return diffrax.diffeqsolve(
         term,
-        diffrax.Dopri8(),
+        diffrax.Tsit5(),
         0.0,
         1.0,
         1e-3,
@@ -87,7 +87,7 @@ def _solve(x0, T, params, I, tol: _Tol, saveat):
 def flow(x0: Float[Array, "4"], T, params: HHParams, I, *, rtol=1e-10, atol=1e-10, max_steps=2048):
     """The state after time `T` (ms) from `x0` (``[V, m, h, n]``) under constant `I` (Diffrax).
 
-    Integrated by Dopri8 with tolerance `rtol`/`atol` (default 1e-10), differentiable in forward
+    Integrated by Tsit5 with tolerance `rtol`/`atol` (default 1e-10), differentiable in forward
     and reverse mode (`diffrax.DirectAdjoint`).
 
     **Example:** ``flow(to_vector(y), 14.6, p, 10.0)``.
@@ -157,7 +157,7 @@ def limit_cycle(
     Unknowns: the initial state ``x₀`` and the period ``T``. Equations: ``φ_T(x₀) − x₀ = 0``
     (4) and the phase condition ``f(x_g)·(x₀ − x_g) = 0`` (the orbit crosses the hyperplane
     through the guess ``x_g`` orthogonal to the flow there). Solved by Newton's method
-    (Optimistix) with the flow integrated by Diffrax (Dopri8, tolerance `rtol`/`atol`); the
+    (Optimistix) with the flow integrated by Diffrax (Tsit5, tolerance `rtol`/`atol`); the
     result is differentiable with respect to `params` and `I` by the implicit function theorem.
     Converges to stable and unstable orbits alike; `multipliers` tell which.
 
