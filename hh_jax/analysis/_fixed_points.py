@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._custom_types import Array, Float, PopArray, PopArrayLike, ScalarLike
+from .._custom_types import Array, PopArray, PopArrayLike, ScalarLike
 from .._initial_state import resting_state
 from .._params import HHParams
 from .._vector_field import HHState, currents, gate_steady_states

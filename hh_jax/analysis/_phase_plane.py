@@ -2,7 +2,6 @@
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 
 from .._custom_types import Array, ScalarLike
 from .._initial_state import resting_state
