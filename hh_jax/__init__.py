@@ -58,4 +58,6 @@ from ._vector_field import currents as currents
 from ._vector_field import derivatives as derivatives
 from ._vector_field import vector_field as vector_field
 
+from . import analysis as analysis
+
 __version__ = "0.1.0"

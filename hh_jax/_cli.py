@@ -67,8 +67,12 @@ def _commands() -> dict:
     Other modules contribute subcommands by adding one entry here; their `run` raises
     `CLIError` (or `ValueError`/`TypeError`) for user errors, printed as one line with status 2.
     """
+    from .analysis import _cli as analysis_cli
+
     return {
         "simulate": (_add_simulate, _simulate),
+        "fi": (analysis_cli.add_fi, analysis_cli.run_fi),
+        "bifurcation": (analysis_cli.add_bifurcation, analysis_cli.run_bifurcation),
     }
 
 

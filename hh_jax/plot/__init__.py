@@ -11,3 +11,7 @@ from ._traces import currents as currents
 from ._traces import gates as gates
 from ._traces import stacked as stacked
 from ._traces import voltage as voltage
+from ._dynamics import bifurcation as bifurcation
+from ._dynamics import eigenvalues as eigenvalues
+from ._dynamics import fi as fi
+from ._dynamics import phase_plane as phase_plane

@@ -1,0 +1,200 @@
+"""``hh-jax fi`` and ``hh-jax bifurcation``: f-I curves and bifurcation diagrams as CSV + PNG."""
+
+import os
+import sys
+
+
+def _cli_helpers():
+    from .._cli import CLIError, _atomic_write, _finite, _positive
+
+    return CLIError, _atomic_write, _finite, _positive
+
+
+def _common(s) -> None:
+    from .._params import PRESETS
+
+    _, _, _finite, _positive = _cli_helpers()
+    s.add_argument("--preset", default="brainpy", choices=sorted(PRESETS),
+                   help="parameter set (default: brainpy)")
+    s.add_argument("--i-min", type=_finite("--i-min"), default=0.0, help="lowest current, uA/cm^2 (default: 0)")
+    s.add_argument("--num", type=int, default=None, help="number of currents on the grid")
+    s.add_argument("--out", default="out", help="output folder (default: out)")
+    s.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+
+
+def add_fi(sub) -> None:
+    """Register ``hh-jax fi``."""
+    _, _, _finite, _positive = _cli_helpers()
+    s = sub.add_parser("fi", help="firing rate vs current (from rest, from a spike train, from equilibrium)")
+    _common(s)
+    s.add_argument("--i-max", type=_finite("--i-max"), default=30.0, help="highest current, uA/cm^2 (default: 30)")
+    s.add_argument("--transient", type=_positive("--transient"), default=300.0, help="discarded time, ms (default: 300)")
+    s.add_argument("--window", type=_positive("--window"), default=300.0, help="measurement time, ms (default: 300)")
+    s.add_argument("--dt", type=_positive("--dt"), default=0.01, help="time step, ms (default: 0.01)")
+
+
+def _grid(args, default_num):
+    import numpy as np
+
+    CLIError = _cli_helpers()[0]
+    num = default_num if args.num is None else args.num
+    if num < 2:
+        raise CLIError(f"--num must be >= 2, got {num}")
+    if not args.i_min < args.i_max:
+        raise CLIError(f"--i-min ({args.i_min}) must be < --i-max ({args.i_max})")
+    return np.linspace(args.i_min, args.i_max, num)
+
+
+def run_fi(args) -> int:
+    """Run ``hh-jax fi`` in float64: writes ``fi.csv`` and ``fi.png`` under ``--out``."""
+    import jax
+
+    with jax.enable_x64(True):
+        return _run_fi(args)
+
+
+def _run_fi(args) -> int:
+    import numpy as np
+
+    import hh_jax
+    import hh_jax.analysis as A
+
+    CLIError, _atomic_write, _, _ = _cli_helpers()
+    I = _grid(args, 61)
+    p = hh_jax.HHParams.from_preset(args.preset)
+    kw = dict(transient=args.transient, window=args.window, dt=args.dt)
+    try:
+        curves = {
+            "rest": A.fi_curve(p, I, start=A.FromRest(), **kw),
+            "spiking": A.fi_curve(p, I, start=A.FromSpiking(), **kw),
+            "equilibrium": A.fi_curve(p, I, start=A.FromEquilibrium(), **kw),
+        }
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    os.makedirs(args.out, exist_ok=True)
+    rows = ["I_uA_cm2,rate_from_rest_Hz,rate_from_spiking_Hz,rate_from_equilibrium_Hz"]
+    rates = {k: np.asarray(c.rate) for k, c in curves.items()}
+    for j, x in enumerate(I):
+        rows.append(f"{x:.6g},{rates['rest'][j]:.6f},{rates['spiking'][j]:.6f},{rates['equilibrium'][j]:.6f}")
+    path = os.path.join(args.out, "fi.csv")
+    _atomic_write(path, "\n".join(rows) + "\n")
+    c = curves["rest"]
+    lines = [
+        f"hh-jax fi: preset={args.preset} I in [{args.i_min}, {args.i_max}] uA/cm^2 ({len(I)} points)",
+        f"from rest: onset {c.onset():.4g} uA/cm^2, minimum rate {c.minimum_rate():.4g} Hz, "
+        f"firing stops again at {c.block_onset():.4g} uA/cm^2",
+        f"from a spike train: onset {curves['spiking'].onset():.4g}; from the equilibrium: "
+        f"onset {curves['equilibrium'].onset():.4g} uA/cm^2",
+        f"data: {path}",
+    ]
+    if not args.no_plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        import hh_jax.plot as hp
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for k, c in curves.items():
+            hp.fi(c, ax=ax, label=f"from {k}")
+        ax.set_title(f"f-I curve, HH ({args.preset})")
+        png = os.path.join(args.out, "fi.png")
+        fig.tight_layout()
+        fig.savefig(png, dpi=120)
+        plt.close(fig)
+        lines.append(f"figure: {png}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def add_bifurcation(sub) -> None:
+    """Register ``hh-jax bifurcation``."""
+    _, _, _finite, _positive = _cli_helpers()
+    s = sub.add_parser("bifurcation", help="equilibrium branch, Hopf points and limit cycles vs current")
+    _common(s)
+    s.add_argument("--i-max", type=_finite("--i-max"), default=200.0, help="highest current, uA/cm^2 (default: 200)")
+    s.add_argument("--cycle-step", type=_positive("--cycle-step"), default=5.0,
+                   help="current step of the limit-cycle continuation, uA/cm^2 (default: 5)")
+    s.add_argument("--no-cycles", action="store_true", help="skip the limit-cycle branch")
+
+
+def run_bifurcation(args) -> int:
+    """Run ``hh-jax bifurcation`` in float64: writes ``equilibria.csv``, ``hopf.csv``,
+    ``cycles.csv`` and ``bifurcation.png`` under ``--out``."""
+    import jax
+
+    with jax.enable_x64(True):
+        return _run_bifurcation(args)
+
+
+def _run_bifurcation(args) -> int:
+    import numpy as np
+
+    import hh_jax
+    import hh_jax.analysis as A
+
+    CLIError, _atomic_write, _, _ = _cli_helpers()
+    I = _grid(args, 201)
+    p = hh_jax.HHParams.from_preset(args.preset)
+    branch = A.equilibrium_branch(p, I)
+    hopf = np.asarray(A.hopf_points(p, I_min=float(I[0]), I_max=float(I[-1]), num=len(I)))
+    os.makedirs(args.out, exist_ok=True)
+    w = np.asarray(branch.eigenvalues)
+    rows = ["I_uA_cm2,V_mV,m,h,n,stable,class," + ",".join(f"re{k},im{k}" for k in range(4))]
+    for j, x in enumerate(I):
+        ys = [float(getattr(branch.state, v)[j]) for v in ("V", "m", "h", "n")]
+        ev = ",".join(f"{w[j, k].real:.8g},{w[j, k].imag:.8g}" for k in range(4))
+        rows.append(f"{x:.6g}," + ",".join(f"{v:.8g}" for v in ys)
+                    + f",{int(branch.stable[j])},{A.CLASSES[int(branch.kind[j])]},{ev}")
+    _atomic_write(os.path.join(args.out, "equilibria.csv"), "\n".join(rows) + "\n")
+    _atomic_write(os.path.join(args.out, "hopf.csv"), "I_uA_cm2\n" + "".join(f"{h:.10g}\n" for h in hopf))
+    cycles = None
+    if not args.no_cycles and len(hopf):
+        I0 = float(hopf[0]) + 0.25
+        up = np.arange(I0, float(I[-1]) + 1e-9, args.cycle_step)
+        down = np.arange(I0, max(float(I[0]), 0.0) - 1e-9, -0.5)[1:]
+        try:
+            b_up = A.cycle_branch(p, up)
+            parts = [b_up]
+            if len(down):
+                try:
+                    b_down = A.cycle_branch(p, down)
+                    parts.insert(0, __import__("jax").tree_util.tree_map(lambda x: x[::-1], b_down))
+                except ValueError:
+                    pass
+            import jax
+
+            cycles = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *parts)
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+        rows = ["I_uA_cm2,period_ms,frequency_Hz,V_max_mV,V_min_mV,stable"]
+        for j in range(len(cycles.I)):
+            rows.append(f"{cycles.I[j]:.6g},{cycles.period[j]:.8g},{1000.0 / cycles.period[j]:.8g},"
+                        f"{cycles.V_max[j]:.8g},{cycles.V_min[j]:.8g},{int(cycles.stable[j])}")
+        _atomic_write(os.path.join(args.out, "cycles.csv"), "\n".join(rows) + "\n")
+    lines = [
+        f"hh-jax bifurcation: preset={args.preset} I in [{args.i_min}, {args.i_max}] uA/cm^2",
+        "Hopf points: " + (", ".join(f"{h:.4f}" for h in hopf) if len(hopf) else "none") + " uA/cm^2",
+    ]
+    if cycles is not None:
+        lines.append(f"stable cycles from {cycles.I.min():.3g} to {cycles.I.max():.3g} uA/cm^2, "
+                     f"rates {1000 / cycles.period.max():.4g}-{1000 / cycles.period.min():.4g} Hz")
+    if not args.no_plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        import hh_jax.plot as hp
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        hp.bifurcation(branch, cycles=cycles, hopf=hopf, ax=ax)
+        ax.set_title(f"Bifurcation diagram, HH ({args.preset})")
+        png = os.path.join(args.out, "bifurcation.png")
+        fig.tight_layout()
+        fig.savefig(png, dpi=120)
+        plt.close(fig)
+        lines.append(f"figure: {png}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
