@@ -16,6 +16,11 @@ def _axes(ax):
     return ax
 
 
+def _check_result(result):
+    if not hasattr(result, "trace") or not hasattr(result, "t"):
+        raise TypeError(f"result must be a SimulationResult, got {type(result).__name__}.")
+
+
 def _columns(trace: np.ndarray, neurons) -> tuple[np.ndarray, list[int]]:
     trace = np.asarray(trace)
     flat = trace.reshape(trace.shape[0], -1)
@@ -41,6 +46,7 @@ def voltage(result, *, ax=None, neurons: Iterable[int] | None = None, threshold:
 
     **Example:** ``hh_jax.plot.voltage(hh_jax.simulate(p, 10.0, duration=100.0, dt=0.01))``.
     """
+    _check_result(result)
     ax = _axes(ax)
     flat, idx = _columns(result.trace("V"), neurons)
     t = np.asarray(result.t)
@@ -63,6 +69,7 @@ def gates(result, *, ax=None, neuron: int = 0, **kwargs):
 
     **Example:** ``hh_jax.plot.gates(r, neuron=0)``.
     """
+    _check_result(result)
     ax = _axes(ax)
     t = np.asarray(result.t)
     for name, color in (("m", "tab:red"), ("h", "tab:blue"), ("n", "tab:green")):
