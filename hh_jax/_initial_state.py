@@ -2,6 +2,7 @@
 
 from typing import Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -162,6 +163,8 @@ def resting_state(
     atol = 100 * eps * 100 if atol is None else atol
     p = params.broadcast()
     p = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), p)
+    # Traced values are not checked above: a NaN/Inf must not reach the Newton solve silently.
+    I = eqx.error_if(I, ~jnp.all(jnp.isfinite(I)), "resting_state: I must be finite.")
     I_flat = jnp.broadcast_to(I, shape).reshape(-1)
     V0_flat = jnp.broadcast_to(jnp.asarray(V0, dtype), shape).reshape(-1)
     solver = optx.Newton(rtol=rtol, atol=atol)
