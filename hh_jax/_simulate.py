@@ -25,7 +25,8 @@ class SimulationResult(eqx.Module):
 
     **Fields:**
 
-    - `t`: sample times, ms, shape ``[samples]`` (``t0``, then every `record_every`-th step).
+    - `t`: sample times, ms, shape ``[samples]`` (``t0``, then every `record_every`-th step);
+      empty when nothing is recorded (``record=()``).
     - `V`, `m`, `h`, `n`, `INa`, `IK`, `IL`, `gNa`, `gK`, `gL`, `I`: recorded traces, shape
       ``[samples, *pop]`` (mV; 1; µA/cm²; mS/cm²; µA/cm²), or ``None`` if not recorded.
     - `spike_count`: spikes per neuron (upward crossings of ``V_th``), int, ``[*pop]``.
@@ -348,7 +349,10 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         traces = {}
     carry = run_steps(carry, remainder)
     y, _, count, buf = carry
-    t = t0 + dt * (k_every * jnp.arange(n_samples + 1)).astype(dtype)
+    if config.record:
+        t = t0 + dt * (k_every * jnp.arange(n_samples + 1)).astype(dtype)
+    else:  # nothing recorded: no sample times either (an O(steps) array otherwise)
+        t = jnp.zeros((0,), dtype)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (y.V, y.m, y.h, y.n)]))
     return SimulationResult(
         t=t,
