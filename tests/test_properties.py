@@ -156,7 +156,7 @@ def _run(params, stim, y0, stepper, dt, record=hh_jax.RECORDABLE):
 
 @pytest.mark.parametrize("name, stepper, dt, domain", STEPPER_ROWS, ids=[r[0] for r in STEPPER_ROWS])
 def test_invariants_determinism_and_population_independence(name, stepper, dt, domain):
-    @settings(max_examples=n_examples(5))
+    @settings(max_examples=n_examples(4))
     @given(case=cases(domain))
     def check(case):
         params, stim, y0 = build(case, dt)
