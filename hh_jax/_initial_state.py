@@ -2,6 +2,7 @@
 
 from typing import Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,13 +18,21 @@ def _shape_arg(shape) -> tuple[int, ...]:
         return ()
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
-    try:
-        shape = tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}.") from None
+    if isinstance(shape, (str, bytes)) or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in _iter(shape)
+    ):
+        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}.")
+    shape = tuple(int(s) for s in shape)
     if any(s < 1 for s in shape):
         raise ValueError(f"shape must have positive sizes, got {shape}.")
     return shape
+
+
+def _iter(x):
+    try:
+        return list(x)
+    except TypeError:
+        return [None]
 
 
 def steady_state_at(V: PopArrayLike = -65.0, *, shape: int | Sequence[int] | None = None) -> HHState:
@@ -40,11 +49,22 @@ def steady_state_at(V: PopArrayLike = -65.0, *, shape: int | Sequence[int] | Non
 
     **Example:** ``steady_state_at(-65.0, shape=10)``.
     """
-    V = jnp.asarray(V, dtype=jnp.result_type(float))
+    if isinstance(V, (str, bytes)) or V is None:
+        raise TypeError(f"steady_state_at: V (mV) must be a number or a float array, got {V!r}.")
+    try:
+        V = jnp.asarray(V, dtype=jnp.result_type(float))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"steady_state_at: V (mV) must be a number or a float array: {e}") from None
     if not isinstance(V, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(V))):
-        raise ValueError(f"V must be finite, got {V}.")
+        raise ValueError(f"steady_state_at: V must be finite, got {V}.")
     shape = _shape_arg(shape) if shape is not None else jnp.shape(V)
-    V = jnp.broadcast_to(V, shape)
+    try:
+        np.broadcast_shapes(jnp.shape(V), shape)
+        V = jnp.broadcast_to(V, shape)
+    except ValueError:
+        raise ValueError(
+            f"steady_state_at: V of shape {jnp.shape(V)} does not broadcast to shape={shape}."
+        ) from None
     m, h, n = gate_steady_states(V)
     return HHState(V=V, m=m, h=h, n=n)
 
@@ -63,10 +83,29 @@ def brainpy_initial_state(key: PRNGKeyArray, shape: int | Sequence[int] = ()) ->
 
     **Example:** ``brainpy_initial_state(jax.random.key(0), 2)``.
     """
+    if not (isinstance(key, jax.Array) and (
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+        or (key.dtype == jnp.uint32 and key.shape == (2,))
+    )):
+        raise TypeError(
+            f"brainpy_initial_state: key must be a jax.random key (jax.random.key(seed)), got {key!r}."
+        )
     shape = _shape_arg(shape)
     V = jax.random.uniform(key, shape, minval=-70.0, maxval=-60.0)
     full = lambda v: jnp.full(shape, v, dtype=V.dtype)
     return HHState(V=V, m=full(0.5), h=full(0.6), n=full(0.32))
+
+
+def _float_arg(name, x, dtype):
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"resting_state: {name} must be a number or a float array, got {x!r}.")
+    try:
+        x = jnp.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"resting_state: {name} must be a number or a float array: {e}") from None
+    if not isinstance(x, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError(f"resting_state: {name} must be finite, got {x}.")
+    return x
 
 
 def _rest_residual(V, args):
@@ -103,14 +142,30 @@ def resting_state(
 
     **Example:** ``resting_state(HHParams.hh1952()).V`` ≈ −64.996 mV.
     """
-    I = jnp.asarray(I, dtype=params.dtype)
-    shape = tuple(np.broadcast_shapes(params.pop_shape, jnp.shape(I), jnp.shape(V0)))
+    if not isinstance(params, HHParams):
+        raise TypeError(f"resting_state: params must be an HHParams, got {type(params).__name__}.")
+    I = _float_arg("I (uA/cm^2)", I, params.dtype)
+    V0 = _float_arg("V0 (mV)", V0, params.dtype)
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        if tol is not None and (
+            isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0
+        ):
+            raise ValueError(f"resting_state: {name} must be a positive number, got {tol!r}.")
+    try:
+        shape = tuple(np.broadcast_shapes(params.pop_shape, jnp.shape(I), jnp.shape(V0)))
+    except ValueError:
+        raise ValueError(
+            f"resting_state: shapes do not broadcast: params {params.pop_shape}, "
+            f"I {jnp.shape(I)}, V0 {jnp.shape(V0)}."
+        ) from None
     dtype = jnp.result_type(params.dtype, I.dtype)
     eps = float(jnp.finfo(dtype).eps)
     rtol = 100 * eps if rtol is None else rtol
     atol = 1e4 * eps if atol is None else atol
     p = params.broadcast()
     p = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), p)
+    # Traced values are not checked above: a NaN/Inf must not reach the Newton solve silently.
+    I = eqx.error_if(I, ~jnp.all(jnp.isfinite(I)), "resting_state: I must be finite.")
     I_flat = jnp.broadcast_to(I, shape).reshape(-1)
     V0_flat = jnp.broadcast_to(jnp.asarray(V0, dtype), shape).reshape(-1)
     solver = optx.Newton(rtol=rtol, atol=atol)

@@ -162,6 +162,12 @@ class HHParams(eqx.Module):
 
     def astype(self, dtype) -> "HHParams":
         """A copy with every field cast to ``dtype`` (e.g. ``jnp.float32``)."""
+        try:
+            dtype = jnp.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"HHParams.astype: dtype must be a float dtype, got {dtype!r}.") from None
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"HHParams.astype: dtype must be a float dtype, got {dtype}.")
         return HHParams(**{f: jnp.asarray(getattr(self, f), dtype) for f in self.FIELDS})
 
     @classmethod

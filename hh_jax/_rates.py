@@ -25,6 +25,21 @@ def _exp(x: Array) -> Array:
     return jnp.exp(jnp.minimum(x, _EXP_CLIP))
 
 
+def _as_float(name: str, x) -> Array:
+    """``x`` as an inexact JAX array; `TypeError` naming `name` for strings, None, complex."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a number or a float array, got {x!r}.")
+    try:
+        x = jnp.asarray(x)
+    except TypeError as e:
+        raise TypeError(f"{name} must be a number or a float array: {e}") from None
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must be real, got dtype {x.dtype}.")
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
 def bernoulli(u: Array) -> Array:
     """The function ``u / (exp(u) − 1)``, safe at and near ``u = 0`` and for large ``|u|``.
 
@@ -41,9 +56,7 @@ def bernoulli(u: Array) -> Array:
 
     **Example:** ``bernoulli(jnp.array(0.0))`` is ``1.0``.
     """
-    u = jnp.asarray(u)
-    if not jnp.issubdtype(u.dtype, jnp.inexact):
-        u = u.astype(jnp.result_type(float))
+    u = _as_float("bernoulli: u", u)
     # Taylor branch radius: where the series truncation error (~u⁸/1.2e6 in the value,
     # ~u⁶/1.7e4 in the second derivative) and the expm1 branch's cancellation in the second
     # derivative (~eps/u²) are both below ~1e-6 relative (f32) / ~1e-13 (f64).
@@ -72,7 +85,7 @@ def exprel(z: Array) -> Array:
 
     **Example:** ``exprel(jnp.array(-1.0))`` is ``1 − 1/e``.
     """
-    z = jnp.asarray(z)
+    z = _as_float("exprel: z", z)
     small_radius = 1e-3 if jnp.finfo(z.dtype).bits <= 32 else 1e-6
     small = jnp.abs(z) < small_radius
     z_big = jnp.where(small, -1.0, z)
@@ -84,31 +97,37 @@ def exprel(z: Array) -> Array:
 
 def alpha_m(V: PopArray) -> PopArray:
     """Opening rate of the Na activation gate m, 1/ms. `V` in mV, any shape."""
+    V = _as_float("alpha_m: V (mV)", V)
     return bernoulli(-(V + 40.0) / 10.0)
 
 
 def beta_m(V: PopArray) -> PopArray:
     """Closing rate of m, 1/ms: ``4 exp(−(V+65)/18)``. `V` in mV."""
+    V = _as_float("beta_m: V (mV)", V)
     return 4.0 * _exp(-(V + 65.0) / 18.0)
 
 
 def alpha_h(V: PopArray) -> PopArray:
     """Opening (de-inactivation) rate of the Na inactivation gate h, 1/ms. `V` in mV."""
+    V = _as_float("alpha_h: V (mV)", V)
     return 0.07 * _exp(-(V + 65.0) / 20.0)
 
 
 def beta_h(V: PopArray) -> PopArray:
     """Closing rate of h, 1/ms: ``1 / (1 + exp(−(V+35)/10))``. `V` in mV."""
+    V = _as_float("beta_h: V (mV)", V)
     return 1.0 / (1.0 + _exp(-(V + 35.0) / 10.0))
 
 
 def alpha_n(V: PopArray) -> PopArray:
     """Opening rate of the K activation gate n, 1/ms. `V` in mV."""
+    V = _as_float("alpha_n: V (mV)", V)
     return 0.1 * bernoulli(-(V + 55.0) / 10.0)
 
 
 def beta_n(V: PopArray) -> PopArray:
     """Closing rate of n, 1/ms: ``0.125 exp(−(V+65)/80)``. `V` in mV."""
+    V = _as_float("beta_n: V (mV)", V)
     return 0.125 * _exp(-(V + 65.0) / 80.0)
 
 
@@ -117,7 +136,7 @@ RATES = {"m": (alpha_m, beta_m), "h": (alpha_h, beta_h), "n": (alpha_n, beta_n)}
 
 
 def _check_gate(gate: str) -> None:
-    if gate not in RATES:
+    if not isinstance(gate, str) or gate not in RATES:
         raise ValueError(f"unknown gate {gate!r}; gates are 'm', 'h', 'n'.")
 
 
@@ -134,6 +153,7 @@ def steady_state(gate: str, V: PopArray) -> PopArray:
     **Example:** ``steady_state("m", jnp.array(-65.0))`` ≈ 0.0529.
     """
     _check_gate(gate)
+    V = _as_float("steady_state: V (mV)", V)
     a, b = RATES[gate]
     alpha, beta = a(V), b(V)
     return alpha / (alpha + beta)
@@ -149,5 +169,6 @@ def time_constant(gate: str, V: PopArray) -> PopArray:
     **Example:** ``time_constant("n", jnp.array(-65.0))`` ≈ 5.46 ms.
     """
     _check_gate(gate)
+    V = _as_float("time_constant: V (mV)", V)
     a, b = RATES[gate]
     return 1.0 / (a(V) + b(V))

@@ -25,7 +25,8 @@ class SimulationResult(eqx.Module):
 
     **Fields:**
 
-    - `t`: sample times, ms, shape ``[samples]`` (``t0``, then every `record_every`-th step).
+    - `t`: sample times, ms, shape ``[samples]`` (``t0``, then every `record_every`-th step);
+      empty when nothing is recorded (``record=()``).
     - `V`, `m`, `h`, `n`, `INa`, `IK`, `IL`, `gNa`, `gK`, `gL`, `I`: recorded traces, shape
       ``[samples, *pop]`` (mV; 1; µA/cm²; mS/cm²; µA/cm²), or ``None`` if not recorded.
     - `spike_count`: spikes per neuron (upward crossings of ``V_th``), int, ``[*pop]``.
@@ -143,6 +144,22 @@ def _check_stimulus_grid(stimulus: AbstractStimulus, dt: float, t0: float, t_end
             )
 
 
+def _check_y0(y0: HHState) -> None:
+    """Concrete initial states must be finite with gates in [0, 1] (traced ones are not checked)."""
+    for name in ("V", "m", "h", "n"):
+        x = getattr(y0, name)
+        if isinstance(x, jax.core.Tracer):
+            continue
+        if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            continue
+        arr = np.asarray(x)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"y0.{name} must be finite, got {arr.ravel()[:4].tolist()}.")
+        # 1e-6 of slack: a final_state of an explicit stepper (RK4, Euler) may overshoot by rounding.
+        if name != "V" and (np.any(arr < -1e-6) or np.any(arr > 1 + 1e-6)):
+            raise ValueError(f"y0.{name} (a gate) must lie in [0, 1], got {arr.ravel()[:4].tolist()}.")
+
+
 def _population_shape(params, stimulus, y0, t0) -> tuple[int, ...]:
     shapes = {"params": params.pop_shape}
     try:
@@ -215,6 +232,13 @@ def simulate(
     duration = _check_positive_finite("duration", duration)
     dt = _check_positive_finite("dt", dt)
     n_steps = _n_steps(duration, dt)
+    if n_steps > 2**31 - 1:
+        raise ValueError(
+            f"duration/dt = {n_steps} steps exceeds the int32 step counter (2**31 - 1); "
+            "run in pieces (pass the final_state as y0 and t0)."
+        )
+    if not isinstance(throw, (bool, np.bool_)):
+        raise TypeError(f"throw must be a bool, got {throw!r}.")
     if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
         raise ValueError(f"t0 must be a finite number (ms), got {t0!r}.")
     t0 = float(t0)
@@ -227,6 +251,8 @@ def simulate(
     _check_stimulus_grid(stimulus, dt, t0, t0 + duration)
     if y0 is not None and not isinstance(y0, HHState):
         raise TypeError(f"y0 must be an HHState, got {type(y0).__name__}.")
+    if y0 is not None:
+        _check_y0(y0)
     if isinstance(record, str):
         record = (record,)
     record = tuple(record)
@@ -328,7 +354,10 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         traces = {}
     carry = run_steps(carry, remainder)
     y, _, count, buf = carry
-    t = t0 + dt * (k_every * jnp.arange(n_samples + 1)).astype(dtype)
+    if config.record:
+        t = t0 + dt * (k_every * jnp.arange(n_samples + 1)).astype(dtype)
+    else:  # nothing recorded: no sample times either (an O(steps) array otherwise)
+        t = jnp.zeros((0,), dtype)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (y.V, y.m, y.h, y.n)]))
     return SimulationResult(
         t=t,

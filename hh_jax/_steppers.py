@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from ._rates import alpha_h, alpha_m, alpha_n, beta_h, beta_m, beta_n, exprel
-from ._vector_field import HHState, injected_current, vector_field
+from ._vector_field import HHState, injected_current, unpack_args, vector_field
 
 
 class AbstractStepper(eqx.Module):
@@ -69,8 +69,12 @@ class ExpEuler(AbstractStepper):
     staggered: bool = eqx.field(default=True, static=True)
     order: ClassVar[int] = 1
 
+    def __check_init__(self):
+        if not isinstance(self.staggered, bool):
+            raise TypeError(f"ExpEuler.staggered must be a bool, got {self.staggered!r}.")
+
     def step(self, t, y: HHState, dt, args) -> HHState:
-        params, stimulus = args
+        params, stimulus = unpack_args("ExpEuler.step", args)
         I = injected_current(stimulus, t + 0.5 * dt)
         V = y.V
         m = _relax(y.m, alpha_m(V), beta_m(V), dt)

@@ -177,6 +177,8 @@ class Sections(AbstractStimulus):
 
     def __init__(self, values, durations: Sequence[float], *, t0: float = 0.0):
         values = _float("values", values, cls="Sections")
+        if isinstance(durations, (str, bytes)) or np.ndim(durations) != 1:
+            raise TypeError(f"Sections.durations must be a 1-D sequence of ms, got {durations!r}.")
         durations = [_scalar("durations", d, cls="Sections", positive=True) for d in durations]
         if values.ndim == 0 or values.shape[0] != len(durations):
             raise ValueError(
@@ -432,6 +434,17 @@ def _pop_shape_arg(shape, cls):
     return shape
 
 
+def _check_fits(cls, shape, **arrays):
+    """The noise parameters must broadcast to the noise's population `shape`."""
+    for name, a in arrays.items():
+        try:
+            ok = np.broadcast_shapes(jnp.shape(a), shape) == tuple(shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{cls}.{name} of shape {jnp.shape(a)} does not broadcast to shape={shape}.")
+
+
 class WhiteNoise(AbstractStimulus):
     """Gaussian white-noise current, drawn afresh in every bin of width `dt`.
 
@@ -474,6 +487,7 @@ class WhiteNoise(AbstractStimulus):
         self.mean = _float("mean", mean, cls="WhiteNoise")
         self.dt = _scalar("dt", dt, cls="WhiteNoise", positive=True)
         self.shape = _pop_shape_arg(shape, "WhiteNoise")
+        _check_fits("WhiteNoise", self.shape, sigma=self.sigma, mean=self.mean)
         self.scale_with_dt = bool(scale_with_dt)
         self.t0 = _scalar("t0", t0, cls="WhiteNoise")
 
@@ -517,6 +531,7 @@ class OUNoise(AbstractStimulus):
         dt = _scalar("dt", dt, cls="OUNoise", positive=True)
         duration = _scalar("duration", duration, cls="OUNoise", positive=True)
         shape = _pop_shape_arg(shape, "OUNoise")
+        _check_fits("OUNoise", shape, sigma=sigma, mean=mean)
         n = int(math.ceil(duration / dt - 1e-9))
         decay = math.exp(-dt / tau)
         kick = math.sqrt(1.0 - decay * decay)
@@ -554,6 +569,8 @@ class Sum(AbstractStimulus):
         for s in terms:
             s = as_stimulus(s)
             flat.extend(s.terms if isinstance(s, Sum) else (s,))
+        if not flat:
+            raise ValueError("Sum needs at least one stimulus.")
         self.terms = tuple(flat)
 
     def __call__(self, t) -> PopArray:

@@ -4,10 +4,28 @@ from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
 from ._custom_types import PopArray, PopArrayLike
 from ._params import HHParams
 from ._rates import alpha_h, alpha_m, alpha_n, beta_h, beta_m, beta_n
+
+
+def _state_array(name: str, x):
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"HHState.{name} must be a number or a float array, got {x!r}.")
+    try:
+        return jnp.asarray(x)
+    except TypeError as e:
+        raise TypeError(f"HHState.{name} must be a number or a float array: {e}") from None
+
+
+def _check_args(where: str, params, y) -> None:
+    """Python-level type checks (run once at trace time) naming the bad argument."""
+    if not isinstance(params, HHParams):
+        raise TypeError(f"{where}: params must be an HHParams, got {type(params).__name__}.")
+    if not isinstance(y, HHState):
+        raise TypeError(f"{where}: y must be an HHState, got {type(y).__name__}.")
 
 
 class HHState(eqx.Module):
@@ -24,10 +42,18 @@ class HHState(eqx.Module):
     **Example:** ``HHState(V=-65.0, m=0.05, h=0.6, n=0.32)``.
     """
 
-    V: PopArray = eqx.field(converter=jnp.asarray)
-    m: PopArray = eqx.field(converter=jnp.asarray)
-    h: PopArray = eqx.field(converter=jnp.asarray)
-    n: PopArray = eqx.field(converter=jnp.asarray)
+    V: PopArray = eqx.field(converter=lambda x: _state_array("V", x))
+    m: PopArray = eqx.field(converter=lambda x: _state_array("m", x))
+    h: PopArray = eqx.field(converter=lambda x: _state_array("h", x))
+    n: PopArray = eqx.field(converter=lambda x: _state_array("n", x))
+
+    def __check_init__(self):
+        shapes = {k: jnp.shape(getattr(self, k)) for k in ("V", "m", "h", "n")}
+        try:
+            np.broadcast_shapes(*shapes.values())
+        except ValueError:
+            detail = ", ".join(f"{k}{v}" for k, v in shapes.items())
+            raise ValueError(f"HHState fields do not broadcast together: {detail}.") from None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -74,6 +100,7 @@ def conductances(params: HHParams, y: HHState) -> Conductances:
 
     **Example:** ``conductances(HHParams(), resting_state(HHParams())).gK``.
     """
+    _check_args("conductances", params, y)
     shape = jnp.broadcast_shapes(jnp.shape(y.V), jnp.shape(params.gL))
     m3h = y.m * y.m * y.m * y.h
     n2 = y.n * y.n
@@ -95,6 +122,7 @@ def currents(params: HHParams, y: HHState) -> Currents:
 
     **Example:** ``currents(HHParams(), y).total`` is the net ionic current.
     """
+    _check_args("currents", params, y)
     g = conductances(params, y)
     return Currents(
         INa=g.gNa * (y.V - params.ENa),
@@ -114,6 +142,16 @@ def derivatives(params: HHParams, y: HHState, I: PopArrayLike) -> HHState:
 
     **Returns:** an `HHState` of derivatives: dV/dt in mV/ms, dm/dt etc. in 1/ms.
     """
+    _check_args("derivatives", params, y)
+    if isinstance(I, (str, bytes)) or I is None:
+        raise TypeError(f"derivatives: I (uA/cm^2) must be a number or a float array, got {I!r}.")
+    try:
+        np.broadcast_shapes(jnp.shape(I), params.pop_shape, y.shape)
+    except ValueError:
+        raise ValueError(
+            f"derivatives: shapes do not broadcast: I {jnp.shape(I)}, params {params.pop_shape}, "
+            f"y {y.shape}."
+        ) from None
     V = y.V
     am, bm = alpha_m(V), beta_m(V)
     ah, bh = alpha_h(V), beta_h(V)
@@ -156,8 +194,22 @@ def vector_field(t, y: HHState, args) -> HHState:
     args = (hh_jax.HHParams(), hh_jax.Constant(10.0))
     ```
     """
-    params, stimulus = args
+    params, stimulus = unpack_args("vector_field", args)
     return derivatives(params, y, injected_current(stimulus, t))
+
+
+def unpack_args(where: str, args) -> tuple[HHParams, Any]:
+    """``args = (params, stimulus)``, checked; errors name `where` and ``args``."""
+    if not isinstance(args, (tuple, list)) or len(args) != 2:
+        raise TypeError(
+            f"{where}: args must be a pair (params, stimulus), got {type(args).__name__}"
+            + (f" of length {len(args)}" if isinstance(args, (tuple, list)) else "")
+            + "."
+        )
+    params, stimulus = args
+    if not isinstance(params, HHParams):
+        raise TypeError(f"{where}: args[0] must be an HHParams, got {type(params).__name__}.")
+    return params, stimulus
 
 
 def gate_steady_states(V: PopArray) -> tuple[PopArray, PopArray, PopArray]:

@@ -17,6 +17,11 @@ def _axes(ax):
     return ax
 
 
+def _check_result(result):
+    if not hasattr(result, "trace") or not hasattr(result, "t"):
+        raise TypeError(f"result must be a SimulationResult, got {type(result).__name__}.")
+
+
 def _columns(trace, neurons) -> tuple[np.ndarray, list[int]]:
     trace = np.asarray(trace)
     flat = trace.reshape(trace.shape[0], -1)
@@ -49,6 +54,7 @@ def voltage(result, *, ax=None, neurons: Iterable[int] | None = None, threshold:
     **Example:** ``hh_jax.plot.voltage(hh_jax.simulate(p, 10.0, duration=100.0, dt=0.01))``.
     """
     ax = _axes(ax)
+    _check_result(result)
     flat, idx = _columns(result.trace("V"), neurons)
     t = np.asarray(result.t)
     for i in idx:
@@ -63,6 +69,7 @@ def voltage(result, *, ax=None, neurons: Iterable[int] | None = None, threshold:
 
 
 def _named_lines(result, names, colors, neuron, ax, ylabel, kwargs):
+    _check_result(result)
     ax = _axes(ax)
     t = np.asarray(result.t)
     color = kwargs.pop("color", None)
@@ -151,6 +158,7 @@ def stacked(result, *, ax=None, neurons: Iterable[int] | None = None, offset: fl
     **Example:** ``hh_jax.plot.stacked(r, offset=130.0)``.
     """
     ax = _axes(ax)
+    _check_result(result)
     flat, idx = _columns(result.trace("V"), neurons)
     t = np.asarray(result.t)
     for k, i in enumerate(idx):
