@@ -67,8 +67,11 @@ def _commands() -> dict:
     Other modules contribute subcommands by adding one entry here; their `run` raises
     `CLIError` (or `ValueError`/`TypeError`) for user errors, printed as one line with status 2.
     """
+    from .fit import _cli as fit_cli
+
     return {
         "simulate": (_add_simulate, _simulate),
+        "fit": (fit_cli.add_parser, fit_cli.run),
     }
 
 

@@ -1,0 +1,217 @@
+"""The optimisation loop: K starts optimised together by one vmapped, jitted Optax step."""
+
+import math
+import warnings
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from .._params import HHParams
+from ._transforms import ParamSpace
+
+
+class FitResult(eqx.Module):
+    """What :func:`fit` returns.
+
+    **Fields:**
+
+    - `params`: the best parameters seen over all starts and steps (`HHParams`, scalar fields).
+    - `loss`: their loss.
+    - `best_params`: per start, the best parameters seen (`HHParams`, fitted fields ``[K]``).
+    - `best_loss`: ``[K]``; `best_u`: their unconstrained values ``[K, k]``.
+    - `final_u`: unconstrained values after the last step, ``[K, k]``.
+    - `history`: loss of every start at every step, ``[steps, K]`` (NaN where rejected).
+    - `n_rejected`: per start, steps rejected for a non-finite loss or gradient, ``[K]``.
+    - `space`: the `ParamSpace`.
+    """
+
+    params: HHParams
+    loss: Array
+    best_params: HHParams
+    best_loss: Float[Array, " K"]
+    best_u: Float[Array, "K k"]
+    final_u: Float[Array, "K k"]
+    history: Float[Array, "steps K"]
+    n_rejected: Int[Array, " K"]
+    space: ParamSpace
+
+    def values(self) -> dict[str, float]:
+        """The best start's fitted values, ``{name: float}`` (units of `HHParams`)."""
+        return {n: float(getattr(self.params, n)) for n in self.space.names}
+
+    def spread(self) -> dict[str, tuple[float, float, float]]:
+        """Per fitted field, (min, median, max) over the starts' best values."""
+        out = {}
+        for n in self.space.names:
+            v = np.asarray(getattr(self.best_params, n))
+            out[n] = (float(v.min()), float(np.median(v)), float(v.max()))
+        return out
+
+    def summary(self) -> str:
+        """A few lines: best loss, best values, spread over starts, rejected steps."""
+        lines = [f"best loss {float(self.loss):.6g} over {self.best_loss.shape[0]} start(s); "
+                 f"start losses min/median/max {np.min(self.best_loss):.4g}/"
+                 f"{np.median(self.best_loss):.4g}/{np.max(self.best_loss):.4g}"]
+        for n, (lo, med, hi) in self.spread().items():
+            lines.append(f"  {n:4s} = {float(getattr(self.params, n)):.6g}   (starts: min {lo:.5g}, "
+                         f"median {med:.5g}, max {hi:.5g})")
+        rej = int(np.sum(self.n_rejected))
+        lines.append(f"rejected non-finite steps: {rej}")
+        return "\n".join(lines)
+
+
+def _where_tree(ok, new, old):
+    def pick(a, b):
+        if not eqx.is_array(a) or a.ndim == 0:
+            return a
+        cond = ok.reshape((-1,) + (1,) * (a.ndim - 1))
+        return jnp.where(cond, a, b)
+
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+@eqx.filter_jit
+def _step(loss_fn, optimizer, space, u, opt_state, best_u, best_loss, n_rejected):
+    def single(v):
+        return loss_fn(space.to_params(v))
+
+    value, grad = jax.vmap(jax.value_and_grad(single))(u)
+    ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad), axis=-1)
+    grad = jnp.where(ok[:, None], grad, 0.0)
+    updates, new_state = jax.vmap(optimizer.update)(grad, opt_state, u)
+    new_u = optax.apply_updates(u, updates)
+    ok_new = ok & jnp.all(jnp.isfinite(new_u), axis=-1)
+    better = ok & (value < best_loss)
+    best_loss = jnp.where(better, value, best_loss)
+    best_u = jnp.where(better[:, None], u, best_u)
+    u = jnp.where(ok_new[:, None], new_u, u)
+    opt_state = _where_tree(ok_new, new_state, opt_state)
+    n_rejected = n_rejected + (~ok_new).astype(n_rejected.dtype)
+    return u, opt_state, best_u, best_loss, n_rejected, jnp.where(ok, value, jnp.nan)
+
+
+@eqx.filter_jit
+def _evaluate(loss_fn, space, u):
+    return jax.vmap(lambda v: loss_fn(space.to_params(v)))(u)
+
+
+def fit(
+    loss_fn: Callable[[HHParams], Array],
+    space: ParamSpace,
+    *,
+    steps: int = 200,
+    optimizer: optax.GradientTransformation | None = None,
+    clip: float | None = None,
+    n_starts: int = 1,
+    key: PRNGKeyArray | None = None,
+    rel: float = 0.5,
+    init: "Float[Array, 'K k'] | FitResult | None" = None,
+    progress: bool = True,
+    description: str = "fit",
+) -> FitResult:
+    """Fit the fields of `space` by minimising `loss_fn` from K starts at once.
+
+    All starts advance together in one `eqx.filter_jit`-compiled step that vmaps
+    ``jax.value_and_grad`` and the Optax update over the starts. A start whose loss, gradient or
+    update is non-finite keeps its previous parameters and optimiser state for that step (the
+    step is counted in `n_rejected` and reported); the best parameters seen are kept per start.
+
+    **Arguments:**
+
+    - `loss_fn`: ``HHParams → scalar``, pure and jit-able (e.g. a `TraceObjective`).
+    - `space`: a `ParamSpace` (the fitted fields and their bounds).
+    - `steps`: optimiser steps, ≥ 1. Default 200.
+    - `optimizer`: any Optax `GradientTransformation`. Default ``optax.adam(0.02)`` (steps in
+      the unconstrained coordinates, which are O(1) per field).
+    - `clip`: if given, gradients are clipped to this global norm first.
+    - `n_starts`: K, random starts from ``space.sample(key, K, rel=rel)``. Default 1.
+    - `key`: PRNG key for the starts. Default ``jax.random.key(0)``.
+    - `rel`: relative half-width of the random starts around ``space.base``. Default 0.5.
+    - `init`: explicit starts instead: unconstrained ``[K, k]``, or a `FitResult` to continue
+      from (its per-start best values).
+    - `progress`: show a tqdm bar with the best loss. Default True.
+    - `description`: the bar's label.
+
+    **Returns:** a `FitResult`.
+
+    **Example:**
+
+    ```python
+    res = fit(objective, ParamSpace(HHParams.hh1952(), ("gNa", "gK", "gL")), n_starts=8, steps=300)
+    res.params, res.summary()
+    ```
+    """
+    if not isinstance(space, ParamSpace):
+        raise TypeError(f"space must be a ParamSpace, got {type(space).__name__}.")
+    if not callable(loss_fn):
+        raise TypeError("loss_fn must be callable: HHParams -> scalar loss.")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+    if optimizer is None:
+        optimizer = optax.adam(0.02)
+    if clip is not None:
+        if not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip > 0):
+            raise ValueError(f"clip must be a positive number, got {clip!r}.")
+        optimizer = optax.chain(optax.clip_by_global_norm(clip), optimizer)
+    if isinstance(init, FitResult):
+        u = init.best_u
+    elif init is not None:
+        u = jnp.asarray(init, space.base.dtype)
+        if u.ndim == 1:
+            u = u[None]
+        if u.ndim != 2 or u.shape[1] != space.size:
+            raise ValueError(f"init must have shape [K, {space.size}], got {u.shape}.")
+        if not bool(jnp.all(jnp.isfinite(u))):
+            raise ValueError("init contains non-finite values.")
+    else:
+        u = space.sample(jax.random.key(0) if key is None else key, n_starts, rel=rel)
+    K = u.shape[0]
+    opt_state = jax.vmap(optimizer.init)(u)
+    best_u = u
+    best_loss = jnp.full((K,), jnp.inf, u.dtype)
+    n_rejected = jnp.zeros((K,), jnp.int32)
+    history = np.full((steps, K), np.nan)
+    bar = range(steps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(bar, desc=description, leave=False)
+    reported = 0
+    for i in bar:
+        u, opt_state, best_u, best_loss, n_rejected, value = _step(
+            loss_fn, optimizer, space, u, opt_state, best_u, best_loss, n_rejected
+        )
+        history[i] = np.asarray(value)
+        if progress:
+            bar.set_postfix(best=f"{float(jnp.min(best_loss)):.4g}", refresh=False)
+        n_rej = int(np.sum(np.isnan(history[i])))
+        if n_rej and reported < 5:
+            reported += 1
+            warnings.warn(f"fit: step {i}: {n_rej} start(s) gave a non-finite loss or gradient; "
+                          "step rejected for them, previous parameters kept.", RuntimeWarning,
+                          stacklevel=2)
+    # the last update has not been evaluated yet
+    final = _evaluate(loss_fn, space, u)
+    better = jnp.isfinite(final) & (final < best_loss)
+    best_loss = jnp.where(better, final, best_loss)
+    best_u = jnp.where(better[:, None], u, best_u)
+    if not bool(jnp.any(jnp.isfinite(best_loss))):
+        raise ValueError("fit: no start reached a finite loss; check the data, protocol and bounds.")
+    i_best = int(jnp.nanargmin(jnp.where(jnp.isfinite(best_loss), best_loss, jnp.inf)))
+    per_start = space.values(best_u)
+    return FitResult(
+        params=space.to_params(best_u[i_best]),
+        loss=best_loss[i_best],
+        best_params=space.base.replace(**per_start),
+        best_loss=best_loss,
+        best_u=best_u,
+        final_u=u,
+        history=jnp.asarray(history),
+        n_rejected=n_rejected,
+        space=space,
+    )
