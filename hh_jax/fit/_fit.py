@@ -75,24 +75,42 @@ def _where_tree(ok, new, old):
     return jax.tree_util.tree_map(pick, new, old)
 
 
+class _LoopState(eqx.Module):
+    u: Array  # current point, [K, k]
+    opt_state: optax.OptState
+    good_u: Array  # last point with a finite loss and gradient
+    good_state: optax.OptState
+    scale: Array  # step multiplier [K]: halved after a rejection, regrown (x1.5) after a success
+    best_u: Array
+    best_loss: Array
+    n_rejected: Array
+
+
 @eqx.filter_jit
-def _step(loss_fn, optimizer, space, u, opt_state, best_u, best_loss, n_rejected):
+def _step(loss_fn, optimizer, space, s: _LoopState):
     def single(v):
         return loss_fn(space.to_params(v))
 
-    value, grad = jax.vmap(jax.value_and_grad(single))(u)
+    value, grad = jax.vmap(jax.value_and_grad(single))(s.u)
     ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad), axis=-1)
     grad = jnp.where(ok[:, None], grad, 0.0)
-    updates, new_state = jax.vmap(optimizer.update)(grad, opt_state, u)
-    new_u = optax.apply_updates(u, updates)
-    ok_new = ok & jnp.all(jnp.isfinite(new_u), axis=-1)
-    better = ok & (value < best_loss)
-    best_loss = jnp.where(better, value, best_loss)
-    best_u = jnp.where(better[:, None], u, best_u)
-    u = jnp.where(ok_new[:, None], new_u, u)
-    opt_state = _where_tree(ok_new, new_state, opt_state)
-    n_rejected = n_rejected + (~ok_new).astype(n_rejected.dtype)
-    return u, opt_state, best_u, best_loss, n_rejected, jnp.where(ok, value, jnp.nan)
+    with jax.numpy_dtype_promotion("standard"):  # Optax mixes Python floats and int counters
+        updates, new_state = jax.vmap(optimizer.update)(grad, s.opt_state, s.u)
+    new_u = s.u + s.scale[:, None] * updates
+    scale = jnp.where(ok, jnp.minimum(1.5 * s.scale, 1.0), 0.5 * s.scale)
+    better = ok & (value < s.best_loss)
+    # accepted: remember this point as good, move on; rejected: go back to the last good point
+    # (and its optimiser state) and retry with half the step.
+    return _LoopState(
+        u=jnp.where(ok[:, None], new_u, s.good_u),
+        opt_state=_where_tree(ok, new_state, s.good_state),
+        good_u=jnp.where(ok[:, None], s.u, s.good_u),
+        good_state=_where_tree(ok, s.opt_state, s.good_state),
+        scale=scale,
+        best_u=jnp.where(better[:, None], s.u, s.best_u),
+        best_loss=jnp.where(better, value, s.best_loss),
+        n_rejected=s.n_rejected + (~ok).astype(s.n_rejected.dtype),
+    ), jnp.where(ok, value, jnp.nan)
 
 
 @eqx.filter_jit
@@ -117,9 +135,10 @@ def fit(
     """Fit the fields of `space` by minimising `loss_fn` from K starts at once.
 
     All starts advance together in one `eqx.filter_jit`-compiled step that vmaps
-    ``jax.value_and_grad`` and the Optax update over the starts. A start whose loss, gradient or
-    update is non-finite keeps its previous parameters and optimiser state for that step (the
-    step is counted in `n_rejected` and reported); the best parameters seen are kept per start.
+    ``jax.value_and_grad`` and the Optax update over the starts. A start whose loss or gradient
+    is non-finite is rejected: it returns to its last parameters with a finite loss (and their
+    optimiser state) and retries with half the step; rejections are counted in `n_rejected` and
+    reported as warnings. The best parameters seen are kept per start and never lost.
 
     **Arguments:**
 
@@ -171,10 +190,12 @@ def fit(
     else:
         u = space.sample(jax.random.key(0) if key is None else key, n_starts, rel=rel)
     K = u.shape[0]
-    opt_state = jax.vmap(optimizer.init)(u)
-    best_u = u
-    best_loss = jnp.full((K,), jnp.inf, u.dtype)
-    n_rejected = jnp.zeros((K,), jnp.int32)
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = jax.vmap(optimizer.init)(u)
+    state = _LoopState(u=u, opt_state=opt_state, good_u=u, good_state=opt_state,
+                       scale=jnp.ones((K,), u.dtype), best_u=u,
+                       best_loss=jnp.full((K,), jnp.inf, u.dtype),
+                       n_rejected=jnp.zeros((K,), jnp.int32))
     history = np.full((steps, K), np.nan)
     bar = range(steps)
     if progress:
@@ -183,18 +204,17 @@ def fit(
         bar = tqdm(bar, desc=description, leave=False)
     reported = 0
     for i in bar:
-        u, opt_state, best_u, best_loss, n_rejected, value = _step(
-            loss_fn, optimizer, space, u, opt_state, best_u, best_loss, n_rejected
-        )
+        state, value = _step(loss_fn, optimizer, space, state)
         history[i] = np.asarray(value)
         if progress:
-            bar.set_postfix(best=f"{float(jnp.min(best_loss)):.4g}", refresh=False)
+            bar.set_postfix(best=f"{float(jnp.min(state.best_loss)):.4g}", refresh=False)
         n_rej = int(np.sum(np.isnan(history[i])))
         if n_rej and reported < 5:
             reported += 1
             warnings.warn(f"fit: step {i}: {n_rej} start(s) gave a non-finite loss or gradient; "
-                          "step rejected for them, previous parameters kept.", RuntimeWarning,
+                          "went back to their last good parameters with half the step.", RuntimeWarning,
                           stacklevel=2)
+    u, best_u, best_loss, n_rejected = state.u, state.best_u, state.best_loss, state.n_rejected
     # the last update has not been evaluated yet
     final = _evaluate(loss_fn, space, u)
     better = jnp.isfinite(final) & (final < best_loss)
