@@ -130,6 +130,16 @@ class TraceObjective(eqx.Module):
                         stepper=self.stepper, record=("V",), max_spikes=0, throw=False,
                         checkpoint=self.checkpoint)
 
+    def residuals(self, params: HHParams) -> Float[Array, " N"]:
+        """Weighted residuals ``r`` with ``Σ r² = mse_weight·trace_mse`` (for least squares)."""
+        n = _steps(self.duration, self.dt, "TraceObjective")
+        V = self.simulate(params).V if self.horizon is None else self._forced(params, n)
+        diff = V - self.V_data[: n + 1].astype(V.dtype)
+        pop = diff.shape[1:]
+        w = jnp.ones(pop, diff.dtype) if self.weights is None else jnp.broadcast_to(self.weights, pop).astype(diff.dtype)
+        scale = jnp.sqrt(self.mse_weight * w / (diff.shape[0] * jnp.sum(w)))
+        return (diff * scale).reshape(-1)
+
     def __call__(self, params: HHParams) -> Float[Array, ""]:
         n = _steps(self.duration, self.dt, "TraceObjective")
         V = self.simulate(params).V if self.horizon is None else self._forced(params, n)
