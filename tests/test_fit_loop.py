@@ -49,23 +49,26 @@ def test_fit_argument_errors():
 
 
 def test_multistart_recovers_conductances_from_noisy_trace():
-    """Smaller version of the issue's benchmark: gNa and gK from two 30 ms steps (10 and 20 µA/cm²),
-    σ = 1 mV, gL and the reversal potentials known."""
+    """Smaller version of the issue's benchmark: gNa, gK, gL from two 30 ms steps (10 and
+    20 µA/cm²) at dt = 0.05 ms with σ = 1 mV noise; 6 vmapped starts within ±40 %."""
     t_start = time.perf_counter()
     truth = hh_jax.HHParams.hh1952()
     stim = hh_jax.Step(jnp.array([10.0, 20.0]))
     dt = 0.05
     r = hh_jax.simulate(truth, stim, duration=30.0, dt=dt)
     V = r.V + 1.0 * jax.random.normal(jax.random.key(42), r.V.shape)
-    space = hf.ParamSpace(truth.replace(gNa=100.0, gK=30.0), ("gNa", "gK"))
+    space = hf.ParamSpace(truth, ("gNa", "gK", "gL"))
     obj = hf.TraceObjective(stim, V, dt=dt)
-    res = hf.fit(obj.window(horizon=0.5), space, n_starts=6, steps=60, key=jax.random.key(0),
-                 rel=0.3, optimizer=optax.adam(0.05), progress=False)
-    res = hf.fit(obj, space, init=res, steps=100, optimizer=optax.adam(0.02), progress=False)
-    got = res.values()
-    for name in ("gNa", "gK"):
-        assert abs(got[name] / float(getattr(truth, name)) - 1) < 0.02, (name, got)
-    # the fit is at the noise floor: mean squared residual ≈ σ² = 1 mV²
-    assert 0.8 < float(res.loss) < 1.2
-    assert res.best_loss.shape == (6,) and res.history.shape == (100, 6)
+    res = hf.fit(obj.window(horizon=0.5), space, n_starts=6, steps=30, key=jax.random.key(0),
+                 rel=0.4, optimizer=optax.adam(0.05), progress=False)
+    res = hf.fit(obj, space, init=res, steps=30, optimizer=optax.adam(0.02), progress=False)
+    assert res.best_loss.shape == (6,) and res.history.shape == (30, 6)
+    res = hf.polish(obj, res, max_steps=15)
+    errors = {n: np.abs(np.asarray(getattr(res.best_params, n)) / float(getattr(truth, n)) - 1)
+              for n in space.names}
+    assert np.mean(np.max(np.stack(list(errors.values())), axis=0) < 0.02) >= 0.8, errors
+    for name in space.names:
+        assert abs(res.values()[name] / float(getattr(truth, name)) - 1) < 0.02, (name, res.values())
+    # the best fit is at least as good as the truth (the loss's minimum is below the truth's loss)
+    assert float(res.loss) <= float(obj(truth)) + 1e-9
     assert time.perf_counter() - t_start < 60.0

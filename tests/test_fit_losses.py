@@ -90,3 +90,12 @@ def test_checkpointed_gradient_equals_plain():
     r0 = hh_jax.simulate(truth, stim, duration=10.0, dt=0.025, record=(), checkpoint=True)
     r1 = hh_jax.simulate(truth, stim, duration=10.0, dt=0.025, record=())
     np.testing.assert_array_equal(r0.spike_times, r1.spike_times)
+
+
+def test_residuals_square_sum_equals_loss():
+    truth, stim, r, V = _data()
+    p = truth.replace(gNa=110.0)
+    obj = hf.TraceObjective(stim, V, dt=0.025, weights=jnp.array([1.0, 3.0]))
+    np.testing.assert_allclose(jnp.sum(obj.residuals(p) ** 2), obj(p), rtol=1e-12)
+    st = hf.SpikeTimeObjective(stim, r.spike_times, dt=0.025, duration=10.0)
+    np.testing.assert_allclose(jnp.sum(st.residuals(p) ** 2), st(p), rtol=1e-12)

@@ -80,6 +80,7 @@ def run(args) -> int:
                  description="fit (teacher-forced)")
     res = hf.fit(obj, space, init=res, steps=args.steps, optimizer=optax.adam(0.01),
                  progress=show, description="fit (free run)")
+    res = hf.polish(obj, res)
     os.makedirs(args.out, exist_ok=True)
     out = {"fitted": res.values(), "loss_mV2": float(res.loss),
            "params": {f: float(getattr(res.params, f)) for f in hh_jax.HHParams.FIELDS},

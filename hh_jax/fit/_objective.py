@@ -185,9 +185,27 @@ class SpikeTimeObjective(eqx.Module):
         self.max_spikes = int(t_data.shape[0] + 5 if max_spikes is None else max_spikes)
         self.checkpoint = bool(checkpoint)
 
-    def __call__(self, params: HHParams) -> Float[Array, ""]:
+    def _model_times(self, params):
         r = simulate(params, self.stimulus, duration=self.duration, dt=self.dt, y0=self.y0,
                      stepper=self.stepper, record=(), max_spikes=self.max_spikes, throw=False,
                      checkpoint=self.checkpoint)
-        return spike_time_loss(r.spike_times, self.t_data.astype(r.spike_times.dtype),
+        return r.spike_times
+
+    def residuals(self, params: HHParams) -> Float[Array, " N"]:
+        """Residuals ``r`` (ms) with ``Σ r² =`` the loss, for least squares (`polish`)."""
+        a = self._model_times(params)
+        n = max(a.shape[0], self.t_data.shape[0])
+
+        def pad(x):
+            x = jnp.minimum(x, self.duration)
+            return jnp.pad(x, [(0, n - x.shape[0])] + [(0, 0)] * (x.ndim - 1), constant_values=self.duration)
+
+        d = pad(a) - pad(self.t_data.astype(a.dtype))
+        pop = d.shape[1:]
+        w = jnp.ones(pop, d.dtype) if self.weights is None else jnp.broadcast_to(self.weights, pop).astype(d.dtype)
+        return (d * jnp.sqrt(w / (n * jnp.sum(w)))).reshape(-1)
+
+    def __call__(self, params: HHParams) -> Float[Array, ""]:
+        times = self._model_times(params)
+        return spike_time_loss(times, self.t_data.astype(times.dtype),
                                t_end=self.duration, weights=self.weights)
