@@ -78,7 +78,7 @@ def test_cli_fit_round_trip(tmp_path, capsys):
                  "".join(f"{a:.4f},{b:.5f}\n" for a, b in zip(np.asarray(r.t), V)))
     out = str(tmp_path / "out")
     status = main(["fit", "--data", csv, "--protocol", "15@0-10", "--fit", "gNa,gK", "--dt", "0.05",
-                   "--starts", "2", "--steps", "25", "--out", out, "--no-progress"])
+                   "--starts", "2", "--steps", "15", "--out", out, "--no-progress"])
     assert status == 0
     res = json.load(open(os.path.join(out, "params.json")))
     # a short run: near the truth, with residuals near the noise level (a miss gives 100s of mV²)
@@ -86,7 +86,7 @@ def test_cli_fit_round_trip(tmp_path, capsys):
     assert res["loss_mV2"] < 2.0
     assert os.path.getsize(os.path.join(out, "fit.png")) > 1000
     hist = np.loadtxt(os.path.join(out, "loss.csv"), delimiter=",", skiprows=1)
-    assert hist.shape == (25, 2)
+    assert hist.shape == (15, 2)
     # bad input: one line on stderr, exit status 2
     capsys.readouterr()
     for argv in (["--data", str(tmp_path / "nope.csv"), "--protocol", "10"],

@@ -65,9 +65,8 @@ def test_trace_objective_gradient_matches_central_differences():
     truth, stim, _, V = _data()
     space = hf.ParamSpace(truth, ("gNa", "gK", "gL", "ENa", "EK"))
     u0 = space.to_unconstrained(truth.replace(gNa=110.0, gK=39.0, gL=0.25, ENa=52.0, EK=-75.0))
-    for obj in (hf.TraceObjective(stim, V, dt=0.025, summary_weight=0.1),
-                hf.TraceObjective(stim, V, dt=0.025, horizon=0.5)):
-        _fd_check(jax.jit(lambda u: obj(space.to_params(u))), u0)
+    obj = hf.TraceObjective(stim, V, dt=0.025, summary_weight=0.1)
+    _fd_check(jax.jit(lambda u: obj(space.to_params(u))), u0)
 
 
 def test_spike_time_objective_gradient_matches_central_differences():
@@ -87,9 +86,6 @@ def test_checkpointed_gradient_equals_plain():
     g = [jax.grad(lambda u: hf.TraceObjective(stim, V, dt=0.025, checkpoint=c)(space.to_params(u)))(u0)
          for c in (False, True)]
     np.testing.assert_allclose(g[0], g[1], rtol=1e-10)
-    r0 = hh_jax.simulate(truth, stim, duration=10.0, dt=0.025, record=(), checkpoint=True)
-    r1 = hh_jax.simulate(truth, stim, duration=10.0, dt=0.025, record=())
-    np.testing.assert_array_equal(r0.spike_times, r1.spike_times)
 
 
 def test_residuals_square_sum_equals_loss():
