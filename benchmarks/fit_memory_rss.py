@@ -30,7 +30,7 @@ def main():
             code = CHILD.format(n=max(n, 10), ck=ck)
             p = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], env=env,
                                capture_output=True, text=True, check=True)
-            kb = int(re.search(r"Maximum resident set size \\(kbytes\\): (\\d+)", p.stderr).group(1))
+            kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
             out[f"{n}_steps_checkpoint_{ck}"] = kb / 1024
             print(n, ck, f"{kb / 1024:.0f} MB", flush=True)
     path = os.path.join(os.path.dirname(__file__), "results", "fit_memory_rss.json")

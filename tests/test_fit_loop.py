@@ -35,6 +35,18 @@ def test_non_finite_steps_are_rejected_and_best_is_kept():
     assert float(res.loss) < hist[0] / 2
 
 
+def test_forward_and_reverse_mode_steps_agree():
+    truth = hh_jax.HHParams.hh1952()
+    stim = hh_jax.Step(jnp.array([10.0, 20.0]))
+    r = hh_jax.simulate(truth, stim, duration=5.0, dt=0.05)
+    obj = hf.TraceObjective(stim, r.V, dt=0.05)
+    space = hf.ParamSpace(truth, ("gNa", "ENa"))
+    u = space.sample(jax.random.key(0), 1)[0]
+    f = [hf.value_and_grad(obj, space, mode=m)(u) for m in ("forward", "reverse")]
+    np.testing.assert_allclose(f[0][0], f[1][0], rtol=1e-12)
+    np.testing.assert_allclose(f[0][1], f[1][1], rtol=1e-9)
+
+
 def test_fit_argument_errors():
     space = hf.ParamSpace(hh_jax.HHParams.hh1952(), ("gNa",))
     loss = lambda p: (p.gNa - 1.0) ** 2
@@ -44,6 +56,8 @@ def test_fit_argument_errors():
         hf.fit(loss, space, init=jnp.zeros((2, 3)))
     with pytest.raises(ValueError, match="clip"):
         hf.fit(loss, space, clip=-1.0)
+    with pytest.raises(ValueError, match="mode"):
+        hf.fit(loss, space, mode="sideways")
     with pytest.raises(TypeError, match="ParamSpace"):
         hf.fit(loss, "gNa")
 

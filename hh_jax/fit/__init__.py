@@ -10,6 +10,7 @@ from ._data import load_recording as load_recording
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
 from ._fit import polish as polish
+from ._fit import value_and_grad as value_and_grad
 from ._losses import soft_spike_count as soft_spike_count
 from ._losses import spike_time_loss as spike_time_loss
 from ._losses import summary_loss as summary_loss
