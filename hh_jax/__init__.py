@@ -59,5 +59,6 @@ from ._vector_field import derivatives as derivatives
 from ._vector_field import vector_field as vector_field
 
 from . import analysis as analysis
+from . import fit as fit  # noqa: E402  (subpackage: hh_jax.fit.X)
 
 __version__ = "0.1.0"

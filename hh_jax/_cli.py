@@ -68,11 +68,13 @@ def _commands() -> dict:
     `CLIError` (or `ValueError`/`TypeError`) for user errors, printed as one line with status 2.
     """
     from .analysis import _cli as analysis_cli
+    from .fit import _cli as fit_cli
 
     return {
         "simulate": (_add_simulate, _simulate),
         "fi": (analysis_cli.add_fi, analysis_cli.run_fi),
         "bifurcation": (analysis_cli.add_bifurcation, analysis_cli.run_bifurcation),
+        "fit": (fit_cli.add_parser, fit_cli.run),
     }
 
 

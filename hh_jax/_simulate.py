@@ -107,6 +107,28 @@ class _Config(eqx.Module):
     max_spikes: int
     shape: tuple[int, ...]
     unroll: int
+    checkpoint: bool = False
+
+
+def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
+    """`lax.scan` of `f` for `length` steps; with `checkpoint`, in ~√length segments whose
+    insides are recomputed on the backward pass (`jax.checkpoint`): reverse-mode memory then
+    grows like √length instead of length."""
+    if not checkpoint or length < 4:
+        return jax.lax.scan(f, carry, None, length=length, unroll=min(unroll, length))
+    seg = math.isqrt(length)
+    n_seg, rem = divmod(length, seg)
+
+    @jax.checkpoint
+    def segment(c, _):
+        return jax.lax.scan(f, c, None, length=seg, unroll=min(unroll, seg))
+
+    carry, ys = jax.lax.scan(segment, carry, None, length=n_seg)
+    ys = jax.tree_util.tree_map(lambda y: y.reshape((n_seg * seg,) + y.shape[2:]), ys)
+    if rem:
+        carry, tail = jax.lax.scan(f, carry, None, length=rem, unroll=min(unroll, rem))
+        ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, tail)
+    return carry, ys
 
 
 def _check_positive_finite(name, value):
@@ -189,6 +211,7 @@ def simulate(
     t0: float = 0.0,
     throw: bool = True,
     unroll: int = 1,
+    checkpoint: bool = False,
 ) -> SimulationResult:
     """Simulate a population of HH neurons with a fixed-step scheme inside `lax.scan`.
 
@@ -216,6 +239,9 @@ def simulate(
     - `throw`: raise (via `eqx.error_if`) if the state becomes non-finite. Default True;
       with False, check `result.finite`.
     - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
+    - `checkpoint`: split the time loop into ~√n segments wrapped in `jax.checkpoint`, so the
+      memory of a reverse-mode gradient grows like √(steps) instead of steps, for about one
+      extra forward pass of compute. Default False.
 
     **Returns:** a `SimulationResult`.
 
@@ -283,6 +309,7 @@ def simulate(
         max_spikes=int(max_spikes),
         shape=shape,
         unroll=int(unroll),
+        checkpoint=bool(checkpoint),
     )
     result = _run(params, stimulus, y0, stepper, config)
     if throw:
@@ -320,10 +347,12 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
             buf = buf.at[slot, jnp.arange(N)].set(t_cross.reshape(-1), mode="drop")
         return (y_new, k + 1, count + crossed.astype(count.dtype), buf), None
 
+    ck_inner = config.checkpoint and not config.record
+
     def run_steps(carry, n):
         if n == 0:
             return carry
-        carry, _ = jax.lax.scan(one_step, carry, None, length=n, unroll=min(config.unroll, n))
+        carry, _ = _scan(one_step, carry, n, checkpoint=ck_inner, unroll=config.unroll)
         return carry
 
     def observe(y, t):
@@ -347,7 +376,7 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         return carry, observe(y, t0 + k.astype(dtype) * dt)
 
     if config.record:
-        carry, traces = jax.lax.scan(outer, carry, None, length=n_samples)
+        carry, traces = _scan(outer, carry, n_samples, checkpoint=config.checkpoint, unroll=1)
         traces = {k: jnp.concatenate([first[k][None], v], axis=0) for k, v in traces.items()}
     else:
         carry = run_steps(carry, n_samples * k_every)

@@ -15,3 +15,6 @@ from ._dynamics import bifurcation as bifurcation
 from ._dynamics import eigenvalues as eigenvalues
 from ._dynamics import fi as fi
 from ._dynamics import phase_plane as phase_plane
+from ._fit import fit_overlay as fit_overlay
+from ._fit import loss_curve as loss_curve
+from ._fit import parameter_spread as parameter_spread

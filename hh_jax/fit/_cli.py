@@ -1,0 +1,112 @@
+"""``hh-jax fit``: fit HH parameters to a recording from the command line.
+
+``--protocol`` is either ``file`` (use the recording's current column) or a list of steps
+``AMP@ON-OFF`` (µA/cm² and ms, e.g. ``10@0-100``; ``AMP`` alone means from 0 to the end)
+joined by ``+`` for several steps in one sweep.
+"""
+
+import json
+import math
+import os
+import sys
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("fit", help="fit HH parameters to a voltage recording")
+    s.add_argument("--data", required=True, help="recording: CSV (time_ms,voltage_mV[,current]) or NPZ")
+    s.add_argument("--protocol", required=True,
+                   help="'file' (the recording's current column) or steps AMP@ON-OFF "
+                        "(uA/cm^2, ms) joined by '+', e.g. '10@0-100'")
+    s.add_argument("--fit", default="gNa,gK,gL", help="comma-separated fields to fit (default: gNa,gK,gL)")
+    s.add_argument("--preset", default="hh1952", help="fixed values and initial guess (default: hh1952)")
+    s.add_argument("--dt", type=float, default=0.025, help="simulation step, ms (default: 0.025)")
+    s.add_argument("--starts", type=int, default=8, help="number of random starts (default: 8)")
+    s.add_argument("--steps", type=int, default=150, help="optimiser steps per stage (default: 150)")
+    s.add_argument("--seed", type=int, default=0, help="PRNG seed of the starts (default: 0)")
+    s.add_argument("--out", default="out/fit", help="output folder (default: out/fit)")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def parse_protocol(text: str, duration: float):
+    """An `AbstractStimulus` from ``AMP@ON-OFF[+...]``; `ValueError` naming the bad part."""
+    import hh_jax
+
+    stim = None
+    for part in text.split("+"):
+        part = part.strip()
+        try:
+            if "@" in part:
+                amp, window = part.split("@")
+                on, off = (float(x) for x in window.split("-"))
+            else:
+                amp, on, off = part, 0.0, math.inf
+            amp = float(amp)
+        except ValueError:
+            raise ValueError(f"--protocol: cannot parse {part!r}; expected AMP@ON-OFF, e.g. 10@0-100") from None
+        if not (math.isfinite(amp) and math.isfinite(on) and on >= 0 and off > on):
+            raise ValueError(f"--protocol: {part!r} needs finite AMP and 0 <= ON < OFF")
+        step = hh_jax.Step(amp, onset=on, offset=off if off < duration else math.inf)
+        stim = step if stim is None else stim + step
+    return stim
+
+
+def run(args) -> int:
+    import jax
+    import numpy as np
+    import optax
+
+    import hh_jax
+    import hh_jax.fit as hf
+
+    if not (math.isfinite(args.dt) and args.dt > 0):
+        raise ValueError(f"--dt must be a positive number (ms), got {args.dt}")
+    if args.starts < 1 or args.steps < 1:
+        raise ValueError("--starts and --steps must be >= 1")
+    rec = hf.load_recording(args.data).resample(args.dt)
+    base = hh_jax.HHParams.from_preset(args.preset)
+    space = hf.ParamSpace(base, [f.strip() for f in args.fit.split(",") if f.strip()])
+    duration = rec.duration
+    if args.protocol == "file":
+        if rec.I is None:
+            raise ValueError(f"--protocol file: {args.data} has no current column")
+        stim = hh_jax.Sampled(rec.I, dt=args.dt, interpolation="linear")
+    else:
+        stim = parse_protocol(args.protocol, duration)
+    y0 = hh_jax.steady_state_at(float(rec.V[0]))
+    obj = hf.TraceObjective(stim, rec.V, dt=args.dt, y0=y0)
+    show = not args.no_progress
+    res = hf.fit(obj.window(horizon=0.5), space, n_starts=args.starts, steps=args.steps,
+                 key=jax.random.key(args.seed), optimizer=optax.adam(0.05), progress=show,
+                 description="fit (teacher-forced)")
+    res = hf.fit(obj, space, init=res, steps=args.steps, optimizer=optax.adam(0.01),
+                 progress=show, description="fit (free run)")
+    res = hf.polish(obj, res)
+    os.makedirs(args.out, exist_ok=True)
+    out = {"fitted": res.values(), "loss_mV2": float(res.loss),
+           "params": {f: float(getattr(res.params, f)) for f in hh_jax.HHParams.FIELDS},
+           "spread": res.spread(), "rejected_steps": int(np.sum(res.n_rejected)),
+           "data": os.path.abspath(args.data), "protocol": args.protocol, "dt_ms": args.dt}
+    with open(os.path.join(args.out, "params.json"), "w") as f:
+        json.dump(out, f, indent=2)
+    np.savetxt(os.path.join(args.out, "loss.csv"), np.asarray(res.history), delimiter=",",
+               header=",".join(f"start{i}" for i in range(res.history.shape[1])), comments="")
+    sim = obj.simulate(res.params)
+    _figure(rec, sim, res, os.path.join(args.out, "fit.png"))
+    sys.stdout.write(res.summary() + f"\nwritten: {args.out}/params.json, loss.csv, fit.png\n")
+    return 0
+
+
+def _figure(rec, sim, res, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import hh_jax.plot as hp
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8), width_ratios=[2, 1])
+    hp.fit_overlay(rec.t, rec.V, sim, ax=a)
+    hp.loss_curve(res, ax=b)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,176 @@
+"""Recordings in: CSV (``time_ms,voltage_mV[,current]``) or NPZ, resampled to the simulation grid.
+
+Malformed files raise a one-line `ValueError` that names the file and the problem.
+"""
+
+import math
+import os
+
+import equinox as eqx
+import numpy as np
+
+_NPZ_KEYS = {"t": ("time_ms", "t", "time"), "V": ("voltage_mV", "V", "voltage"),
+             "I": ("current", "I", "current_uA_cm2")}
+
+
+class Recording(eqx.Module):
+    """A single-electrode recording: time (ms), voltage (mV) and optionally current (µA/cm²).
+
+    **Fields:** `t` ``[T]`` strictly increasing; `V` ``[T]``; `I` ``[T]`` or None. NumPy arrays.
+
+    **Example:** ``rec = load_recording("cell.csv").resample(0.025)``.
+    """
+
+    t: np.ndarray
+    V: np.ndarray
+    I: np.ndarray | None = None
+
+    @property
+    def duration(self) -> float:
+        """Recorded time span, ms."""
+        return float(self.t[-1] - self.t[0])
+
+    def resample(self, dt: float, *, duration: float | None = None) -> "Recording":
+        """Linear interpolation onto the grid ``t[0] + k·dt``, ``k = 0 … duration/dt``.
+
+        **Arguments:** `dt`: ms, > 0; `duration`: ms, default the largest whole number of steps
+        inside the recording. A grid reaching past the recording raises `ValueError`.
+
+        **Returns:** a new `Recording` whose time starts at 0.
+        """
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a positive finite number (ms), got {dt!r}.")
+        span = self.duration
+        if duration is None:
+            n = int(math.floor(span / dt + 1e-9))
+        else:
+            n = round(duration / dt)
+            if n * dt > span * (1 + 1e-9) + 1e-12:
+                raise ValueError(f"duration {duration} ms exceeds the recording ({span:g} ms).")
+        if n < 1:
+            raise ValueError(f"the recording ({span:g} ms) is shorter than one step dt = {dt} ms.")
+        grid = dt * np.arange(n + 1)
+        tt = self.t - self.t[0]
+        V = np.interp(grid, tt, self.V)
+        I = None if self.I is None else np.interp(grid, tt, self.I)
+        return Recording(t=grid, V=V, I=I)
+
+
+def _fail(path, msg):
+    raise ValueError(f"{os.path.basename(str(path))}: {msg}")
+
+
+def _check(path, t, V, I):
+    if t.size == 0:
+        _fail(path, "no data rows (empty recording).")
+    if t.size < 2:
+        _fail(path, "need at least 2 samples.")
+    for name, a in (("time_ms", t), ("voltage_mV", V), ("current", I)):
+        if a is None:
+            continue
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            _fail(path, f"{name} is NaN/non-finite at sample {bad[0]} "
+                        f"({bad.size} sample(s) in all).")
+    step = np.diff(t)
+    bad = np.flatnonzero(step <= 0)
+    if bad.size:
+        k = bad[0] + 1
+        _fail(path, f"time_ms is not strictly increasing at sample {k} "
+                    f"({t[k - 1]:g} then {t[k]:g} ms).")
+
+
+def _read_csv(path):
+    with open(path, encoding="utf-8") as f:
+        lines = [ln.strip() for ln in f.read().splitlines()]
+    numbered = [(i + 1, ln) for i, ln in enumerate(lines) if ln and not ln.startswith("#")]
+    if not numbered:
+        _fail(path, "empty file (expected a header 'time_ms,voltage_mV[,current]' and data rows).")
+    first = [c.strip() for c in numbered[0][1].split(",")]
+    header = None
+    try:
+        [float(c) for c in first]
+    except ValueError:
+        header = [c.lower() for c in first]
+        numbered = numbered[1:]
+    if header is not None:
+        if "time_ms" not in header:
+            _fail(path, f"missing column 'time_ms' (header is {','.join(first)}).")
+        if "voltage_mv" not in header:
+            _fail(path, f"missing column 'voltage_mV' (header is {','.join(first)}).")
+        cols = [header.index("time_ms"), header.index("voltage_mv")]
+        cur = [c for c in ("current", "current_ua_cm2", "i") if c in header]
+        if cur:
+            cols.append(header.index(cur[0]))
+        width = len(header)
+    else:
+        width = len(first)
+        if width < 2:
+            _fail(path, "missing column: need time_ms,voltage_mV[,current] (found 1 column).")
+        cols = [0, 1] + ([2] if width >= 3 else [])
+    if not numbered:
+        _fail(path, "no data rows (empty recording).")
+    data = np.empty((len(numbered), len(cols)))
+    for r, (lineno, ln) in enumerate(numbered):
+        cells = ln.split(",")
+        if len(cells) != width:
+            what = "truncated row" if len(cells) < width else "extra values in row"
+            _fail(path, f"{what} at line {lineno}: expected {width} values, got {len(cells)}.")
+        try:
+            data[r] = [float(cells[c]) if cells[c].strip() else math.nan for c in cols]
+        except ValueError:
+            _fail(path, f"line {lineno}: not a number in {ln!r}.")
+    rows = np.array([n for n, _ in numbered])
+    t, V = data[:, 0], data[:, 1]
+    I = data[:, 2] if len(cols) > 2 else None
+    for name, a in (("time_ms", t), ("voltage_mV", V), ("current", I)):
+        if a is not None and not np.all(np.isfinite(a)):
+            k = np.flatnonzero(~np.isfinite(a))[0]
+            _fail(path, f"{name} is NaN/missing at line {rows[k]}.")
+    return t, V, I
+
+
+def _read_npz(path):
+    try:
+        z = np.load(path)
+    except Exception as e:
+        _fail(path, f"not a readable NPZ file ({type(e).__name__}: {e}).".replace("\n", " "))
+    out = {}
+    for k, names in _NPZ_KEYS.items():
+        found = [n for n in names if n in z.files]
+        if not found and k != "I":
+            _fail(path, f"missing array {names[0]!r} (found {z.files}).")
+        out[k] = np.asarray(z[found[0]], float).ravel() if found else None
+    for k in ("V", "I"):
+        if out[k] is not None and out[k].shape != out["t"].shape:
+            _fail(path, f"{_NPZ_KEYS[k][0]} has {out[k].size} samples but time_ms has {out['t'].size}.")
+    return out["t"], out["V"], out["I"]
+
+
+def load_recording(path: str | os.PathLike) -> Recording:
+    """Load a recording from CSV or NPZ.
+
+    CSV: columns ``time_ms,voltage_mV`` and optionally ``current`` (µA/cm²), with a header
+    naming them (or no header: the columns in that order). NPZ: arrays ``time_ms``,
+    ``voltage_mV`` and optionally ``current`` (or ``t``, ``V``, ``I``).
+
+    **Arguments:** `path`: file name ending in ``.csv`` or ``.npz``.
+
+    **Returns:** a `Recording`. A missing column, non-monotonic time, NaN rows, an empty or
+    truncated file raise `ValueError` with one line naming the file and the problem.
+
+    **Example:** ``rec = load_recording("cell.csv"); rec.resample(0.025)``.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file.")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        t, V, I = _read_npz(path)
+        _check(path, t, V, I)
+    elif ext in (".csv", ".txt"):
+        t, V, I = _read_csv(path)
+        _check(path, t, V, I)
+    else:
+        _fail(path, f"unknown format {ext!r}; use .csv or .npz.")
+    return Recording(t=t, V=V, I=I)
