@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from ._custom_types import PopArray, PopArrayLike
 from ._params import HHParams
-from ._rates import alpha_h, alpha_m, alpha_n, beta_h, beta_m, beta_n
+from ._rates import alpha_h, alpha_m, alpha_n, beta_h, beta_m, beta_n, gate_rates
 
 
 class HHState(eqx.Module):
@@ -116,9 +116,7 @@ def derivatives(params: HHParams, y: HHState, I: PopArrayLike) -> HHState:
     **Returns:** an `HHState` of derivatives: dV/dt in mV/ms, dm/dt etc. in 1/ms.
     """
     V = y.V
-    am, bm = alpha_m(V), beta_m(V)
-    ah, bh = alpha_h(V), beta_h(V)
-    an, bn = alpha_n(V), beta_n(V)
+    am, bm, ah, bh, an, bn = gate_rates(V)
     i_ion = currents(params, y).total
     return HHState(
         V=(I - i_ion) / params.C,
