@@ -22,6 +22,8 @@ from ._rates import time_constant as time_constant
 from ._simulate import RECORDABLE as RECORDABLE
 from ._simulate import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
+from ._sharding import simulate_sharded as simulate_sharded
+from ._sharding import use_cpu_devices as use_cpu_devices
 from ._steppers import STEPPERS as STEPPERS
 from ._steppers import AbstractStepper as AbstractStepper
 from ._steppers import Euler as Euler
