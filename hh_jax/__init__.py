@@ -4,6 +4,8 @@ Units everywhere: mV, ms, µA/cm², mS/cm², µF/cm² (see ``hh_jax._custom_type
 """
 
 from ._custom_types import UNITS as UNITS
+from ._chunked import ChunkedResult as ChunkedResult
+from ._chunked import simulate_chunked as simulate_chunked
 from ._initial_state import brainpy_initial_state as brainpy_initial_state
 from ._initial_state import resting_state as resting_state
 from ._initial_state import steady_state_at as steady_state_at
