@@ -172,19 +172,11 @@ def simulate_sharded(
 
     record = kwargs.get("record", ("V",))
     record = (record,) if isinstance(record, str) else tuple(record)
-    static = {}
-
-    def run(p, y, s):
-        r = simulate(p, s, duration=duration, dt=dt, y0=y, throw=False, **kwargs)
-        static.update(duration=r.duration, dt=r.dt)
-        traces = {k: getattr(r, k) for k in record}
-        return r.t, r.spike_count, r.spike_times, r.final_state, r.finite[None], traces
-
-    lane, row = P(_AXIS), P(None, _AXIS)
-    out_specs = (P(), lane, row, lane, lane, {k: row for k in record})
-    sharded = jax.shard_map(run, mesh=mesh, in_specs=(lane, lane, P()), out_specs=out_specs,
-                            check_vma=False)
-    t, count, times, final, finite, traces = eqx.filter_jit(sharded)(p_flat, y_flat, stim)
+    kwargs = dict(kwargs, record=record)
+    static = _static_fields(duration, dt, kwargs)
+    t, count, times, final, finite, traces = _sharded_call(
+        p_flat, y_flat, stim, mesh, duration, dt, tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
+    )
     unflat = lambda x, axis: jax.lax.slice_in_dim(x, 0, N, axis=axis).reshape(x.shape[:axis] + shape)
     result = SimulationResult(
         t=t,
@@ -202,3 +194,27 @@ def simulate_sharded(
         )
     return result
 
+
+
+def _static_fields(duration, dt, kwargs):
+    """``duration`` and ``dt`` of the result, as `simulate` sets them (without running it)."""
+    n_steps = round(float(duration) / float(dt))
+    return dict(duration=n_steps * float(dt), dt=float(dt))
+
+
+@eqx.filter_jit
+def _sharded_call(p_flat, y_flat, stim, mesh, duration, dt, kwargs):
+    """One compiled program per (mesh, options, shapes): `simulate` on every slice."""
+    kwargs = dict(kwargs)
+    record = kwargs["record"]
+
+    def run(p, y, s):
+        r = simulate(p, s, duration=duration, dt=dt, y0=y, throw=False, **kwargs)
+        traces = {k: getattr(r, k) for k in record}
+        return r.t, r.spike_count, r.spike_times, r.final_state, r.finite[None], traces
+
+    lane, row = P(_AXIS), P(None, _AXIS)
+    out_specs = (P(), lane, row, lane, lane, {k: row for k in record})
+    sharded = jax.shard_map(run, mesh=mesh, in_specs=(lane, lane, P()), out_specs=out_specs,
+                            check_vma=False)
+    return sharded(p_flat, y_flat, stim)

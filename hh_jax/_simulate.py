@@ -106,6 +106,7 @@ class _Config(eqx.Module):
     max_spikes: int
     shape: tuple[int, ...]
     unroll: int
+    throw: bool = True
 
 
 def _check_positive_finite(name, value):
@@ -242,8 +243,8 @@ def simulate(
     if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
         raise ValueError(f"unroll must be an integer >= 1, got {unroll!r}.")
     shape = _population_shape(params, stimulus, y0, t0)
-    if y0 is None:
-        y0 = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=shape)
+    if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
+        y0 = _default_y0(jnp.asarray(-65.0, params.dtype), shape)
     config = _Config(
         n_steps=n_steps,
         dt=dt,
@@ -253,16 +254,14 @@ def simulate(
         max_spikes=int(max_spikes),
         shape=shape,
         unroll=int(unroll),
+        throw=bool(throw),
     )
-    result = _run(params, stimulus, y0, stepper, config)
-    if throw:
-        result = eqx.error_if(
-            result,
-            jnp.logical_not(result.finite),
-            "hh_jax.simulate: the state became NaN/Inf (check parameters, current and dt; "
-            "an explicit stepper at too large a dt diverges).",
-        )
-    return result
+    return _run(params, stimulus, y0, stepper, config)
+
+
+@jax.jit(static_argnums=1)
+def _default_y0(V, shape):
+    return steady_state_at(V, shape=shape)
 
 
 @eqx.filter_jit
@@ -293,6 +292,8 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
     def run_steps(carry, n):
         if n == 0:
             return carry
+        if n == 1:  # e.g. record_every=1: no inner loop (less to compile)
+            return one_step(carry, None)[0]
         carry, _ = jax.lax.scan(one_step, carry, None, length=n, unroll=min(config.unroll, n))
         return carry
 
@@ -326,7 +327,7 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
     y, _, count, buf = carry
     t = t0 + dt * (k_every * jnp.arange(n_samples + 1)).astype(dtype)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (y.V, y.m, y.h, y.n)]))
-    return SimulationResult(
+    result = SimulationResult(
         t=t,
         spike_count=count,
         spike_times=buf.reshape((S,) + shape),
@@ -336,3 +337,11 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         dt=config.dt,
         **traces,
     )
+    if config.throw:  # inside the jit: no eager compilation of the check
+        result = eqx.error_if(
+            result,
+            jnp.logical_not(result.finite),
+            "hh_jax.simulate: the state became NaN/Inf (check parameters, current and dt; "
+            "an explicit stepper at too large a dt diverges).",
+        )
+    return result
