@@ -53,7 +53,8 @@ def numba_peer(req):
     staggered = req["method"] == "exp_euler_staggered"
     S = 64 if req["want_spike_times"] else 0
 
-    @njit(parallel=True, fastmath=False)
+    # threads only pay off with enough neurons; one neuron runs serially (no fork/join per call)
+    @njit(parallel=n >= 64, fastmath=False)
     def kernel(V0, m0, h0, n0, I, count, times):
         for i in prange(V0.shape[0]):
             V, m, h, nn, c = V0[i], m0[i], h0[i], n0[i], 0
@@ -133,8 +134,11 @@ def brainpy_peer(req):
         hh.reset_state()
         count.value = bm.zeros(n, dtype=int)
 
+    indices = np.arange(steps)
+    loop = bm.jit(lambda: bm.for_loop(one, indices))  # compiled once, reused by every repeat
+
     def run():
-        out = bm.for_loop(one, np.arange(steps))
+        out = loop()
         count.value.block_until_ready()
         return out
 

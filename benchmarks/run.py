@@ -213,8 +213,12 @@ def main(argv=None):
                 jobs += [lambda s=s: bench_hh_jax(n, dtype, s, False, repeats) for s in ("rk4", "euler")]
             if not args.no_peers and n <= 10**5:
                 for peer, methods in PEER_METHODS.items():
-                    if (peer == "neuron" and (dtype == "float32" or n > 10**4)) or (peer == "brian2" and n > 10**5):
+                    if peer == "neuron":  # float64 only; at most 10⁴ sections
+                        if dtype == "float32" and n <= 10**4:
+                            jobs.append(lambda m=methods[0]: bench_peer("neuron", m, n, "float64", repeats))
                         continue
+                    if (dtype == "float64" or peer == "brian2") and n > 10**4 and not args.full:
+                        continue  # long; the done-when ratios need float32 only
                     jobs.append(lambda peer=peer, m=methods[0]: bench_peer(peer, m, n, dtype, repeats))
             for job in jobs:
                 rows.append(job())
