@@ -89,3 +89,47 @@ def test_use_cpu_devices_rejects_bad_n_and_late_calls():
 def test_sharded_rejects_bad_devices():
     with pytest.raises(ValueError, match="devices"):
         hh_jax.simulate_sharded(hh_jax.HHParams(), 10.0, duration=1.0, dt=0.1, devices=[])
+
+
+_MULTIHOST = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address="localhost:" + sys.argv[2], num_processes=2,
+                               process_id=int(sys.argv[1]))
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp, numpy as np, hh_jax
+    from jax.experimental import multihost_utils
+    p = hh_jax.HHParams(gNa=jnp.linspace(100.0, 140.0, 5))
+    stim = hh_jax.Constant(jnp.linspace(4.0, 16.0, 5))
+    r = hh_jax.simulate_sharded(p, stim, duration=30.0, dt=0.01, record=(), max_spikes=3)
+    count = np.asarray(multihost_utils.process_allgather(r.spike_count, tiled=True))
+    times = np.asarray(multihost_utils.process_allgather(r.spike_times, tiled=True))
+    a = hh_jax.simulate(p, stim, duration=30.0, dt=0.01, record=(), max_spikes=3)
+    ref = np.asarray(a.spike_times)
+    print(json.dumps(dict(devices=len(jax.devices()), local=len(jax.local_devices()),
+                          count=count.tolist(), ref=np.asarray(a.spike_count).tolist(),
+                          same_inf=bool(np.array_equal(np.isinf(ref), np.isinf(times))),
+                          dt=float(np.max(np.abs(np.where(np.isfinite(ref), ref - times, 0.0)))))))
+    """
+)
+
+
+def test_multi_process_run_with_jax_distributed_equals_simulate():
+    """Two processes on this host, one CPU device each, joined by `jax.distributed` (gloo)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = str(s.getsockname()[1])
+    env = dict(os.environ, PYTHONPATH=_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-c", _MULTIHOST, str(i), port], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+        res = json.loads(out.strip().splitlines()[-1])
+        assert res["devices"] == 2 and res["local"] == 1
+        assert res["count"] == res["ref"] and sum(res["ref"]) > 0
+        assert res["same_inf"] and res["dt"] < 1e-9
