@@ -199,6 +199,9 @@ def main(argv=None):
         sizes = [1, 100, 10**4]
     repeats = 5 if args.full else 3
     rows = []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / "rows.partial.json"  # rows so far, in case the run is stopped
     log = lambda r: print({k: r.get(k) for k in ("impl", "method", "dtype", "n", "neuron_steps_per_s",
                                                   "cpu_wall", "first_call_s", "skipped")}, flush=True)
     for n in sizes:
@@ -211,32 +214,36 @@ def main(argv=None):
                 jobs.append(lambda: bench_hh_jax(n, dtype, "exp_euler", False, repeats, wrap=False))
             if args.full or n == 10**4:
                 jobs += [lambda s=s: bench_hh_jax(n, dtype, s, False, repeats) for s in ("rk4", "euler")]
+            # Peers: float32 (NEURON: float64) at every N; float64 only up to N = 10² unless --full;
+            # at N = 10⁵ only BrainPy unless --full (numba and Brian2 were 8–14x slower than
+            # BrainPy at N = 10⁴ and would take ~15 min there). Two repeats from N = 10⁴ on.
+            peer_repeats = repeats if n < 10**4 or args.full else 2
             if not args.no_peers and n <= 10**5:
                 for peer, methods in PEER_METHODS.items():
                     if peer == "neuron":  # float64 only; at most 10⁴ sections
                         if dtype == "float32" and n <= 10**4:
-                            jobs.append(lambda m=methods[0]: bench_peer("neuron", m, n, "float64", repeats))
+                            jobs.append(lambda m=methods[0]: bench_peer("neuron", m, n, "float64", peer_repeats))
                         continue
-                    if (dtype == "float64" or peer == "brian2") and n > 10**4 and not args.full:
-                        continue  # long; the done-when ratios need float32 only
-                    jobs.append(lambda peer=peer, m=methods[0]: bench_peer(peer, m, n, dtype, repeats))
+                    if not args.full and ((dtype == "float64" and n > 100) or (peer != "brainpy" and n > 10**4)):
+                        continue
+                    jobs.append(lambda peer=peer, m=methods[0]: bench_peer(peer, m, n, dtype, peer_repeats))
             for job in jobs:
                 rows.append(job())
                 log(rows[-1])
+                partial.write_text(json.dumps(rows, indent=1))
     if not args.no_peers:
         rows.append(dict(impl="jaxley", method="-", dtype="-", n=0, skipped=(
             f"installed ({available_peers().get('jaxley', 'absent')}) but no driver written yet")))
     result = dict(environment=environment(), workload=dict(dt_ms=DT, current=CURRENT, steps=_steps(1),
                   record="()", max_spikes=0), rows=rows, first_call=first_call(),
                   gradient=gradient_ratio(), big=big_runs() if args.big else {})
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(result, indent=1))
     from ._report import markdown, plot
 
     cmd = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     (out / "bench.md").write_text(markdown(result, cmd))
     plot(result, out / "throughput.png")
+    partial.unlink(missing_ok=True)
     print((out / "bench.md").read_text())
 
 
