@@ -7,6 +7,15 @@ from ._custom_types import UNITS as UNITS
 from ._chunked import ChunkedResult as ChunkedResult
 from ._chunked import simulate_chunked as simulate_chunked
 from ._initial_state import brainpy_initial_state as brainpy_initial_state
+from ._io import load_module as load_module
+from ._io import load_params as load_params
+from ._io import load_result as load_result
+from ._io import PARAM_UNITS as PARAM_UNITS
+from ._io import params_from_dict as params_from_dict
+from ._io import params_to_dict as params_to_dict
+from ._io import save_module as save_module
+from ._io import save_params as save_params
+from ._io import save_result as save_result
 from ._initial_state import resting_state as resting_state
 from ._initial_state import steady_state_at as steady_state_at
 from ._params import HHParams as HHParams

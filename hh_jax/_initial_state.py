@@ -41,7 +41,7 @@ def steady_state_at(V: PopArrayLike = -65.0, *, shape: int | Sequence[int] | Non
     **Example:** ``steady_state_at(-65.0, shape=10)``.
     """
     V = jnp.asarray(V, dtype=jnp.result_type(float))
-    if not bool(jnp.all(jnp.isfinite(V))) if not isinstance(V, jax.core.Tracer) else False:
+    if not isinstance(V, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(V))):
         raise ValueError(f"V must be finite, got {V}.")
     shape = _shape_arg(shape) if shape is not None else jnp.shape(V)
     V = jnp.broadcast_to(V, shape)
@@ -96,7 +96,8 @@ def resting_state(
     - `params`: `HHParams` (any population shape).
     - `I`: holding current density, µA/cm², broadcastable to the population. Default 0.0.
     - `V0`: initial guess, mV. Default −65.0.
-    - `rtol`, `atol`: Newton tolerances (mV); default ~100 machine epsilons.
+    - `rtol`, `atol`: Newton tolerances, relative and absolute (mV). Defaults: ``100·eps`` and
+      ``1e4·eps`` mV of the working precision (2e-12 mV in float64, 1e-3 mV in float32).
 
     **Returns:** an `HHState` at the equilibrium, population shape.
 
@@ -107,7 +108,7 @@ def resting_state(
     dtype = jnp.result_type(params.dtype, I.dtype)
     eps = float(jnp.finfo(dtype).eps)
     rtol = 100 * eps if rtol is None else rtol
-    atol = 100 * eps * 100 if atol is None else atol
+    atol = 1e4 * eps if atol is None else atol
     p = params.broadcast()
     p = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), p)
     I_flat = jnp.broadcast_to(I, shape).reshape(-1)

@@ -59,7 +59,7 @@ class SimulationResult(eqx.Module):
     @property
     def firing_rate(self) -> PopArray:
         """Mean firing rate per neuron over the whole run, Hz."""
-        return self.spike_count / (self.duration / 1000.0)
+        return self.spike_count.astype(self.final_state.V.dtype) / (self.duration / 1000.0)
 
     @property
     def spike_overflow(self) -> Array:
@@ -245,6 +245,10 @@ def simulate(
     shape = _population_shape(params, stimulus, y0, t0)
     if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
         y0 = _default_y0(jnp.asarray(-65.0, params.dtype), shape)
+    else:
+        # Strongly type the initial state (HHState(V=-65.0, ...) holds weakly typed scalars),
+        # so that Python-number and array initial states share one compilation.
+        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), y0)
     config = _Config(
         n_steps=n_steps,
         dt=dt,

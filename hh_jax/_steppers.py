@@ -96,9 +96,11 @@ def _axpy(a, x: HHState, y: HHState) -> HHState:
 class RK4(AbstractStepper):
     """The classical 4th-order Runge–Kutta method on :func:`hh_jax.vector_field`.
 
-    Accurate for small steps (dt ≤ 0.025 ms) but explicit: at dt = 0.1 ms it loses almost all
-    spikes (seed 001's observation), because the fast m gate's rate α_m+β_m reaches ~10/ms near
-    the spike peak, outside RK4's stability region for that dt.
+    Accurate for small steps (dt ≤ 0.025 ms) but explicit: dt = 0.1 ms is at the edge of its
+    stability region: during a spike the membrane's own rate g_tot/C reaches ~36/ms
+    (g_tot = gNa·m³h + gK·n⁴ + gL) and the m gate's α_m + β_m ~8/ms, while RK4 is stable only for
+    dt·λ ≲ 2.79. Started from rest at I = 10 µA/cm² it diverges to NaN after two spikes. (Seed 001's broken dt = 0.1 figure had another cause, a time-axis mismatch; see
+    notebook 03.)
 
     **Example:** ``simulate(p, 10.0, duration=100.0, dt=0.01, stepper=RK4())``.
     """

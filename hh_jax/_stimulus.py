@@ -400,7 +400,7 @@ class Sampled(AbstractStimulus):
             val = self.values[jnp.clip(k, 0, T - 1)]
         else:
             k = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, max(T - 2, 0))
-            w = jnp.clip(x - k, 0.0, 1.0).astype(self.values.dtype)
+            w = jnp.clip(x - k.astype(x.dtype), 0.0, 1.0).astype(self.values.dtype)
             v0 = self.values[k]
             v1 = self.values[jnp.minimum(k + 1, T - 1)]
             val = v0 + (v1 - v0) * w

@@ -3,7 +3,6 @@
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from ._custom_types import PopArray, PopArrayLike
@@ -166,7 +165,3 @@ def gate_steady_states(V: PopArray) -> tuple[PopArray, PopArray, PopArray]:
         alpha, beta = a(V), b(V)
         out.append(alpha / (alpha + beta))
     return tuple(out)
-
-
-def _tree_finite(y: HHState) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in (y.V, y.m, y.h, y.n)]))

@@ -38,7 +38,7 @@ def rates(V):
 
 def rhs(t, y, p, I):
     V, m, h, n = y
-    am, bm, ah, bh, an, bn = (float(r) for r in rates(np.array([V])).__iter__() for r in [r]) if False else [float(r[0]) if np.ndim(r) else float(r) for r in rates(np.array([V]))]
+    am, bm, ah, bh, an, bn = (float(r[0]) for r in rates(np.array([V])))
     i_ion = p["gNa"] * m**3 * h * (V - p["ENa"]) + p["gK"] * n**4 * (V - p["EK"]) + p["gL"] * (V - p["EL"])
     return [
         (I(t) - i_ion) / p["C"],

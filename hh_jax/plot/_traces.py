@@ -1,6 +1,7 @@
-"""Plots of hh_jax results. Matplotlib is imported lazily; every function takes ``ax=None``
-(a new figure is made) and returns the Axes it drew on; extra keyword arguments go to
-matplotlib.
+"""Time-series plots of hh_jax results: voltage, gates, currents, conductances, stacked traces.
+
+Matplotlib is imported lazily; every function takes ``ax=None`` (a new figure is made), passes
+extra keyword arguments to ``ax.plot`` and returns the Axes it drew on.
 """
 
 from typing import Iterable
@@ -16,7 +17,7 @@ def _axes(ax):
     return ax
 
 
-def _columns(trace: np.ndarray, neurons) -> tuple[np.ndarray, list[int]]:
+def _columns(trace, neurons) -> tuple[np.ndarray, list[int]]:
     trace = np.asarray(trace)
     flat = trace.reshape(trace.shape[0], -1)
     idx = list(range(flat.shape[1])) if neurons is None else [int(i) for i in neurons]
@@ -26,15 +27,21 @@ def _columns(trace: np.ndarray, neurons) -> tuple[np.ndarray, list[int]]:
     return flat, idx
 
 
-def voltage(result, *, ax=None, neurons: Iterable[int] | None = None, threshold: bool = True, **kwargs):
-    """Membrane potential (mV) against time (ms) for some neurons.
+def _one(trace, neuron: int) -> np.ndarray:
+    flat, _ = _columns(trace, [neuron])
+    return flat[:, neuron]
+
+
+def voltage(result, *, ax=None, neurons: Iterable[int] | None = None, threshold: float | None = None, **kwargs):
+    """Membrane potential (mV) against time (ms), one line per neuron.
 
     **Arguments:**
 
     - `result`: a `SimulationResult` with ``V`` recorded.
-    - `ax`: matplotlib Axes, or None for a new figure.
+    - `ax`: matplotlib Axes, or None (default) for a new figure.
     - `neurons`: flat neuron indices to draw; default all.
-    - `threshold`: draw the spike threshold ``V_th`` as a dashed line (if scalar). Default True.
+    - `threshold`: if a number (mV), draw it as a dashed red line (e.g. ``params.V_th``).
+      Default None (no line).
     - `**kwargs`: passed to ``ax.plot``.
 
     **Returns:** the Axes.
@@ -46,6 +53,8 @@ def voltage(result, *, ax=None, neurons: Iterable[int] | None = None, threshold:
     t = np.asarray(result.t)
     for i in idx:
         ax.plot(t, flat[:, i], label=f"neuron {i}" if len(idx) > 1 else "V", **kwargs)
+    if threshold is not None and not isinstance(threshold, bool):
+        ax.axhline(float(threshold), color="tab:red", linestyle="--", alpha=0.5, label="threshold")
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("V (mV)")
     if 1 < len(idx) <= 10:
@@ -53,23 +62,102 @@ def voltage(result, *, ax=None, neurons: Iterable[int] | None = None, threshold:
     return ax
 
 
+def _named_lines(result, names, colors, neuron, ax, ylabel, kwargs):
+    ax = _axes(ax)
+    t = np.asarray(result.t)
+    color = kwargs.pop("color", None)
+    for name, c in zip(names, colors):
+        ax.plot(t, _one(result.trace(name), neuron), label=name, color=color or c, **kwargs)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper right", fontsize="small")
+    return ax
+
+
 def gates(result, *, ax=None, neuron: int = 0, **kwargs):
     """Gate variables m, h, n (dimensionless) against time (ms) for one neuron.
 
-    **Arguments:** `result` with ``m, h, n`` recorded; `ax`; `neuron`: flat index (default 0);
-    `**kwargs` to ``ax.plot``.
+    **Arguments:**
+
+    - `result`: a `SimulationResult` with ``m, h, n`` recorded.
+    - `ax`: matplotlib Axes, or None (default) for a new figure.
+    - `neuron`: flat neuron index. Default 0.
+    - `**kwargs`: passed to ``ax.plot`` (``color`` overrides all three colours).
 
     **Returns:** the Axes.
 
     **Example:** ``hh_jax.plot.gates(r, neuron=0)``.
     """
-    ax = _axes(ax)
-    t = np.asarray(result.t)
-    for name, color in (("m", "tab:red"), ("h", "tab:blue"), ("n", "tab:green")):
-        flat, _ = _columns(result.trace(name), [neuron])
-        ax.plot(t, flat[:, neuron], label=name, color=kwargs.pop("color", color), **kwargs)
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("gate open fraction")
+    ax = _named_lines(
+        result, ("m", "h", "n"), ("tab:red", "tab:blue", "tab:green"), neuron, ax, "gate open fraction (1)", kwargs
+    )
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(loc="upper right", fontsize="small")
+    return ax
+
+
+def currents(result, *, ax=None, neuron: int = 0, **kwargs):
+    """Ionic current densities INa, IK, IL (µA/cm², outward positive) against time (ms).
+
+    **Arguments:**
+
+    - `result`: a `SimulationResult` with ``INa, IK, IL`` recorded
+      (``simulate(..., record=("V", "INa", "IK", "IL"))``).
+    - `ax`: matplotlib Axes, or None (default) for a new figure.
+    - `neuron`: flat neuron index. Default 0.
+    - `**kwargs`: passed to ``ax.plot``.
+
+    **Returns:** the Axes.
+
+    **Example:** ``hh_jax.plot.currents(r, ax=axes[2])``.
+    """
+    return _named_lines(
+        result, ("INa", "IK", "IL"), ("tab:purple", "tab:green", "black"), neuron, ax, "current (µA/cm²)", kwargs
+    )
+
+
+def conductances(result, *, ax=None, neuron: int = 0, **kwargs):
+    """Conductance densities gNa·m³h, gK·n⁴, gL (mS/cm²) against time (ms).
+
+    **Arguments:**
+
+    - `result`: a `SimulationResult` with ``gNa, gK, gL`` recorded.
+    - `ax`: matplotlib Axes, or None (default) for a new figure.
+    - `neuron`: flat neuron index. Default 0.
+    - `**kwargs`: passed to ``ax.plot``.
+
+    **Returns:** the Axes.
+
+    **Example:** ``hh_jax.plot.conductances(r, ax=axes[1])``.
+    """
+    return _named_lines(
+        result, ("gNa", "gK", "gL"), ("tab:purple", "tab:green", "black"), neuron, ax, "conductance (mS/cm²)", kwargs
+    )
+
+
+def stacked(result, *, ax=None, neurons: Iterable[int] | None = None, offset: float = 130.0, ticks: bool = False, **kwargs):
+    """Voltage traces stacked vertically, neuron ``k`` shifted up by ``k·offset`` mV (seed 002).
+
+    **Arguments:**
+
+    - `result`: a `SimulationResult` with ``V`` recorded.
+    - `ax`: matplotlib Axes, or None (default) for a new figure.
+    - `neurons`: flat neuron indices, bottom to top; default all.
+    - `offset`: vertical shift between consecutive traces, mV. Default 130.0.
+    - `ticks`: keep the axis ticks (False, as in seed 002's figure, hides them). Default False.
+    - `**kwargs`: passed to ``ax.plot``.
+
+    **Returns:** the Axes.
+
+    **Example:** ``hh_jax.plot.stacked(r, offset=130.0)``.
+    """
+    ax = _axes(ax)
+    flat, idx = _columns(result.trace("V"), neurons)
+    t = np.asarray(result.t)
+    for k, i in enumerate(idx):
+        ax.plot(t, flat[:, i] + k * offset, label=f"neuron {i}", **kwargs)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel(f"V (mV), traces offset by {offset:g} mV")
+    if not ticks:
+        ax.set_xticks([])
+        ax.set_yticks([])
     return ax

@@ -1,0 +1,257 @@
+"""Save and load: parameters as human-editable JSON, results as ``.npz``, any Module via Equinox.
+
+**Parameter JSON format** (version 1). Units live in a header, values under their field names::
+
+    {
+      "format": "hh_jax.HHParams",
+      "version": 1,
+      "units": {"C": "uF/cm^2", "gNa": "mS/cm^2", "ENa": "mV", "gK": "mS/cm^2",
+                "EK": "mV", "gL": "mS/cm^2", "EL": "mV", "V_th": "mV"},
+      "params": {"C": 1.0, "gNa": 120.0, "ENa": 50.0, "gK": 36.0, "EK": -77.0,
+                 "gL": 0.03, "EL": -54.387, "V_th": 20.0}
+    }
+
+A value is a number or a (nested) list of numbers for a heterogeneous population. Loading
+checks every key: a missing, unknown or mistyped field, or a unit other than the one above,
+raises `ValueError`/`TypeError` naming it. Every write is atomic (temporary file in the same
+folder, then ``os.replace``), so a crash never leaves a half-written file.
+"""
+
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any, Callable
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from ._params import HHParams
+from ._simulate import RECORDABLE, SimulationResult
+from ._vector_field import HHState
+
+PARAM_UNITS = {
+    "C": "uF/cm^2", "gNa": "mS/cm^2", "ENa": "mV", "gK": "mS/cm^2",
+    "EK": "mV", "gL": "mS/cm^2", "EL": "mV", "V_th": "mV",
+}
+"""Units of the `HHParams` fields as written in the JSON header."""
+
+_PARAMS_FORMAT = "hh_jax.HHParams"
+_RESULT_FORMAT = "hh_jax.SimulationResult"
+_VERSION = 1
+
+
+def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path:
+    path = pathlib.Path(path)
+    folder = path.parent if str(path.parent) else pathlib.Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"path: folder {str(folder)!r} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _check_keys(where: str, got, expected) -> None:
+    missing = [k for k in expected if k not in got]
+    unknown = [k for k in got if k not in expected]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {missing}.")
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; expected {list(expected)}.")
+
+
+def _is_number_tree(x) -> bool:
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, (int, float)):
+        return True
+    return isinstance(x, list) and len(x) > 0 and all(_is_number_tree(v) for v in x)
+
+
+def params_to_dict(params: HHParams) -> dict:
+    """The JSON-ready dictionary of `params` (format in the module docstring)."""
+    if not isinstance(params, HHParams):
+        raise TypeError(f"params must be an HHParams, got {type(params).__name__}.")
+    values = {}
+    for name in HHParams.FIELDS:
+        arr = np.asarray(getattr(params, name), dtype=float)
+        values[name] = float(arr) if arr.ndim == 0 else arr.tolist()
+    return {"format": _PARAMS_FORMAT, "version": _VERSION, "units": dict(PARAM_UNITS), "params": values}
+
+
+def params_from_dict(data: dict) -> HHParams:
+    """An `HHParams` from a dictionary in the JSON format; errors name the offending key."""
+    if not isinstance(data, dict):
+        raise TypeError(f"parameter file must hold a JSON object, got {type(data).__name__}.")
+    _check_keys("parameter file", data, ("format", "version", "units", "params"))
+    if data["format"] != _PARAMS_FORMAT:
+        raise ValueError(f"format: expected {_PARAMS_FORMAT!r}, got {data['format']!r}.")
+    if data["version"] != _VERSION:
+        raise ValueError(f"version: expected {_VERSION}, got {data['version']!r}.")
+    for section in ("units", "params"):
+        if not isinstance(data[section], dict):
+            raise TypeError(f"{section}: expected a JSON object, got {type(data[section]).__name__}.")
+    _check_keys("units", data["units"], HHParams.FIELDS)
+    _check_keys("params", data["params"], HHParams.FIELDS)
+    for name, unit in data["units"].items():
+        if unit != PARAM_UNITS[name]:
+            raise ValueError(f"units.{name}: expected {PARAM_UNITS[name]!r}, got {unit!r}.")
+    for name, value in data["params"].items():
+        if not _is_number_tree(value):
+            raise TypeError(f"params.{name}: expected a number or a list of numbers, got {value!r}.")
+    kw = {}
+    for name, value in data["params"].items():
+        try:
+            kw[name] = np.asarray(value, dtype=float)
+        except ValueError as e:  # ragged lists
+            raise TypeError(f"params.{name}: not a rectangular array of numbers ({e}).") from None
+    return HHParams(**kw)
+
+
+def save_params(path, params: HHParams) -> pathlib.Path:
+    """Write `params` to a human-editable JSON file (atomically).
+
+    **Arguments:** `path`: file name (``.json`` recommended); `params`: an `HHParams` (scalar or
+    array fields).
+
+    **Returns:** the path written.
+
+    **Example:** ``hh_jax.save_params("hh1952.json", hh_jax.HHParams.hh1952())``.
+    """
+    text = json.dumps(params_to_dict(params), indent=2) + "\n"
+    return _atomic_write(path, lambda f: f.write(text), "w")
+
+
+def load_params(path) -> HHParams:
+    """Read an `HHParams` written by :func:`save_params` (or edited by hand).
+
+    **Arguments:** `path`: the JSON file.
+
+    **Returns:** an `HHParams`. A missing, unknown or mistyped field, or a wrong unit, raises
+    `ValueError`/`TypeError` naming it; invalid JSON raises `ValueError` with the line.
+
+    **Example:** ``p = hh_jax.load_params("hh1952.json")``.
+    """
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}).") from None
+    return params_from_dict(data)
+
+
+_STATE_KEYS = tuple(f"final_state.{k}" for k in ("V", "m", "h", "n"))
+_RESULT_ARRAYS = ("t", "spike_count", "spike_times", "finite") + _STATE_KEYS
+
+
+def save_result(path, result: SimulationResult) -> pathlib.Path:
+    """Write a `SimulationResult` to an ``.npz`` file (atomically).
+
+    Keys: ``t``, ``spike_count``, ``spike_times``, ``finite``, ``final_state.V`` … ``.n``,
+    ``duration`` and ``dt`` (ms), the recorded traces by name, and ``format``/``version``.
+
+    **Arguments:** `path`: file name (``.npz``); `result`: from :func:`hh_jax.simulate`.
+
+    **Returns:** the path written.
+
+    **Example:** ``hh_jax.save_result("run.npz", hh_jax.simulate(p, 10.0, duration=50.0, dt=0.01))``.
+    """
+    if not isinstance(result, SimulationResult):
+        raise TypeError(f"result must be a SimulationResult, got {type(result).__name__}.")
+    arrays = {
+        "format": np.asarray(_RESULT_FORMAT),
+        "version": np.asarray(_VERSION),
+        "duration": np.asarray(result.duration),
+        "dt": np.asarray(result.dt),
+        "t": np.asarray(result.t),
+        "spike_count": np.asarray(result.spike_count),
+        "spike_times": np.asarray(result.spike_times),
+        "finite": np.asarray(result.finite),
+    }
+    for k, key in zip(("V", "m", "h", "n"), _STATE_KEYS):
+        arrays[key] = np.asarray(getattr(result.final_state, k))
+    for name in RECORDABLE:
+        value = getattr(result, name)
+        if value is not None:
+            arrays[name] = np.asarray(value)
+    return _atomic_write(path, lambda f: np.savez(f, **arrays), "wb")
+
+
+def load_result(path) -> SimulationResult:
+    """Read a `SimulationResult` written by :func:`save_result`.
+
+    **Arguments:** `path`: the ``.npz`` file.
+
+    **Returns:** a `SimulationResult` (JAX arrays). A missing or unknown key raises `ValueError`
+    naming it.
+
+    **Example:** ``r = hh_jax.load_result("run.npz"); r.spike_count``.
+    """
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    expected = ("format", "version", "duration", "dt") + _RESULT_ARRAYS
+    _check_keys(f"{path}", {k: None for k in data if k not in RECORDABLE}, expected)
+    if str(data["format"]) != _RESULT_FORMAT:
+        raise ValueError(f"format: expected {_RESULT_FORMAT!r}, got {str(data['format'])!r}.")
+    if int(data["version"]) != _VERSION:
+        raise ValueError(f"version: expected {_VERSION}, got {data['version']!r}.")
+    state = HHState(**{k: jnp.asarray(data[key]) for k, key in zip(("V", "m", "h", "n"), _STATE_KEYS)})
+    traces = {name: jnp.asarray(data[name]) for name in RECORDABLE if name in data}
+    return SimulationResult(
+        t=jnp.asarray(data["t"]),
+        spike_count=jnp.asarray(data["spike_count"]),
+        spike_times=jnp.asarray(data["spike_times"]),
+        final_state=state,
+        finite=jnp.asarray(data["finite"]),
+        duration=float(data["duration"]),
+        dt=float(data["dt"]),
+        **traces,
+    )
+
+
+def save_module(path, module) -> pathlib.Path:
+    """Write the array leaves of any PyTree/`eqx.Module` with ``eqx.tree_serialise_leaves``.
+
+    Only leaves are stored; loading needs a *like* object of the same structure.
+
+    **Arguments:** `path`: file name (``.eqx`` recommended); `module`: any PyTree.
+
+    **Returns:** the path written.
+
+    **Example:** ``hh_jax.save_module("state.eqx", result.final_state)``.
+    """
+    return _atomic_write(path, lambda f: eqx.tree_serialise_leaves(f, module), "wb")
+
+
+def load_module(path, like):
+    """Read leaves written by :func:`save_module` into the structure of `like`.
+
+    **Arguments:** `path`: the file; `like`: a PyTree of the same structure, shapes and dtypes
+    (e.g. ``hh_jax.HHParams()`` or ``hh_jax.steady_state_at(-65.0, shape=10)``).
+
+    **Returns:** a PyTree like `like` with the stored leaves. A leaf whose shape, dtype or type
+    differs raises `ValueError` naming its path; a file with too few or too many leaves raises
+    `ValueError`.
+
+    **Example:** ``y0 = hh_jax.load_module("state.eqx", hh_jax.steady_state_at(-65.0))``.
+    """
+    with open(path, "rb") as f:
+        try:
+            out = eqx.tree_deserialise_leaves(f, like)
+        except RuntimeError as e:
+            raise ValueError(f"{path}: {e}") from None
+        except (ValueError, EOFError, OSError) as e:
+            raise ValueError(f"{path}: file does not match the structure of `like` ({e}).") from None
+        if f.read(1):
+            raise ValueError(f"{path}: file holds more leaves than `like` has; wrong `like` object?")
+    return out
