@@ -115,30 +115,31 @@ def beta_n(V: PopArray) -> PopArray:
 
 
 # --- Fused rates for the hot loop -------------------------------------------------------------
-# All six rates from two exponentials. With u = −(V+40)/10 and E = eᵘ:
-#   α_m = u/(E − 1)                          (Bernoulli function of u)
-#   α_n = 0.1·u′/(E′ − 1),  u′ = u − 1.5,  E′ = E·e^{−1.5}
+# All six rates from two exponentials and two expm1. With u = −(V+40)/10 and E = eᵘ:
+#   α_m = u/expm1(u)                         (Bernoulli function of u)
+#   α_n = 0.1·u′/expm1(u′),  u′ = u − 1.5
 #   β_h = 1/(1 + E·e^{0.5})
 #   α_h = 0.07·e^{−(V+65)/20} = 0.07·e^{−1.25}·√E
 #   β_n = 0.125·e^{−(V+65)/80} = 0.125·e^{−0.3125}·E^{1/8}    (three square roots)
 #   β_m = 4·e^{−(V+65)/18}                   (its own exponential)
+# (E − 1 in place of expm1 would save two more calls, but makes a neuron's result depend on
+# the population size at the last bit — XLA's vector and scalar exp differ — so expm1 it is.)
 # The Bernoulli terms use a Taylor series for |u| < 1/2 (through u¹², truncation < 1e-15
-# relative) and u/(E − 1) elsewhere, where E − 1 loses at most ~2.5 ulp; both branches go through
-# the "double where", so value, gradient and hessian are finite and right at V = −40 and −55 mV.
-# u is clipped to ±80 inside E only (V outside [−840, 760] mV), so nothing overflows or
-# underflows to a zero under a square root, in float32 or float64.
+# relative) and u/expm1(u) elsewhere, both through the "double where", so value, gradient and
+# hessian are finite and right at V = −40 and −55 mV. u is clipped to ±80 inside the
+# exponentials only (V outside [−840, 760] mV), so nothing overflows or underflows to a zero
+# under a square root, in float32 or float64.
 _SMALL = 0.5
 _E_HALF = math.exp(0.5)
-_E_M3HALF = math.exp(-1.5)
 _C_AH = 0.07 * math.exp(-1.25)
 _C_BN = 0.125 * math.exp(-0.3125)
 
 
-def _bernoulli_from_exp(u: Array, E: Array) -> Array:
-    """u/(E − 1) with E = eᵘ given, safe at u = 0 (Taylor series for |u| < 1/2)."""
+def _bernoulli_fast(u: Array) -> Array:
+    """u/expm1(u), safe at u = 0 (Taylor series for |u| < 1/2) and for large |u|."""
     small = jnp.abs(u) < _SMALL
     num = jnp.where(small, 1.0, u)
-    den = jnp.where(small, 1.0, E - 1.0)
+    den = jnp.expm1(jnp.clip(jnp.where(small, 1.0, u), -_EXP_CLIP, _EXP_CLIP))
     us = jnp.where(small, u, 0.0)
     u2 = us * us
     series = 1.0 - 0.5 * us + u2 * (
@@ -150,11 +151,11 @@ def _bernoulli_from_exp(u: Array, E: Array) -> Array:
 
 
 def gate_rates(V: PopArray) -> tuple[PopArray, PopArray, PopArray, PopArray, PopArray, PopArray]:
-    """All six rates ``(α_m, β_m, α_h, β_h, α_n, β_n)`` (1/ms) at `V` (mV) from two exponentials.
+    """All six rates ``(α_m, β_m, α_h, β_h, α_n, β_n)`` (1/ms) at `V` (mV), sharing exponentials.
 
     Equal to the separate functions (:func:`alpha_m` …) to rounding (a few ulp), with the same
     guarantees at the removable singularities and against overflow; used by the steppers' hot
-    loop (2 ``exp`` + 3 ``sqrt`` instead of 8 ``exp``/``expm1``).
+    loop (2 ``exp`` + 2 ``expm1`` + 3 ``sqrt`` instead of 8 ``exp``/``expm1``).
 
     **Arguments:** `V`: membrane potential, mV, any shape, float32 or float64.
 
@@ -164,8 +165,8 @@ def gate_rates(V: PopArray) -> tuple[PopArray, PopArray, PopArray, PopArray, Pop
     """
     u = -(V + 40.0) / 10.0
     E = jnp.exp(jnp.clip(u, -_EXP_CLIP, _EXP_CLIP))
-    am = _bernoulli_from_exp(u, E)
-    an = 0.1 * _bernoulli_from_exp(u - 1.5, E * _E_M3HALF)
+    am = _bernoulli_fast(u)
+    an = 0.1 * _bernoulli_fast(u - 1.5)
     bh = 1.0 / (1.0 + E * _E_HALF)
     s = jnp.sqrt(E)
     ah = _C_AH * s

@@ -73,8 +73,8 @@ class ExpEuler(AbstractStepper):
         params, stimulus = args
         I = injected_current(stimulus, t + 0.5 * dt)
         V = y.V
-        # 6 transcendental calls per neuron-step: 2 exp for the six rates (`gate_rates`),
-        # 3 exp for the gate relaxations, 1 expm1 for V (was 12 with the separate rates).
+        # 8 exp/expm1 per neuron-step (was 12): 4 for the six rates (`gate_rates`, plus 3 sqrt),
+        # 3 for the gate relaxations, 1 for V.
         am, bm, ah, bh, an, bn = gate_rates(V)
         m = _relax(y.m, am, bm, dt)
         h = _relax(y.h, ah, bh, dt)
