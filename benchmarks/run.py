@@ -142,31 +142,41 @@ def gradient_ratio(n=100, steps=2000, repeats=3):
 
 _BIG = {
     "1e7 steps, 1 neuron (simulate_chunked)": """
-import resource, tempfile, time, hh_jax
+import tempfile, time, hh_jax
 with tempfile.TemporaryDirectory() as d:
     t = time.perf_counter()
     r = hh_jax.simulate_chunked(hh_jax.HHParams(), 10.0, duration=1e5, dt=0.01, out=d,
                                 chunk_steps=10**6, record=("V",), record_every=100, progress=False)
-    print(time.perf_counter() - t, int(r.spike_count), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    print(time.perf_counter() - t, int(r.spike_count), hh_jax_peak_kib())
 """,
     "1e6 neurons, 1000 steps (simulate_sharded)": """
-import resource, time, hh_jax, os
+import time, hh_jax, os
 hh_jax.use_cpu_devices(os.cpu_count())
 p = hh_jax.HHParams()
 y0 = hh_jax.steady_state_at(-65.0, shape=10**6)
 t = time.perf_counter()
 r = hh_jax.simulate_sharded(p, 10.0, duration=10.0, dt=0.01, record=(), max_spikes=0, y0=y0)
 n = int(r.spike_count.sum())
-print(time.perf_counter() - t, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(time.perf_counter() - t, n, hh_jax_peak_kib())
 """,
 }
+
+
+# Peak resident memory of THIS process image: VmHWM (ru_maxrss would carry over the forking
+# parent's peak across exec on Linux).
+_PEAK = """
+def hh_jax_peak_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+"""
 
 
 def big_runs():
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     out = {}
     for name, code in _BIG.items():
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        res = subprocess.run([sys.executable, "-c", _PEAK + code], capture_output=True, text=True, env=env)
         if res.returncode:
             out[name] = dict(error=res.stderr[-500:])
             continue
@@ -193,11 +203,20 @@ def main(argv=None):
     ap.add_argument("--no-peers", action="store_true", help="skip the peer simulators")
     ap.add_argument("--big", action="store_true", help="also the 1e7-step and 1e6-neuron runs")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--sizes", help="comma-separated population sizes, e.g. 1,10000,100000")
+    ap.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes")
+    ap.add_argument("--peers", help="comma-separated subset of the peers")
+    ap.add_argument("--repeats", type=int, help="timed repeats per configuration")
+    ap.add_argument("--default-stepper-only", action="store_true", help="skip RK4 and Euler")
     args = ap.parse_args(argv)
     sizes = [1, 100, 10**4, 10**5, 10**6] if args.full else [1, 100, 10**4, 10**5]
     if args.quick:
         sizes = [1, 100, 10**4]
-    repeats = 5 if args.full else 3
+    if args.sizes:
+        sizes = [int(float(x)) for x in args.sizes.split(",")]
+    dtypes = args.dtypes.split(",")
+    peer_names = args.peers.split(",") if args.peers else list(PEER_METHODS)
+    repeats = args.repeats or (5 if args.full else 3)
     rows = []
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,21 +224,23 @@ def main(argv=None):
     log = lambda r: print({k: r.get(k) for k in ("impl", "method", "dtype", "n", "neuron_steps_per_s",
                                                   "cpu_wall", "first_call_s", "skipped")}, flush=True)
     for n in sizes:
-        for dtype in ("float32", "float64"):
+        for dtype in dtypes:
             jobs = [lambda: bench_baseline(n, dtype, repeats),
                     lambda: bench_hh_jax(n, dtype, "exp_euler", False, repeats)]
             if n >= 100 and len(jax.devices()) > 1:
                 jobs.append(lambda: bench_hh_jax(n, dtype, "exp_euler", True, repeats))
             if n in (1, 10**4):
                 jobs.append(lambda: bench_hh_jax(n, dtype, "exp_euler", False, repeats, wrap=False))
-            if args.full or n == 10**4:
+            if (args.full or n == 10**4) and not args.default_stepper_only:
                 jobs += [lambda s=s: bench_hh_jax(n, dtype, s, False, repeats) for s in ("rk4", "euler")]
             # Peers: float32 (NEURON: float64) at every N; float64 only up to N = 10² unless --full;
             # at N = 10⁵ only BrainPy unless --full (numba and Brian2 were 8–14x slower than
             # BrainPy at N = 10⁴ and would take ~15 min there). Two repeats from N = 10⁴ on.
-            peer_repeats = repeats if n < 10**4 or args.full else 2
+            peer_repeats = repeats if n < 10**4 or args.full else min(repeats, 2)
             if not args.no_peers and n <= 10**5:
                 for peer, methods in PEER_METHODS.items():
+                    if peer not in peer_names:
+                        continue
                     if peer == "neuron":  # float64 only; at most 10⁴ sections
                         if dtype == "float32" and n <= 10**4:
                             jobs.append(lambda m=methods[0]: bench_peer("neuron", m, n, "float64", peer_repeats))
