@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench clean
+.PHONY: run test bench peers clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks.run
+
+# The peer simulators (BrainPy, Jaxley, Brian2, NEURON, numba) in their own venv: they pin other jax versions.
+peers:
+	bash benchmarks/make_peers_venv.sh .venv-peers
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -4,6 +4,8 @@ Units everywhere: mV, ms, µA/cm², mS/cm², µF/cm² (see ``hh_jax._custom_type
 """
 
 from ._custom_types import UNITS as UNITS
+from ._chunked import ChunkedResult as ChunkedResult
+from ._chunked import simulate_chunked as simulate_chunked
 from ._initial_state import brainpy_initial_state as brainpy_initial_state
 from ._io import load_module as load_module
 from ._io import load_params as load_params
@@ -31,6 +33,8 @@ from ._rates import time_constant as time_constant
 from ._simulate import RECORDABLE as RECORDABLE
 from ._simulate import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
+from ._sharding import simulate_sharded as simulate_sharded
+from ._sharding import use_cpu_devices as use_cpu_devices
 from ._steppers import STEPPERS as STEPPERS
 from ._steppers import AbstractStepper as AbstractStepper
 from ._steppers import Euler as Euler

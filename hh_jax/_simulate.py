@@ -108,6 +108,7 @@ class _Config(eqx.Module):
     shape: tuple[int, ...]
     unroll: int
     checkpoint: bool = False
+    throw: bool = True
 
 
 def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
@@ -294,8 +295,8 @@ def simulate(
     if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
         raise ValueError(f"unroll must be an integer >= 1, got {unroll!r}.")
     shape = _population_shape(params, stimulus, y0, t0)
-    if y0 is None:
-        y0 = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=shape)
+    if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
+        y0 = _default_y0(jnp.asarray(-65.0, params.dtype), shape)
     else:
         # Strongly type the initial state (HHState(V=-65.0, ...) holds weakly typed scalars),
         # so that Python-number and array initial states share one compilation.
@@ -310,16 +311,14 @@ def simulate(
         shape=shape,
         unroll=int(unroll),
         checkpoint=bool(checkpoint),
+        throw=bool(throw),
     )
-    result = _run(params, stimulus, y0, stepper, config)
-    if throw:
-        result = eqx.error_if(
-            result,
-            jnp.logical_not(result.finite),
-            "hh_jax.simulate: the state became NaN/Inf (check parameters, current and dt; "
-            "an explicit stepper at too large a dt diverges).",
-        )
-    return result
+    return _run(params, stimulus, y0, stepper, config)
+
+
+@jax.jit(static_argnums=1)
+def _default_y0(V, shape):
+    return steady_state_at(V, shape=shape)
 
 
 @eqx.filter_jit
@@ -352,6 +351,8 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
     def run_steps(carry, n):
         if n == 0:
             return carry
+        if n == 1:  # e.g. record_every=1: no inner loop (less to compile)
+            return one_step(carry, None)[0]
         carry, _ = _scan(one_step, carry, n, checkpoint=ck_inner, unroll=config.unroll)
         return carry
 
@@ -388,7 +389,7 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
     else:  # nothing recorded: no sample times either (an O(steps) array otherwise)
         t = jnp.zeros((0,), dtype)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (y.V, y.m, y.h, y.n)]))
-    return SimulationResult(
+    result = SimulationResult(
         t=t,
         spike_count=count,
         spike_times=buf.reshape((S,) + shape),
@@ -398,3 +399,11 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         dt=config.dt,
         **traces,
     )
+    if config.throw:  # inside the jit: no eager compilation of the check
+        result = eqx.error_if(
+            result,
+            jnp.logical_not(result.finite),
+            "hh_jax.simulate: the state became NaN/Inf (check parameters, current and dt; "
+            "an explicit stepper at too large a dt diverges).",
+        )
+    return result

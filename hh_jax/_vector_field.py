@@ -8,7 +8,7 @@ import numpy as np
 
 from ._custom_types import PopArray, PopArrayLike
 from ._params import HHParams
-from ._rates import alpha_h, alpha_m, alpha_n, beta_h, beta_m, beta_n
+from ._rates import alpha_h, alpha_m, alpha_n, beta_h, beta_m, beta_n, gate_rates
 
 
 def _state_array(name: str, x):
@@ -153,9 +153,7 @@ def derivatives(params: HHParams, y: HHState, I: PopArrayLike) -> HHState:
             f"y {y.shape}."
         ) from None
     V = y.V
-    am, bm = alpha_m(V), beta_m(V)
-    ah, bh = alpha_h(V), beta_h(V)
-    an, bn = alpha_n(V), beta_n(V)
+    am, bm, ah, bh, an, bn = gate_rates(V)
     i_ion = currents(params, y).total
     return HHState(
         V=(I - i_ion) / params.C,
