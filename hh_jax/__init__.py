@@ -22,10 +22,13 @@ from ._rates import time_constant as time_constant
 from ._simulate import RECORDABLE as RECORDABLE
 from ._simulate import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
+from ._spikes import SPIKE_INTERPOLATIONS as SPIKE_INTERPOLATIONS
 from ._steppers import STEPPERS as STEPPERS
 from ._steppers import AbstractStepper as AbstractStepper
 from ._steppers import Euler as Euler
 from ._steppers import ExpEuler as ExpEuler
+from ._steppers import ExpMidpoint as ExpMidpoint
+from ._steppers import ExpRK4 as ExpRK4
 from ._steppers import RK4 as RK4
 from ._stimulus import AbstractStimulus as AbstractStimulus
 from ._stimulus import Constant as Constant

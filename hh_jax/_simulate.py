@@ -3,17 +3,20 @@
 import math
 from typing import Sequence
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, Float, Int, PopArray
+from ._diffrax import POPULATION_MODES, _DiffraxConfig, check_vmap_stimulus, run_diffrax, with_jump_times
 from ._initial_state import steady_state_at
 from ._params import HHParams
+from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
 from ._steppers import AbstractStepper, ExpEuler
 from ._stimulus import AbstractStimulus, as_stimulus
-from ._vector_field import HHState, conductances, currents
+from ._vector_field import HHState, conductances, currents, derivatives, injected_current
 
 RECORDABLE = ("V", "m", "h", "n", "INa", "IK", "IL", "gNa", "gK", "gL", "I")
 """Names accepted by ``simulate(record=...)``: state variables (mV, 1), ionic currents (µA/cm²),
@@ -30,7 +33,8 @@ class SimulationResult(eqx.Module):
       ``[samples, *pop]`` (mV; 1; µA/cm²; mS/cm²; µA/cm²), or ``None`` if not recorded.
     - `spike_count`: spikes per neuron (upward crossings of ``V_th``), int, ``[*pop]``.
     - `spike_times`: ms, ``[max_spikes, *pop]``, each neuron's spike times in order, padded with
-      ``+inf``; times are linearly interpolated within the step.
+      ``+inf``; located within the step by cubic Hermite (default) or linear interpolation
+      (scan steppers) or on the solver's dense output (Diffrax solvers); differentiable.
     - `final_state`: the `HHState` after the last step.
     - `finite`: bool scalar, False if any state variable became NaN/Inf (with ``throw=True``
       the run raises instead).
@@ -106,6 +110,7 @@ class _Config(eqx.Module):
     max_spikes: int
     shape: tuple[int, ...]
     unroll: int
+    spike_interpolation: str = "hermite"
 
 
 def _check_positive_finite(name, value):
@@ -164,7 +169,7 @@ def simulate(
     *,
     duration: float,
     dt: float,
-    stepper: AbstractStepper = ExpEuler(),
+    stepper: AbstractStepper | diffrax.AbstractSolver = ExpEuler(),
     y0: HHState | None = None,
     record: Sequence[str] = ("V",),
     record_every: int = 1,
@@ -172,8 +177,13 @@ def simulate(
     t0: float = 0.0,
     throw: bool = True,
     unroll: int = 1,
+    spike_interpolation: str = "hermite",
+    stepsize_controller: diffrax.AbstractStepSizeController = diffrax.ConstantStepSize(),
+    adjoint: diffrax.AbstractAdjoint = diffrax.RecursiveCheckpointAdjoint(),
+    max_steps: int | None = None,
+    population: str = "vmap",
 ) -> SimulationResult:
-    """Simulate a population of HH neurons with a fixed-step scheme inside `lax.scan`.
+    """Simulate a population of HH neurons with a scan stepper or any Diffrax solver.
 
     The population shape is the broadcast of the parameter fields, the stimulus' output and
     `y0`. Traces are decimated inside the scan, so memory scales with the samples kept, not the
@@ -188,7 +198,10 @@ def simulate(
       scalar or population array). Default 0.0.
     - `duration`: simulated time, ms, a whole number of steps `dt`.
     - `dt`: step, ms, > 0.
-    - `stepper`: a scan stepper. Default `ExpEuler()` (staggered exponential Euler).
+    - `stepper`: a scan stepper (`ExpEuler()`, the default; `ExpRK4()`, `ExpMidpoint()`,
+      `RK4()`, `Euler()`), or any `diffrax.AbstractSolver` (e.g. ``diffrax.Tsit5()``,
+      ``diffrax.Kvaerno5()``), which is then run by `diffrax.diffeqsolve` with traces saved on
+      the `dt` grid and spikes located on the solver's dense output.
     - `y0`: initial `HHState`. Default: V = −65 mV with gates at steady state.
     - `record`: names of traces to keep, from ``V m h n INa IK IL gNa gK gL I``. Default
       ``("V",)``; ``()`` keeps none.
@@ -199,6 +212,19 @@ def simulate(
     - `throw`: raise (via `eqx.error_if`) if the state becomes non-finite. Default True;
       with False, check `result.finite`.
     - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
+    - `spike_interpolation`: scan steppers only: ``"hermite"`` (default; cubic Hermite on the
+      step's end values and dV/dt, spike-time error ~dt⁴) or ``"linear"`` (chord, ~dt²).
+    - `stepsize_controller`: Diffrax solvers only. Default ``diffrax.ConstantStepSize()``
+      (steps of `dt`); ``diffrax.PIDController(rtol=..., atol=...)`` for adaptive steps. The
+      stimulus' `jump_times()` are added as ``jump_ts`` automatically, so no pulse or step edge
+      is stepped over.
+    - `adjoint`: Diffrax solvers only. Default ``diffrax.RecursiveCheckpointAdjoint()``
+      (gradients of traces *and* spike times); ``diffrax.BacksolveAdjoint()`` gives gradients
+      of the recorded traces only.
+    - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps`` for a constant
+      step, else ``max(16384, 100·duration/1 ms)``.
+    - `population`: Diffrax solvers only: ``"vmap"`` (default; one ODE per neuron under
+      `jax.vmap`, each with its own step size) or ``"batched"`` (one ODE, one step size).
 
     **Returns:** a `SimulationResult`.
 
@@ -218,8 +244,16 @@ def simulate(
     if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
         raise ValueError(f"t0 must be a finite number (ms), got {t0!r}.")
     t0 = float(t0)
-    if not isinstance(stepper, AbstractStepper):
-        raise TypeError(f"stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
+    use_diffrax = isinstance(stepper, diffrax.AbstractSolver)
+    if not (use_diffrax or isinstance(stepper, AbstractStepper)):
+        raise TypeError(
+            "stepper must be an AbstractStepper (e.g. ExpEuler()) or a diffrax.AbstractSolver "
+            f"(e.g. diffrax.Tsit5()), got {stepper!r}."
+        )
+    if spike_interpolation not in SPIKE_INTERPOLATIONS:
+        raise ValueError(
+            f"spike_interpolation must be one of {SPIKE_INTERPOLATIONS}, got {spike_interpolation!r}."
+        )
     try:
         stimulus = as_stimulus(stimulus)
     except (TypeError, ValueError) as e:
@@ -244,6 +278,12 @@ def simulate(
     shape = _population_shape(params, stimulus, y0, t0)
     if y0 is None:
         y0 = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=shape)
+    if use_diffrax:
+        return _simulate_diffrax(
+            params, stimulus, y0, stepper, stepsize_controller, adjoint, max_steps, population,
+            n_steps=n_steps, dt=dt, t0=t0, record=record, record_every=int(record_every),
+            max_spikes=int(max_spikes), shape=shape, throw=throw,
+        )
     config = _Config(
         n_steps=n_steps,
         dt=dt,
@@ -253,8 +293,13 @@ def simulate(
         max_spikes=int(max_spikes),
         shape=shape,
         unroll=int(unroll),
+        spike_interpolation=spike_interpolation,
     )
     result = _run(params, stimulus, y0, stepper, config)
+    return _maybe_throw(result, throw)
+
+
+def _maybe_throw(result, throw):
     if throw:
         result = eqx.error_if(
             result,
@@ -263,6 +308,54 @@ def simulate(
             "an explicit stepper at too large a dt diverges).",
         )
     return result
+
+
+def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
+                      n_steps, dt, t0, record, record_every, max_spikes, shape, throw):
+    if not isinstance(controller, diffrax.AbstractStepSizeController):
+        raise TypeError(
+            f"stepsize_controller must be a diffrax.AbstractStepSizeController, got {controller!r}."
+        )
+    if not isinstance(adjoint, diffrax.AbstractAdjoint):
+        raise TypeError(f"adjoint must be a diffrax.AbstractAdjoint, got {adjoint!r}.")
+    if population not in POPULATION_MODES:
+        raise ValueError(f"population must be one of {POPULATION_MODES}, got {population!r}.")
+    adaptive = isinstance(controller, diffrax.AbstractAdaptiveStepSizeController)
+    if max_steps is None:
+        max_steps = max(16384, 100 * math.ceil(n_steps * dt)) if adaptive else n_steps
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
+    t1 = t0 + n_steps * dt
+    jumps = np.asarray(stimulus.jump_times(), float)
+    jumps = jumps[(jumps > t0) & (jumps < t1)]
+    controller = with_jump_times(controller, jumps)
+    if population == "vmap":
+        check_vmap_stimulus(stimulus, shape, t0, params.dtype)
+    config = _DiffraxConfig(
+        n_steps=n_steps, dt=dt, t0=t0, record=record, record_every=record_every,
+        max_spikes=max_spikes, shape=shape, max_steps=int(max_steps), population=population,
+        throw=bool(throw),
+    )
+    ts, ys, final, count, buf, ok = run_diffrax(params, stimulus, y0, solver, controller, adjoint, config)
+    result = _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok)
+    return _maybe_throw(result, throw)
+
+
+@eqx.filter_jit
+def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
+    shape = config.shape
+    traces = {}
+    if config.record:
+        I = jax.vmap(stimulus)(ts) if "I" in config.record else None
+        observe = lambda name: jax.vmap(
+            lambda y, i: _observe(name, params, y, i, shape), in_axes=(0, 0 if I is not None else None)
+        )(ys, I)
+        traces = {name: observe(name) for name in config.record}
+    finite = ok & jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (final.V, final.m, final.h, final.n)]))
+    return SimulationResult(
+        t=ts, spike_count=count, spike_times=buf, final_state=final, finite=finite,
+        duration=config.n_steps * config.dt, dt=config.dt, **traces,
+    )
 
 
 @eqx.filter_jit
@@ -283,12 +376,17 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         t = t0 + k.astype(dtype) * dt
         y_new = stepper.step(t, y, dt, args)
         crossed = (y.V < V_th) & (y_new.V >= V_th)
-        if S > 0:
-            dV = jnp.where(crossed, y_new.V - y.V, 1.0)
-            t_cross = t + dt * (V_th - y.V) / dV
-            slot = jnp.where(crossed, count, S).reshape(-1)
-            buf = buf.at[slot, jnp.arange(N)].set(t_cross.reshape(-1), mode="drop")
-        return (y_new, k + 1, count + crossed.astype(count.dtype), buf), None
+        if S > 0 and config.spike_interpolation == "hermite":
+            def locate():
+                d0 = derivatives(params, y, injected_current(stimulus, t)).V
+                d1 = derivatives(params, y_new, injected_current(stimulus, t + dt)).V
+                return hermite_crossing(t, dt, y.V, y_new.V, d0, d1, V_th)
+
+            t_cross = jax.lax.cond(jnp.any(crossed), locate, lambda: jnp.zeros(shape, dtype))
+        else:
+            t_cross = linear_crossing(t, dt, y.V, y_new.V, V_th)
+        buf, count = record_crossings(buf, count, crossed, t_cross)
+        return (y_new, k + 1, count, buf), None
 
     def run_steps(carry, n):
         if n == 0:

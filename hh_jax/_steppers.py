@@ -125,10 +125,6 @@ class Euler(AbstractStepper):
         return _axpy(dt, vector_field(t, y, args), y)
 
 
-STEPPERS = {"exp_euler": ExpEuler, "rk4": RK4, "euler": Euler}
-"""CLI aliases for the scan steppers."""
-
-
 def _v_split(params, m, h, n, I):
     """(total conductance g, mS/cm²; V∞ = (I + Σ g_x E_x)/g, mV) for frozen gates."""
     g_na = params.gNa * (m * m * m * h)
@@ -258,3 +254,13 @@ class ExpRK4(AbstractStepper):
             return e * yi + dt * (f1 * n0 + 2.0 * f2 * (na + nb) + f3 * nc)
 
         return tm(combine, y, phis, Nn, Na, Nb, Nc, is_leaf=lambda x: isinstance(x, tuple))
+
+
+STEPPERS = {
+    "exp_euler": ExpEuler,
+    "rk4": RK4,
+    "euler": Euler,
+    "exp_midpoint": ExpMidpoint,
+    "exp_rk4": ExpRK4,
+}
+"""CLI aliases for the scan steppers."""
