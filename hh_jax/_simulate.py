@@ -222,7 +222,7 @@ def simulate(
       (gradients of traces *and* spike times); ``diffrax.BacksolveAdjoint()`` gives gradients
       of the recorded traces only.
     - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps`` for a constant
-      step, else ``max(16384, 100·duration/1 ms)``.
+      step, else ``max(16384, 250·duration/1 ms)``.
     - `population`: Diffrax solvers only: ``"vmap"`` (default; one ODE per neuron under
       `jax.vmap`, each with its own step size) or ``"batched"`` (one ODE, one step size).
 
@@ -322,7 +322,7 @@ def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_ste
         raise ValueError(f"population must be one of {POPULATION_MODES}, got {population!r}.")
     adaptive = isinstance(controller, diffrax.AbstractAdaptiveStepSizeController)
     if max_steps is None:
-        max_steps = max(16384, 100 * math.ceil(n_steps * dt)) if adaptive else n_steps
+        max_steps = max(16384, 250 * math.ceil(n_steps * dt)) if adaptive else n_steps
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
     t1 = t0 + n_steps * dt
