@@ -57,12 +57,17 @@ class _SpikeRecorder(diffrax.AbstractWrappedSolver):
         return self.solver.error_order(terms)
 
     def init(self, terms, t0, t1, y0, args):
+        if not isinstance(y0, HHState):  # e.g. BacksolveAdjoint's augmented backward solve
+            return self.solver.init(terms, t0, t1, y0, args)
         N = math.prod(self.shape)
         count = jnp.zeros(self.shape, jnp.int32)
-        buf = jnp.full((self.max_spikes, N), jnp.inf, y0.V.dtype)
+        # Zero-filled (an inf here poisons adjoint cotangents); unused rows become +inf after.
+        buf = jnp.zeros((self.max_spikes, N), y0.V.dtype)
         return self.solver.init(terms, t0, t1, y0, args), count, buf
 
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        if not isinstance(y0, HHState):
+            return self.solver.step(terms, t0, t1, y0, args, solver_state, made_jump)
         inner, count, buf = solver_state
         y1, y_error, dense_info, inner, result = self.solver.step(
             terms, t0, t1, y0, args, inner, made_jump
@@ -156,7 +161,9 @@ def _solve(params, stimulus, y0, solver, controller, adjoint, config, shape, ts,
     term = diffrax.ODETerm(vector_field)
     t0 = jnp.asarray(config.t0, dtype)
     t1 = jnp.asarray(config.t0 + config.n_steps * config.dt, dtype)
-    saveat = diffrax.SaveAt(ts=ts, t1=True, solver_state=True)
+    # The final state is the last entry of `ts` (which ends at t1): SaveAt(t1=True) on top of a
+    # save at t1 makes BacksolveAdjoint's gradients NaN (diffrax 0.7.2).
+    saveat = diffrax.SaveAt(ts=ts, solver_state=True)
     sol = diffrax.diffeqsolve(
         term,
         _SpikeRecorder(_with_tolerances(solver, controller), config.max_spikes, shape),
@@ -192,6 +199,9 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, conf
     params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
     n_samples = config.n_steps // config.record_every
     ts = config.t0 + config.dt * config.record_every * jnp.arange(n_samples + 1, dtype=dtype)
+    t1 = config.t0 + config.n_steps * config.dt
+    save_ts = ts if n_samples * config.record_every == config.n_steps else jnp.append(ts, jnp.asarray(t1, dtype))
+    save_ts = save_ts.at[-1].set(t1)
     if config.population == "vmap" and shape != ():
         N = math.prod(shape)
         flat = lambda x: jnp.broadcast_to(x, shape).reshape(N)
@@ -204,7 +214,7 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, conf
         axes = _vmap_stimulus_axes(stimulus, shape)
 
         def one(p, s, y):
-            return _solve(p, s, y, solver, controller, adjoint, config, (), ts, dtype)
+            return _solve(p, s, y, solver, controller, adjoint, config, (), save_ts, dtype)
 
         ys, count, buf, ok = jax.vmap(one, in_axes=(0, axes, 0))(p_flat, s_flat, y_flat)
         unflat = lambda x: jnp.moveaxis(x, 0, -1).reshape(x.shape[1:] + shape)
@@ -213,10 +223,13 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, conf
         buf = jnp.moveaxis(buf[:, :, 0], 0, -1)  # [S, N]
         ok = jnp.all(ok)
     else:
-        ys, count, buf, ok = _solve(params, stimulus, y0, solver, controller, adjoint, config, shape, ts, dtype)
-    traces = jax.tree_util.tree_map(lambda x: x[:-1], ys)
+        ys, count, buf, ok = _solve(params, stimulus, y0, solver, controller, adjoint, config, shape, save_ts, dtype)
+    rows = jnp.arange(config.max_spikes, dtype=count.dtype).reshape((-1,) + (1,) * len(shape))
+    buf = buf.reshape((config.max_spikes,) + shape)
+    buf = jnp.where(rows < count, buf, jnp.inf)
+    traces = jax.tree_util.tree_map(lambda x: x[: n_samples + 1], ys)
     final = jax.tree_util.tree_map(lambda x: x[-1], ys)
-    return ts, traces, final, count, buf.reshape((config.max_spikes,) + shape), ok
+    return ts, traces, final, count, buf, ok
 
 
 def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:

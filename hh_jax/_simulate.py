@@ -179,7 +179,7 @@ def simulate(
     unroll: int = 1,
     spike_interpolation: str = "hermite",
     stepsize_controller: diffrax.AbstractStepSizeController = diffrax.ConstantStepSize(),
-    adjoint: diffrax.AbstractAdjoint = diffrax.RecursiveCheckpointAdjoint(),
+    adjoint: diffrax.AbstractAdjoint | None = None,
     max_steps: int | None = None,
     population: str = "vmap",
 ) -> SimulationResult:
@@ -218,9 +218,12 @@ def simulate(
       (steps of `dt`); ``diffrax.PIDController(rtol=..., atol=...)`` for adaptive steps. The
       stimulus' `jump_times()` are added as ``jump_ts`` automatically, so no pulse or step edge
       is stepped over.
-    - `adjoint`: Diffrax solvers only. Default ``diffrax.RecursiveCheckpointAdjoint()``
-      (gradients of traces *and* spike times); ``diffrax.BacksolveAdjoint()`` gives gradients
-      of the recorded traces only.
+    - `adjoint`: Diffrax solvers only. Default
+      ``diffrax.RecursiveCheckpointAdjoint(checkpoints=max_steps)`` (gradients of traces *and*
+      spike times; one checkpoint per step, because with the installed jax 0.10 / equinox 0.13
+      the recomputing variant, ``checkpoints < steps taken``, returns wrong gradients — see
+      docs/accuracy.md); ``diffrax.BacksolveAdjoint()`` gives gradients of the recorded traces
+      only, in O(1) memory.
     - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps`` for a constant
       step, else ``max(16384, 250·duration/1 ms)``.
     - `population`: Diffrax solvers only: ``"vmap"`` (default; one ODE per neuron under
@@ -316,7 +319,7 @@ def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_ste
         raise TypeError(
             f"stepsize_controller must be a diffrax.AbstractStepSizeController, got {controller!r}."
         )
-    if not isinstance(adjoint, diffrax.AbstractAdjoint):
+    if adjoint is not None and not isinstance(adjoint, diffrax.AbstractAdjoint):
         raise TypeError(f"adjoint must be a diffrax.AbstractAdjoint, got {adjoint!r}.")
     if population not in POPULATION_MODES:
         raise ValueError(f"population must be one of {POPULATION_MODES}, got {population!r}.")
@@ -325,6 +328,8 @@ def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_ste
         max_steps = max(16384, 250 * math.ceil(n_steps * dt)) if adaptive else n_steps
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
+    if adjoint is None:
+        adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=int(max_steps))
     t1 = t0 + n_steps * dt
     jumps = np.asarray(stimulus.jump_times(), float)
     jumps = jumps[(jumps > t0) & (jumps < t1)]

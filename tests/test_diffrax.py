@@ -44,9 +44,11 @@ def test_short_pulse_is_not_stepped_over(solver):
 
 
 def _loss(adjoint, dt=0.02):
+    # A smooth problem (constant current; one spike in 8 ms) so that the continuous adjoint of
+    # BacksolveAdjoint and the discrete gradient agree to the discretisation error.
     def loss(gNa, amp):
         r = hh_jax.simulate(
-            hh_jax.HHParams.hh1952(gNa=gNa), hh_jax.Step(amp, onset=1.0), duration=8.0, dt=dt,
+            hh_jax.HHParams.hh1952(gNa=gNa), hh_jax.Constant(amp), duration=8.0, dt=dt,
             stepper=diffrax.Tsit5(), adjoint=adjoint, record=("V",),
         )
         return jnp.mean(r.V)
@@ -56,7 +58,7 @@ def _loss(adjoint, dt=0.02):
 
 @pytest.mark.parametrize(
     "adjoint,rtol",
-    [(diffrax.RecursiveCheckpointAdjoint(), 1e-5), (diffrax.BacksolveAdjoint(), 1e-3)],
+    [(None, 1e-5), (diffrax.BacksolveAdjoint(), 1e-3)],
     ids=["recursive", "backsolve"],
 )
 def test_adjoint_gradients_match_fd(adjoint, rtol):

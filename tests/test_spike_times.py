@@ -25,11 +25,11 @@ def test_hermite_crossing_is_a_root_of_the_cubic():
 
 def test_hermite_refinement_removes_detection_error():
     # RK4 at dt = 0.01: the chord's detection error (~1e-4 ms) dominates; Hermite leaves RK4's own.
-    ref = reference_spikes("hh1952", 10.0)
+    ref = reference_spikes("hh1952", 10.0, 50.0)
     p = hh_jax.HHParams.hh1952()
     err = {}
     for si in ("linear", "hermite"):
-        r = hh_jax.simulate(p, 10.0, duration=200.0, dt=0.01, stepper=hh_jax.RK4(), record=(),
+        r = hh_jax.simulate(p, 10.0, duration=50.0, dt=0.01, stepper=hh_jax.RK4(), record=(),
                             spike_interpolation=si)
         t = np.asarray(r.spike_times)
         t = t[np.isfinite(t)]
@@ -41,28 +41,26 @@ def test_hermite_refinement_removes_detection_error():
 
 def _first_spikes(stepper, **kw):
     def f(gNa, amp):
-        r = hh_jax.simulate(hh_jax.HHParams.hh1952(gNa=gNa), hh_jax.Constant(amp), duration=25.0,
-                            dt=0.01, stepper=stepper, record=(), max_spikes=2, **kw)
-        return r.spike_times
+        r = hh_jax.simulate(hh_jax.HHParams.hh1952(gNa=gNa), hh_jax.Constant(amp), duration=4.0,
+                            dt=0.02, stepper=stepper, record=(), max_spikes=1, **kw)
+        return r.spike_times[0]
 
     return jax.jit(f)
 
 
 @pytest.mark.parametrize(
     "stepper,kw",
-    [(diffrax.Tsit5(), {}), (hh_jax.ExpRK4(), {}), (hh_jax.RK4(), {"spike_interpolation": "hermite"})],
-    ids=["tsit5-dense", "exp_rk4-hermite", "rk4-hermite"],
+    [(diffrax.Tsit5(), {}), (hh_jax.ExpRK4(), {"spike_interpolation": "hermite"})],
+    ids=["tsit5-dense", "exp_rk4-hermite"],
 )
 def test_spike_time_gradients_match_fd(stepper, kw):
     f = _first_spikes(stepper, **kw)
     x = (120.0, 10.0)
-    times = np.asarray(f(*x))
-    assert np.all(np.isfinite(times))  # two spikes in 25 ms
-    jac = jax.jacfwd(f, argnums=(0, 1))(*x) if False else jax.jacrev(f, argnums=(0, 1))(*x)
-    for k in range(2):
-        fd = (
-            central_fd(lambda v: float(f(v, x[1])[k]), x[0], 1e-3),
-            central_fd(lambda v: float(f(x[0], v)[k]), x[1], 1e-4),
-        )
-        for g, d in zip((jac[0][k], jac[1][k]), fd):
-            assert abs(float(g) - d) <= 1e-4 * abs(d), (k, float(g), d)
+    assert 1.0 < float(f(*x)) < 4.0  # the first spike (hh1952, I = 10: at ~2.3 ms)
+    grad = jax.grad(f, argnums=(0, 1))(*x)
+    fd = (
+        central_fd(lambda v: float(f(v, x[1])), x[0], 1e-3),
+        central_fd(lambda v: float(f(x[0], v)), x[1], 1e-4),
+    )
+    for g, d in zip(grad, fd):
+        assert abs(float(g) - d) <= 1e-4 * abs(d), (float(g), d)
