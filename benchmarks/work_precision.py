@@ -90,25 +90,30 @@ def sweep(params, current, duration, n, ref, repeats, full):
     rows = []
     shape = () if n == 1 else (n,)
     y0 = hh_jax.steady_state_at(-65.0, shape=shape)
+    small = n > 1 and not full  # the population case: a coarser sweep by default
     for name, (cls, dts) in SCAN.items():
-        for dt in dts if full else dts[:4]:
+        for dt in dts if full else (dts[:3] if small else dts[:4]):
             fn = jax.jit(lambda p, dt=dt, cls=cls: hh_jax.simulate(
                 p, current, duration=duration, dt=dt, stepper=cls(), y0=y0, record=(),
                 throw=False))
-            out, times = _timed(lambda: fn(params), repeats)
+            out, times = _timed(lambda: fn(params), 1 if small else repeats)
             rows.append(dict(method=name, kind="scan", setting=f"dt={dt}", dt=dt,
                              error_ms=_error(_spike_lists(out, n), ref), **_stats(times, n, duration / dt)))
             print(f"  N={n} {name:13s} dt={dt:<8g} err={rows[-1]['error_ms']:.3g} t={rows[-1]['median_s']:.4f}s", flush=True)
     for name, cls in DIFFRAX.items():
         tols = TOLS if full else TOLS[1::2]
         if name == "kvaerno5":
+            tols = tols[1:3]  # at rtol 1e-4 it misses spikes; it is slow, see the docs
+            if small:
+                continue
+        if small:
             tols = tols[:2]
         for tol in tols:
             ctrl = diffrax.PIDController(rtol=tol, atol=tol)
             fn = jax.jit(lambda p, cls=cls, ctrl=ctrl: hh_jax.simulate(
                 p, current, duration=duration, dt=0.1, stepper=cls(), stepsize_controller=ctrl,
                 y0=y0, record=(), throw=False))
-            out, times = _timed(lambda: fn(params), max(1, repeats // 2))
+            out, times = _timed(lambda: fn(params), 1 if small else max(1, repeats // 2))
             rows.append(dict(method=name, kind="diffrax", setting=f"rtol=atol={tol:g}", tol=tol,
                              error_ms=_error(_spike_lists(out, n), ref), **_stats(times, n, None)))
             print(f"  N={n} {name:13s} tol={tol:<7g} err={rows[-1]['error_ms']:.3g} t={rows[-1]['median_s']:.4f}s", flush=True)

@@ -251,3 +251,35 @@ def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:
             f"(shape {shape}); this one gives shape {out.shape[1:]} per neuron. "
             "Use population='batched'."
         )
+
+
+def prepare_diffrax(stimulus, controller, adjoint, max_steps, population, dtype, *, n_steps, dt,
+                    t0, record, record_every, max_spikes, shape, throw):
+    """Validate the Diffrax options of `simulate`; returns ``(controller, adjoint, config)``."""
+    if not isinstance(controller, diffrax.AbstractStepSizeController):
+        raise TypeError(
+            f"stepsize_controller must be a diffrax.AbstractStepSizeController, got {controller!r}."
+        )
+    if adjoint is not None and not isinstance(adjoint, diffrax.AbstractAdjoint):
+        raise TypeError(f"adjoint must be a diffrax.AbstractAdjoint, got {adjoint!r}.")
+    if population not in POPULATION_MODES:
+        raise ValueError(f"population must be one of {POPULATION_MODES}, got {population!r}.")
+    adaptive = isinstance(controller, diffrax.AbstractAdaptiveStepSizeController)
+    if max_steps is None:
+        max_steps = max(16384, 250 * math.ceil(n_steps * dt)) if adaptive else n_steps + 1
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
+    if adjoint is None:
+        adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=int(max_steps))
+    t1 = t0 + n_steps * dt
+    jumps = np.asarray(stimulus.jump_times(), float)
+    jumps = jumps[(jumps > t0) & (jumps < t1)]
+    controller = with_jump_times(controller, jumps)
+    if population == "vmap":
+        check_vmap_stimulus(stimulus, shape, t0, dtype)
+    config = _DiffraxConfig(
+        n_steps=n_steps, dt=dt, t0=t0, record=record, record_every=record_every,
+        max_spikes=max_spikes, shape=shape, max_steps=int(max_steps), population=population,
+        throw=bool(throw),
+    )
+    return controller, adjoint, config

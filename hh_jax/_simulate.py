@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, Float, Int, PopArray
-from ._diffrax import POPULATION_MODES, _DiffraxConfig, check_vmap_stimulus, run_diffrax, with_jump_times
+from ._diffrax import prepare_diffrax, run_diffrax
 from ._initial_state import steady_state_at
 from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
@@ -224,7 +224,7 @@ def simulate(
       the recomputing variant, ``checkpoints < steps taken``, returns wrong gradients — see
       docs/accuracy.md); ``diffrax.BacksolveAdjoint()`` gives gradients of the recorded traces
       only, in O(1) memory.
-    - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps`` for a constant
+    - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps + 1`` for a constant
       step, else ``max(16384, 250·duration/1 ms)``.
     - `population`: Diffrax solvers only: ``"vmap"`` (default; one ODE per neuron under
       `jax.vmap`, each with its own step size) or ``"batched"`` (one ODE, one step size).
@@ -314,32 +314,9 @@ def _maybe_throw(result, throw):
 
 
 def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
-                      n_steps, dt, t0, record, record_every, max_spikes, shape, throw):
-    if not isinstance(controller, diffrax.AbstractStepSizeController):
-        raise TypeError(
-            f"stepsize_controller must be a diffrax.AbstractStepSizeController, got {controller!r}."
-        )
-    if adjoint is not None and not isinstance(adjoint, diffrax.AbstractAdjoint):
-        raise TypeError(f"adjoint must be a diffrax.AbstractAdjoint, got {adjoint!r}.")
-    if population not in POPULATION_MODES:
-        raise ValueError(f"population must be one of {POPULATION_MODES}, got {population!r}.")
-    adaptive = isinstance(controller, diffrax.AbstractAdaptiveStepSizeController)
-    if max_steps is None:
-        max_steps = max(16384, 250 * math.ceil(n_steps * dt)) if adaptive else n_steps
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
-    if adjoint is None:
-        adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=int(max_steps))
-    t1 = t0 + n_steps * dt
-    jumps = np.asarray(stimulus.jump_times(), float)
-    jumps = jumps[(jumps > t0) & (jumps < t1)]
-    controller = with_jump_times(controller, jumps)
-    if population == "vmap":
-        check_vmap_stimulus(stimulus, shape, t0, params.dtype)
-    config = _DiffraxConfig(
-        n_steps=n_steps, dt=dt, t0=t0, record=record, record_every=record_every,
-        max_spikes=max_spikes, shape=shape, max_steps=int(max_steps), population=population,
-        throw=bool(throw),
+                      throw, **grid):
+    controller, adjoint, config = prepare_diffrax(
+        stimulus, controller, adjoint, max_steps, population, params.dtype, throw=throw, **grid
     )
     ts, ys, final, count, buf, ok = run_diffrax(params, stimulus, y0, solver, controller, adjoint, config)
     result = _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok)

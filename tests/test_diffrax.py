@@ -75,19 +75,20 @@ def test_adjoint_gradients_match_fd(adjoint, rtol):
 
 def test_population_modes_agree_and_record():
     p = hh_jax.HHParams.hh1952(gNa=jnp.array([110.0, 120.0, 130.0]))
-    kw = dict(duration=30.0, dt=0.05, stepper=diffrax.Tsit5(),
-              stepsize_controller=diffrax.PIDController(rtol=1e-9, atol=1e-9),
+    kw = dict(duration=15.0, dt=0.05, stepper=diffrax.Tsit5(),
+              stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8),
               record=("V", "INa", "I"), record_every=4)
     a = hh_jax.simulate(p, 10.0, population="vmap", **kw)
     b = hh_jax.simulate(p, 10.0, population="batched", **kw)
-    s = hh_jax.simulate(p, 10.0, duration=30.0, dt=0.05, record=("V", "INa", "I"), record_every=4)
-    assert a.V.shape == b.V.shape == s.V.shape == (151, 3)
+    s = hh_jax.simulate(p, 10.0, duration=15.0, dt=0.05, record=("V", "INa", "I"), record_every=4)
+    assert a.V.shape == b.V.shape == s.V.shape == (76, 3)
     np.testing.assert_allclose(a.t, s.t)
     np.testing.assert_array_equal(a.spike_count, b.spike_count)
     np.testing.assert_allclose(_spikes(a), _spikes(b), atol=1e-6)
-    np.testing.assert_allclose(a.V, b.V, atol=1e-5)
+    np.testing.assert_allclose(a.V, b.V, atol=1e-4)
+    np.testing.assert_allclose(a.INa, b.INa, atol=1e-3)
     np.testing.assert_allclose(a.I, 10.0)
-    assert np.all(np.asarray(a.spike_count) >= 2)
+    assert np.all(np.asarray(a.spike_count) >= 1)
 
 
 def test_bad_options_name_the_argument():
