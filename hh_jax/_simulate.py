@@ -181,7 +181,7 @@ def simulate(
     stepsize_controller: diffrax.AbstractStepSizeController = diffrax.ConstantStepSize(),
     adjoint: diffrax.AbstractAdjoint | None = None,
     max_steps: int | None = None,
-    population: str = "vmap",
+    population: str = "batched",
 ) -> SimulationResult:
     """Simulate a population of HH neurons with a scan stepper or any Diffrax solver.
 
@@ -226,8 +226,9 @@ def simulate(
       only, in O(1) memory.
     - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps + 1`` for a constant
       step, else ``max(16384, 250·duration/1 ms)``.
-    - `population`: Diffrax solvers only: ``"vmap"`` (default; one ODE per neuron under
-      `jax.vmap`, each with its own step size) or ``"batched"`` (one ODE, one step size).
+    - `population`: Diffrax solvers only: ``"batched"`` (default; one ODE over the whole
+      population, one step size; measured faster, see docs/accuracy.md) or ``"vmap"`` (one ODE
+      per neuron under `jax.vmap`, each with its own step size).
 
     **Returns:** a `SimulationResult`.
 

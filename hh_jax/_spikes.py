@@ -60,7 +60,7 @@ def _hermite(s, V0, V1, d0, d1):
     return value, slope
 
 
-def hermite_crossing(t0, dt, V0, V1, dVdt0, dVdt1, V_th, *, iters: int = 6):
+def hermite_crossing(t0, dt, V0, V1, dVdt0, dVdt1, V_th, *, iters: int = 20):
     """Crossing time (ms) of the cubic Hermite interpolant of V over one step, differentiable.
 
     **Arguments:**
@@ -69,7 +69,7 @@ def hermite_crossing(t0, dt, V0, V1, dVdt0, dVdt1, V_th, *, iters: int = 6):
     - `V0`, `V1`: V at both ends, mV, population shape.
     - `dVdt0`, `dVdt1`: dV/dt at both ends, mV/ms (from the vector field).
     - `V_th`: threshold, mV. Where there is no crossing the result is meaningless (mask it).
-    - `iters`: bracketed Newton iterations. Default 6.
+    - `iters`: bracketed Newton iterations (bisection where Newton leaves the bracket). Default 20.
 
     **Returns:** crossing times, ms, population shape.
 
@@ -85,7 +85,7 @@ def hermite_crossing(t0, dt, V0, V1, dVdt0, dVdt1, V_th, *, iters: int = 6):
     return t0 + dt * (s - (value - V_th) / slope)
 
 
-def dense_crossing(interp_V, t0, t1, V0, V1, V_th, *, iters: int = 8):
+def dense_crossing(interp_V, t0, t1, V0, V1, V_th, *, iters: int = 12):
     """Crossing time (ms) of V on a solver's dense interpolation over ``[t0, t1]``.
 
     **Arguments:**
@@ -95,7 +95,7 @@ def dense_crossing(interp_V, t0, t1, V0, V1, V_th, *, iters: int = 8):
     - `t0`, `t1`: step ends, ms (scalars).
     - `V0`, `V1`: V at the ends (for the initial guess), population shape.
     - `V_th`: threshold, mV.
-    - `iters`: bracketed Newton iterations. Default 8.
+    - `iters`: bracketed Newton iterations. Default 12.
 
     **Returns:** crossing times, ms, population shape (meaningless where there is none).
 

@@ -10,6 +10,8 @@ where ``args = (params, stimulus)`` as for :func:`hh_jax.vector_field`.
 | ``ExpEuler(staggered=False)``| 1                    | as above; BrainPy ``exp_auto`` / Brian2 ``exponential_euler`` |
 | ``RK4()``                    | 4                    | explicit: loses spikes for dt ≳ 0.05 ms (the seed-001 pitfall) |
 | ``Euler()``                  | 1                    | explicit: needs dt ≲ 0.05 ms                           |
+| ``ExpMidpoint()``            | 2                    | as ExpEuler (exponential midpoint / Rush–Larsen 2)     |
+| ``ExpRK4()``                 | 4                    | diagonal stiffness exact (ETDRK4): all spikes at dt = 0.1 ms |
 
 \\* Measured spike-time errors against a float64 reference are in the README; the tests check
 the orders by regression of the error on dt.
@@ -210,8 +212,10 @@ class ExpRK4(AbstractStepper):
     exactly through the φ-functions ``φ_j(dt·L)``.
 
     Classical order 4 (the tests regress it). Because the fast self-decay of every variable is
-    integrated exactly, it stays stable at dt = 0.1 ms, where classical RK4 loses almost all
-    spikes; at equal dt it costs about as much as RK4.
+    integrated exactly, it stays stable at dt = 0.1 ms (max spike-time error 0.02 ms, hh1952,
+    I = 10, 200 ms), where classical RK4 loses almost all spikes; 1.1e-4 ms at dt = 0.025 ms.
+    Where RK4 is stable (dt ≤ 0.05 ms) RK4 is more accurate and cheaper per step; ExpRK4 is
+    the scheme for large fixed steps.
 
     **Example:** ``simulate(p, 10.0, duration=200.0, dt=0.05, stepper=ExpRK4())``.
     """

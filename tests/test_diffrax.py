@@ -44,11 +44,11 @@ def test_short_pulse_is_not_stepped_over(solver):
 
 
 def _loss(adjoint, dt=0.02):
-    # A smooth problem (constant current; one spike in 8 ms) so that the continuous adjoint of
+    # A smooth problem (constant current; one spike in 5 ms) so that the continuous adjoint of
     # BacksolveAdjoint and the discrete gradient agree to the discretisation error.
     def loss(gNa, amp):
         r = hh_jax.simulate(
-            hh_jax.HHParams.hh1952(gNa=gNa), hh_jax.Constant(amp), duration=8.0, dt=dt,
+            hh_jax.HHParams.hh1952(gNa=gNa), hh_jax.Constant(amp), duration=5.0, dt=dt,
             stepper=diffrax.Tsit5(), adjoint=adjoint, record=("V",),
         )
         return jnp.mean(r.V)
@@ -105,4 +105,4 @@ def test_bad_options_name_the_argument():
         hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, spike_interpolation="cubic")
     sampled = hh_jax.Sampled(jnp.zeros((11, 2)), dt=0.1)
     with pytest.raises(ValueError, match="population='vmap'"):
-        hh_jax.simulate(p, sampled, duration=1.0, dt=0.1, stepper=diffrax.Tsit5())
+        hh_jax.simulate(p, sampled, duration=1.0, dt=0.1, stepper=diffrax.Tsit5(), population="vmap")
