@@ -35,10 +35,13 @@ from ._simulate import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
 from ._sharding import simulate_sharded as simulate_sharded
 from ._sharding import use_cpu_devices as use_cpu_devices
+from ._spikes import SPIKE_INTERPOLATIONS as SPIKE_INTERPOLATIONS
 from ._steppers import STEPPERS as STEPPERS
 from ._steppers import AbstractStepper as AbstractStepper
 from ._steppers import Euler as Euler
 from ._steppers import ExpEuler as ExpEuler
+from ._steppers import ExpMidpoint as ExpMidpoint
+from ._steppers import ExpRK4 as ExpRK4
 from ._steppers import RK4 as RK4
 from ._stimulus import AbstractStimulus as AbstractStimulus
 from ._stimulus import Constant as Constant

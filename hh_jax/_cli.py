@@ -55,10 +55,34 @@ def _count(text):
     return v
 
 
+DIFFRAX_METHODS = {"tsit5": "Tsit5", "dopri5": "Dopri5", "dopri8": "Dopri8", "heun": "Heun",
+                   "kvaerno5": "Kvaerno5"}
+"""CLI names of the Diffrax solvers accepted by ``--method`` (adaptive, with --rtol/--atol)."""
+
+
 def _method_names():
     from ._steppers import STEPPERS
 
-    return sorted(STEPPERS)
+    return sorted(STEPPERS) + sorted(DIFFRAX_METHODS)
+
+
+def _stepper_options(args) -> dict:
+    """`simulate` keyword arguments for ``--method``, ``--rtol``, ``--atol``."""
+    from ._steppers import STEPPERS
+
+    if args.method in STEPPERS:
+        if args.rtol is not None or args.atol is not None:
+            raise CLIError(f"--rtol/--atol apply to the Diffrax methods {sorted(DIFFRAX_METHODS)}, "
+                           f"not to {args.method}")
+        return dict(stepper=STEPPERS[args.method]())
+    import diffrax
+
+    rtol = 1e-6 if args.rtol is None else args.rtol
+    atol = 1e-6 if args.atol is None else args.atol
+    return dict(
+        stepper=getattr(diffrax, DIFFRAX_METHODS[args.method])(),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+    )
 
 
 def _commands() -> dict:
@@ -99,7 +123,13 @@ def _add_simulate(sub) -> None:
                    help="simulated time, ms (default: 200)")
     s.add_argument("--dt", type=_positive("--dt"), default=0.01, help="time step, ms (default: 0.01)")
     s.add_argument("--method", default="exp_euler", choices=_method_names(),
-                   help="integration scheme (default: exp_euler)")
+                   help="integration scheme: a fixed-step scan stepper, or an adaptive Diffrax "
+                        "solver (tsit5, dopri5, dopri8, heun, kvaerno5; dt is then the output "
+                        "grid) (default: exp_euler)")
+    s.add_argument("--rtol", type=_positive("--rtol"), default=None,
+                   help="relative tolerance of a Diffrax method (default: 1e-6)")
+    s.add_argument("--atol", type=_positive("--atol"), default=None,
+                   help="absolute tolerance of a Diffrax method, mV (default: 1e-6)")
     s.add_argument("--n", type=_count, default=1, help="number of neurons (default: 1)")
     s.add_argument("--init", default="steady", choices=["steady", "rest", "brainpy"],
                    help="initial state: steady (gates at steady state at -65 mV), rest (exact "
@@ -118,7 +148,7 @@ def _simulate(args) -> int:
     import hh_jax
 
     params = hh_jax.HHParams.from_preset(args.preset)
-    stepper = hh_jax.STEPPERS[args.method]()
+    options = _stepper_options(args)
     shape = (args.n,)
     if args.init == "steady":
         y0 = hh_jax.steady_state_at(-65.0, shape=shape)
@@ -134,11 +164,11 @@ def _simulate(args) -> int:
             hh_jax.Constant(args.current),
             duration=args.duration,
             dt=args.dt,
-            stepper=stepper,
             y0=y0,
             record=("V", "m", "h", "n"),
             record_every=args.record_every,
             throw=False,
+            **options,
         )
     except ValueError as e:
         raise CLIError(str(e)) from None

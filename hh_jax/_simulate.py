@@ -3,17 +3,20 @@
 import math
 from typing import Sequence
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, Float, Int, PopArray
+from ._diffrax import prepare_diffrax, run_diffrax
 from ._initial_state import steady_state_at
 from ._params import HHParams
+from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
 from ._steppers import AbstractStepper, ExpEuler
 from ._stimulus import AbstractStimulus, as_stimulus
-from ._vector_field import HHState, conductances, currents
+from ._vector_field import HHState, conductances, currents, derivatives, injected_current
 
 RECORDABLE = ("V", "m", "h", "n", "INa", "IK", "IL", "gNa", "gK", "gL", "I")
 """Names accepted by ``simulate(record=...)``: state variables (mV, 1), ionic currents (µA/cm²),
@@ -31,7 +34,8 @@ class SimulationResult(eqx.Module):
       ``[samples, *pop]`` (mV; 1; µA/cm²; mS/cm²; µA/cm²), or ``None`` if not recorded.
     - `spike_count`: spikes per neuron (upward crossings of ``V_th``), int, ``[*pop]``.
     - `spike_times`: ms, ``[max_spikes, *pop]``, each neuron's spike times in order, padded with
-      ``+inf``; times are linearly interpolated within the step.
+      ``+inf``; located within the step by cubic Hermite (default) or linear interpolation
+      (scan steppers) or on the solver's dense output (Diffrax solvers); differentiable.
     - `final_state`: the `HHState` after the last step.
     - `finite`: bool scalar, False if any state variable became NaN/Inf (with ``throw=True``
       the run raises instead).
@@ -109,6 +113,7 @@ class _Config(eqx.Module):
     unroll: int
     checkpoint: bool = False
     throw: bool = True
+    spike_interpolation: str = "hermite"
 
 
 def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
@@ -204,7 +209,7 @@ def simulate(
     *,
     duration: float,
     dt: float,
-    stepper: AbstractStepper = ExpEuler(),
+    stepper: AbstractStepper | diffrax.AbstractSolver = ExpEuler(),
     y0: HHState | None = None,
     record: Sequence[str] = ("V",),
     record_every: int = 1,
@@ -213,8 +218,13 @@ def simulate(
     throw: bool = True,
     unroll: int = 1,
     checkpoint: bool = False,
+    spike_interpolation: str = "hermite",
+    stepsize_controller: diffrax.AbstractStepSizeController = diffrax.ConstantStepSize(),
+    adjoint: diffrax.AbstractAdjoint | None = None,
+    max_steps: int | None = None,
+    population: str = "batched",
 ) -> SimulationResult:
-    """Simulate a population of HH neurons with a fixed-step scheme inside `lax.scan`.
+    """Simulate a population of HH neurons with a scan stepper or any Diffrax solver.
 
     The population shape is the broadcast of the parameter fields, the stimulus' output and
     `y0`. Traces are decimated inside the scan, so memory scales with the samples kept, not the
@@ -229,7 +239,10 @@ def simulate(
       scalar or population array). Default 0.0.
     - `duration`: simulated time, ms, a whole number of steps `dt`.
     - `dt`: step, ms, > 0.
-    - `stepper`: a scan stepper. Default `ExpEuler()` (staggered exponential Euler).
+    - `stepper`: a scan stepper (`ExpEuler()`, the default; `ExpRK4()`, `ExpMidpoint()`,
+      `RK4()`, `Euler()`), or any `diffrax.AbstractSolver` (e.g. ``diffrax.Tsit5()``,
+      ``diffrax.Kvaerno5()``), which is then run by `diffrax.diffeqsolve` with traces saved on
+      the `dt` grid and spikes located on the solver's dense output.
     - `y0`: initial `HHState`. Default: V = −65 mV with gates at steady state.
     - `record`: names of traces to keep, from ``V m h n INa IK IL gNa gK gL I``. Default
       ``("V",)``; ``()`` keeps none.
@@ -240,6 +253,23 @@ def simulate(
     - `throw`: raise (via `eqx.error_if`) if the state becomes non-finite. Default True;
       with False, check `result.finite`.
     - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
+    - `spike_interpolation`: scan steppers only: ``"hermite"`` (default; cubic Hermite on the
+      step's end values and dV/dt, spike-time error ~dt⁴) or ``"linear"`` (chord, ~dt²).
+    - `stepsize_controller`: Diffrax solvers only. Default ``diffrax.ConstantStepSize()``
+      (steps of `dt`); ``diffrax.PIDController(rtol=..., atol=...)`` for adaptive steps. The
+      stimulus' `jump_times()` are added as ``jump_ts`` automatically, so no pulse or step edge
+      is stepped over.
+    - `adjoint`: Diffrax solvers only. Default
+      ``diffrax.RecursiveCheckpointAdjoint(checkpoints=max_steps)`` (gradients of traces *and*
+      spike times; one checkpoint per step, because with the installed jax 0.10 / equinox 0.13
+      the recomputing variant, ``checkpoints < steps taken``, returns wrong gradients — see
+      docs/accuracy.md); ``diffrax.BacksolveAdjoint()`` gives gradients of the recorded traces
+      only, in O(1) memory.
+    - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps + 1`` for a constant
+      step, else ``max(16384, 250·duration/1 ms)``.
+    - `population`: Diffrax solvers only: ``"batched"`` (default; one ODE over the whole
+      population, one step size; measured faster, see docs/accuracy.md) or ``"vmap"`` (one ODE
+      per neuron under `jax.vmap`, each with its own step size).
     - `checkpoint`: split the time loop into ~√n segments wrapped in `jax.checkpoint`, so the
       memory of a reverse-mode gradient grows like √(steps) instead of steps, for about one
       extra forward pass of compute. Default False.
@@ -269,8 +299,16 @@ def simulate(
     if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
         raise ValueError(f"t0 must be a finite number (ms), got {t0!r}.")
     t0 = float(t0)
-    if not isinstance(stepper, AbstractStepper):
-        raise TypeError(f"stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
+    use_diffrax = isinstance(stepper, diffrax.AbstractSolver)
+    if not (use_diffrax or isinstance(stepper, AbstractStepper)):
+        raise TypeError(
+            "stepper must be an AbstractStepper (e.g. ExpEuler()) or a diffrax.AbstractSolver "
+            f"(e.g. diffrax.Tsit5()), got {stepper!r}."
+        )
+    if spike_interpolation not in SPIKE_INTERPOLATIONS:
+        raise ValueError(
+            f"spike_interpolation must be one of {SPIKE_INTERPOLATIONS}, got {spike_interpolation!r}."
+        )
     try:
         stimulus = as_stimulus(stimulus)
     except (TypeError, ValueError) as e:
@@ -301,6 +339,12 @@ def simulate(
         # Strongly type the initial state (HHState(V=-65.0, ...) holds weakly typed scalars),
         # so that Python-number and array initial states share one compilation.
         y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), y0)
+    if use_diffrax:
+        return _simulate_diffrax(
+            params, stimulus, y0, stepper, stepsize_controller, adjoint, max_steps, population,
+            n_steps=n_steps, dt=dt, t0=t0, record=record, record_every=int(record_every),
+            max_spikes=int(max_spikes), shape=shape, throw=throw,
+        )
     config = _Config(
         n_steps=n_steps,
         dt=dt,
@@ -312,6 +356,7 @@ def simulate(
         unroll=int(unroll),
         checkpoint=bool(checkpoint),
         throw=bool(throw),
+        spike_interpolation=spike_interpolation,
     )
     return _run(params, stimulus, y0, stepper, config)
 
@@ -319,6 +364,44 @@ def simulate(
 @jax.jit(static_argnums=1)
 def _default_y0(V, shape):
     return steady_state_at(V, shape=shape)
+
+
+def _maybe_throw(result, throw):
+    if throw:
+        result = eqx.error_if(
+            result,
+            jnp.logical_not(result.finite),
+            "hh_jax.simulate: the state became NaN/Inf (check parameters, current and dt; "
+            "an explicit stepper at too large a dt diverges).",
+        )
+    return result
+
+
+def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
+                      throw, **grid):
+    controller, adjoint, config = prepare_diffrax(
+        stimulus, controller, adjoint, max_steps, population, params.dtype, throw=throw, **grid
+    )
+    ts, ys, final, count, buf, ok = run_diffrax(params, stimulus, y0, solver, controller, adjoint, config)
+    result = _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok)
+    return _maybe_throw(result, throw)
+
+
+@eqx.filter_jit
+def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
+    shape = config.shape
+    traces = {}
+    if config.record:
+        I = jax.vmap(stimulus)(ts) if "I" in config.record else None
+        observe = lambda name: jax.vmap(
+            lambda y, i: _observe(name, params, y, i, shape), in_axes=(0, 0 if I is not None else None)
+        )(ys, I)
+        traces = {name: observe(name) for name in config.record}
+    finite = ok & jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (final.V, final.m, final.h, final.n)]))
+    return SimulationResult(
+        t=ts, spike_count=count, spike_times=buf, final_state=final, finite=finite,
+        duration=config.n_steps * config.dt, dt=config.dt, **traces,
+    )
 
 
 @eqx.filter_jit
@@ -339,12 +422,17 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         t = t0 + k.astype(dtype) * dt
         y_new = stepper.step(t, y, dt, args)
         crossed = (y.V < V_th) & (y_new.V >= V_th)
-        if S > 0:
-            dV = jnp.where(crossed, y_new.V - y.V, 1.0)
-            t_cross = t + dt * (V_th - y.V) / dV
-            slot = jnp.where(crossed, count, S).reshape(-1)
-            buf = buf.at[slot, jnp.arange(N)].set(t_cross.reshape(-1), mode="drop")
-        return (y_new, k + 1, count + crossed.astype(count.dtype), buf), None
+        if S > 0 and config.spike_interpolation == "hermite":
+            def locate():
+                d0 = derivatives(params, y, injected_current(stimulus, t)).V
+                d1 = derivatives(params, y_new, injected_current(stimulus, t + dt)).V
+                return hermite_crossing(t, dt, y.V, y_new.V, d0, d1, V_th)
+
+            t_cross = jax.lax.cond(jnp.any(crossed), locate, lambda: jnp.zeros(shape, dtype))
+        else:
+            t_cross = linear_crossing(t, dt, y.V, y_new.V, V_th)
+        buf, count = record_crossings(buf, count, crossed, t_cross)
+        return (y_new, k + 1, count, buf), None
 
     ck_inner = config.checkpoint and not config.record
 

@@ -10,12 +10,15 @@ where ``args = (params, stimulus)`` as for :func:`hh_jax.vector_field`.
 | ``ExpEuler(staggered=False)``| 1                    | as above; BrainPy ``exp_auto`` / Brian2 ``exponential_euler`` |
 | ``RK4()``                    | 4                    | explicit: loses spikes for dt ≳ 0.05 ms (the seed-001 pitfall) |
 | ``Euler()``                  | 1                    | explicit: needs dt ≲ 0.05 ms                           |
+| ``ExpMidpoint()``            | 2                    | as ExpEuler (exponential midpoint / Rush–Larsen 2)     |
+| ``ExpRK4()``                 | 4                    | diagonal stiffness exact (ETDRK4): all spikes at dt = 0.1 ms |
 
 \\* Measured spike-time errors against a float64 reference are in the README; the tests check
 the orders by regression of the error on dt.
 """
 
 import abc
+import math
 from typing import ClassVar
 
 import equinox as eqx
@@ -133,5 +136,144 @@ class Euler(AbstractStepper):
         return _axpy(dt, vector_field(t, y, args), y)
 
 
-STEPPERS = {"exp_euler": ExpEuler, "rk4": RK4, "euler": Euler}
+def _v_split(params, m, h, n, I):
+    """(total conductance g, mS/cm²; V∞ = (I + Σ g_x E_x)/g, mV) for frozen gates."""
+    g_na = params.gNa * (m * m * m * h)
+    n2 = n * n
+    g_k = params.gK * (n2 * n2)
+    g_tot = g_na + g_k + params.gL
+    return g_tot, I + g_na * params.ENa + g_k * params.EK + params.gL * params.EL
+
+
+def _v_exact(V, params, m, h, n, I, dt):
+    """Exact solution over `dt` of C dV/dt = I − I_ion(V) with the gates frozen at (m, h, n)."""
+    g_tot, drive0 = _v_split(params, m, h, n, I)
+    f = (drive0 - g_tot * V) / params.C
+    return V + dt * f * exprel(-dt * g_tot / params.C)
+
+
+class ExpMidpoint(AbstractStepper):
+    """Second-order exponential Runge–Kutta (the Rush–Larsen 2 / exponential midpoint scheme).
+
+    Every HH variable obeys ``dx/dt = a(y) − k(y)·x`` with ``k ≥ 0`` (each gate is linear in
+    itself, V is linear in V). One step:
+
+    1. a staggered exponential-Euler half step to ``t + dt/2`` (gates exactly under frozen V,
+       then V exactly under the new gates), giving the midpoint state ``y½``;
+    2. from ``y(t)``, a full step of length `dt` with every rate frozen at ``y½`` (and the
+       current at ``t + dt/2``): gates ``x ← x∞(V½) + (x − x∞(V½))·e^{−dt·(α+β)(V½)}``, then V
+       by the exact solution of its linear equation with the *new* gates.
+
+    Second order (the midpoint rule in the exponential setting; the tests regress the order)
+    and, like exponential Euler, unconditionally stable for the stiff diagonal part: the gates
+    stay in [0, 1] for every dt. It keeps every spike at dt = 0.1 ms, where RK4 loses them,
+    for two rate evaluations per step (staggered exponential Euler: one).
+
+    **Example:** ``simulate(p, 10.0, duration=200.0, dt=0.05, stepper=ExpMidpoint())``.
+    """
+
+    order: ClassVar[int] = 2
+
+    def step(self, t, y: HHState, dt, args) -> HHState:
+        params, stimulus = args
+        I_mid = injected_current(stimulus, t + 0.5 * dt)
+        V = y.V
+        half = 0.5 * dt
+        m2 = _relax(y.m, alpha_m(V), beta_m(V), half)
+        h2 = _relax(y.h, alpha_h(V), beta_h(V), half)
+        n2 = _relax(y.n, alpha_n(V), beta_n(V), half)
+        V2 = _v_exact(V, params, m2, h2, n2, I_mid, half)
+        m = _relax(y.m, alpha_m(V2), beta_m(V2), dt)
+        h = _relax(y.h, alpha_h(V2), beta_h(V2), dt)
+        n = _relax(y.n, alpha_n(V2), beta_n(V2), dt)
+        V_new = _v_exact(V, params, m2, h2, n2, I_mid, dt)
+        return HHState(V=V_new, m=m, h=h, n=n)
+
+
+def _phi123(z):
+    """(e^z, φ1, φ2, φ3)(z) for z ≤ 0, accurate near 0 (Taylor) and for large |z| (recurrence)."""
+    small = jnp.abs(z) < 1.0
+    zs = jnp.where(small, z, 0.0)
+    # Taylor series of φ3 = Σ z^j/(j+3)!, 16 terms: truncation < 1e-17 for |z| < 1.
+    coef = [1.0 / math.factorial(j + 3) for j in range(16)]
+    p3 = jnp.full_like(zs, coef[-1])
+    for c in reversed(coef[:-1]):
+        p3 = c + zs * p3
+    p2 = 0.5 + zs * p3
+    p1 = 1.0 + zs * p2
+    e_small = 1.0 + zs * p1
+    zb = jnp.where(small, -1.0, z)
+    e_big = jnp.exp(zb)
+    b1 = jnp.expm1(zb) / zb
+    b2 = (b1 - 1.0) / zb
+    b3 = (b2 - 0.5) / zb
+    pick = lambda a, b: jnp.where(small, a, b)
+    return pick(e_small, e_big), pick(p1, b1), pick(p2, b2), pick(p3, b3)
+
+
+class ExpRK4(AbstractStepper):
+    """Fourth-order exponential Runge–Kutta (ETDRK4 of Cox & Matthews) on HH's diagonal stiffness.
+
+    Every HH variable obeys ``dx/dt = a(y) − k(y)·x`` with ``k ≥ 0``: each gate is linear in
+    itself (``k = α + β``) and V is linear in V (``k = g_tot/C``). At the start of each step the
+    diagonal ``L = −k(y(t))`` is frozen and the remainder ``N(t, y) = f(t, y) − L·y`` is
+    integrated by the ETDRK4 formulas (four vector-field evaluations, like RK4), the linear part
+    exactly through the φ-functions ``φ_j(dt·L)``.
+
+    Classical order 4 (the tests regress it). Because the fast self-decay of every variable is
+    integrated exactly, it stays stable at dt = 0.1 ms (max spike-time error 0.02 ms, hh1952,
+    I = 10, 200 ms), where classical RK4 loses almost all spikes; 1.1e-4 ms at dt = 0.025 ms.
+    Where RK4 is stable (dt ≤ 0.05 ms) RK4 is more accurate and cheaper per step; ExpRK4 is
+    the scheme for large fixed steps.
+
+    **Example:** ``simulate(p, 10.0, duration=200.0, dt=0.05, stepper=ExpRK4())``.
+    """
+
+    order: ClassVar[int] = 4
+
+    def step(self, t, y: HHState, dt, args) -> HHState:
+        params, stimulus = args
+        V = y.V
+        g_tot, _ = _v_split(params, y.m, y.h, y.n, 0.0)
+        k = HHState(
+            V=g_tot / params.C,
+            m=alpha_m(V) + beta_m(V),
+            h=alpha_h(V) + beta_h(V),
+            n=alpha_n(V) + beta_n(V),
+        )
+        tm = jax.tree_util.tree_map
+        phis = tm(lambda ki: _phi123(-dt * ki), k)
+        half = tm(lambda ki: _phi123(-0.5 * dt * ki), k)
+        N = lambda tt, yy: tm(lambda f, ki, yi: f + ki * yi, vector_field(tt, yy, args), k, yy)
+
+        def half_step(y_base, Nval):
+            # y_base·e^{z/2} + (dt/2)·φ1(z/2)·Nval
+            return tm(lambda yb, ph, nv: ph[0] * yb + 0.5 * dt * ph[1] * nv, y_base, half, Nval,
+                      is_leaf=lambda x: isinstance(x, tuple))
+
+        Nn = N(t, y)
+        a = half_step(y, Nn)
+        Na = N(t + 0.5 * dt, a)
+        b = half_step(y, Na)
+        Nb = N(t + 0.5 * dt, b)
+        c = half_step(a, tm(lambda x, z: 2.0 * x - z, Nb, Nn))
+        Nc = N(t + dt, c)
+
+        def combine(yi, ph, n0, na, nb, nc):
+            e, p1, p2, p3 = ph
+            f1 = p1 - 3.0 * p2 + 4.0 * p3
+            f2 = p2 - 2.0 * p3
+            f3 = 4.0 * p3 - p2
+            return e * yi + dt * (f1 * n0 + 2.0 * f2 * (na + nb) + f3 * nc)
+
+        return tm(combine, y, phis, Nn, Na, Nb, Nc, is_leaf=lambda x: isinstance(x, tuple))
+
+
+STEPPERS = {
+    "exp_euler": ExpEuler,
+    "rk4": RK4,
+    "euler": Euler,
+    "exp_midpoint": ExpMidpoint,
+    "exp_rk4": ExpRK4,
+}
 """CLI aliases for the scan steppers."""

@@ -50,9 +50,9 @@ def test_recorded_currents_and_conductances_are_consistent():
     np.testing.assert_array_equal(r.I, np.where(np.asarray(r.t) >= 2.0, 10.0, 0.0))
 
 
-def test_spike_detection_linear_interpolation_and_tables():
+def test_spike_detection_linear_interpolation_and_tables():  # the Hermite default: test_spike_times.py
     p = HHParams()
-    r = hh_jax.simulate(p, jnp.array([0.0, 10.0, 20.0]), duration=100.0, dt=0.01)
+    r = hh_jax.simulate(p, jnp.array([0.0, 10.0, 20.0]), duration=100.0, dt=0.01, spike_interpolation="linear")
     V = np.asarray(r.V)
     t = np.asarray(r.t)
     for i in range(3):
@@ -84,7 +84,9 @@ def test_neuron_alone_equals_neuron_in_population():
     pop = hh_jax.simulate(HHParams(gNa=gNa), I, duration=50.0, dt=0.02)
     for i in (0, 3, 6):
         one = hh_jax.simulate(HHParams(gNa=gNa[i]), I[i], duration=50.0, dt=0.02)
-        np.testing.assert_allclose(pop.V[:, i], one.V, rtol=1e-12, atol=1e-12)
+        # equal up to rounding: XLA may fuse the population and the single-neuron program
+        # differently (measured difference ~4e-12 mV)
+        np.testing.assert_allclose(pop.V[:, i], one.V, rtol=1e-10, atol=1e-10)
 
 
 def test_vmap_over_parameter_sets_equals_loop():

@@ -1,0 +1,66 @@
+"""Exact spike times: Hermite / dense-output root finding, and their IFT gradients vs FD."""
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hh_jax
+from hh_jax._spikes import hermite_crossing
+from helpers import central_fd, reference_spikes
+
+
+def test_hermite_crossing_is_a_root_of_the_cubic():
+    # V(t) = t^3 - t on [1, 1.5]: Hermite reproduces cubics exactly, so the crossing of
+    # V_th = 1 is the real root of t^3 - t - 1 (1.3247179572447...).
+    V = lambda t: t**3 - t
+    dV = lambda t: 3 * t**2 - 1
+    t = hermite_crossing(1.0, 0.5, V(1.0), V(1.5), dV(1.0), dV(1.5), 1.0)
+    assert abs(float(t) - 1.324717957244746) < 1e-13
+    # IFT derivative wrt the threshold: dt*/dV_th = 1/V'(t*).
+    g = jax.grad(lambda th: hermite_crossing(1.0, 0.5, V(1.0), V(1.5), dV(1.0), dV(1.5), th))(1.0)
+    assert abs(float(g) - 1.0 / dV(1.324717957244746)) < 1e-12
+
+
+def test_hermite_refinement_removes_detection_error():
+    # RK4 at dt = 0.01: the chord's detection error (~1e-4 ms) dominates; Hermite leaves RK4's own.
+    ref = reference_spikes("hh1952", 10.0, 50.0)
+    p = hh_jax.HHParams.hh1952()
+    err = {}
+    for si in ("linear", "hermite"):
+        r = hh_jax.simulate(p, 10.0, duration=50.0, dt=0.01, stepper=hh_jax.RK4(), record=(),
+                            spike_interpolation=si)
+        t = np.asarray(r.spike_times)
+        t = t[np.isfinite(t)]
+        assert len(t) == len(ref)
+        err[si] = np.max(np.abs(t - ref))
+    assert err["linear"] > 5e-5
+    assert err["hermite"] < 5e-6
+
+
+def _first_spikes(stepper, **kw):
+    def f(gNa, amp):
+        r = hh_jax.simulate(hh_jax.HHParams.hh1952(gNa=gNa), hh_jax.Constant(amp), duration=4.0,
+                            dt=0.02, stepper=stepper, record=(), max_spikes=1, **kw)
+        return r.spike_times[0]
+
+    return jax.jit(f)
+
+
+@pytest.mark.parametrize(
+    "stepper,kw",
+    [(diffrax.Tsit5(), {}), (hh_jax.ExpEuler(), {"spike_interpolation": "hermite"})],
+    ids=["tsit5-dense", "exp_euler-hermite"],
+)
+def test_spike_time_gradients_match_fd(stepper, kw):
+    f = _first_spikes(stepper, **kw)
+    x = (120.0, 10.0)
+    assert 1.0 < float(f(*x)) < 4.0  # the first spike (hh1952, I = 10: at ~2.3 ms)
+    grad = jax.grad(f, argnums=(0, 1))(*x)
+    fd = (
+        central_fd(lambda v: float(f(v, x[1])), x[0], 1e-3),
+        central_fd(lambda v: float(f(x[0], v)), x[1], 1e-4),
+    )
+    for g, d in zip(grad, fd):
+        assert abs(float(g) - d) <= 1e-4 * abs(d), (float(g), d)
