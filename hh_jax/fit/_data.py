@@ -25,6 +25,18 @@ class Recording(eqx.Module):
     V: np.ndarray
     I: np.ndarray | None = None
 
+    def __check_init__(self):
+        for name in ("t", "V", "I"):
+            a = getattr(self, name)
+            if a is None and name == "I":
+                continue
+            if not isinstance(a, np.ndarray) or a.ndim != 1 or not np.issubdtype(a.dtype, np.number):
+                raise TypeError(f"Recording.{name} must be a 1-D NumPy array of numbers, got {a!r:.60}.")
+            if a.shape != self.t.shape:
+                raise ValueError(f"Recording.{name} has {a.size} samples but Recording.t has {self.t.size}.")
+        if self.t.size < 2 or not np.all(np.diff(self.t) > 0):
+            raise ValueError("Recording.t must hold >= 2 strictly increasing times (ms).")
+
     @property
     def duration(self) -> float:
         """Recorded time span, ms."""
