@@ -241,6 +241,13 @@ def cycle_guess(
     """
     from .._initial_state import resting_state
 
+    _check_single(params)
+    for name, v in (("duration", duration), ("dt", dt)):
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+            raise ValueError(f"cycle_guess: {name} must be a positive finite number (ms), got {v!r}.")
+    I = _numbers("cycle_guess: I (uA/cm^2)", I)
+    if I.shape != () or not np.isfinite(I):
+        raise ValueError(f"cycle_guess: I must be a finite scalar (uA/cm^2), got {I!r}.")
     if y0 is None:
         y0 = resting_state(params, 0.0)
     r = simulate(params, float(I), duration=duration, dt=dt, y0=y0, record=("V", "m", "h", "n"))
