@@ -158,6 +158,8 @@ def fi_curve(
     _check_single(params)
     if not isinstance(start, AbstractStart):
         raise TypeError(f"start must be an AbstractStart (e.g. FromRest()), got {start!r}.")
+    if not isinstance(stepper, AbstractStepper):
+        raise TypeError(f"stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
     for name, v in (("transient", transient), ("window", window), ("dt", dt)):
         if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive finite number (ms), got {v!r}.")
