@@ -50,6 +50,9 @@ def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path
         raise ValueError(f"path: folder {str(folder)!r} does not exist.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        mask = os.umask(0)  # mkstemp makes the file 0600; give it the usual 0666 & ~umask
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
