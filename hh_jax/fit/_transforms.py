@@ -8,6 +8,7 @@ one learning rate suits them all.
 
 import abc
 import math
+import numbers
 from typing import Mapping, Sequence
 
 import equinox as eqx
@@ -38,7 +39,7 @@ class AbstractTransform(eqx.Module):
 def _check_numbers(owner, **values) -> None:
     """Static transform settings must be real numbers (not strings, None, arrays); errors name them."""
     for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise TypeError(f"{owner}.{name} must be a number, got {v!r}.")
 
 
