@@ -20,6 +20,7 @@ folder, then ``os.replace``), so a crash never leaves a half-written file.
 import json
 import os
 import pathlib
+import stat
 import tempfile
 import zipfile
 from typing import Any, Callable
@@ -43,6 +44,19 @@ _RESULT_FORMAT = "hh_jax.SimulationResult"
 _VERSION = 1
 
 
+def _file_mode(path: pathlib.Path) -> int:
+    """The mode `open(path, "w")` would give: the existing file's, else ``0666 & ~umask``."""
+    if path.exists():
+        return stat.S_IMODE(path.stat().st_mode)
+    try:  # Linux: read the umask without changing it (os.umask is process-wide, racy with threads)
+        with open("/proc/self/status") as f:
+            mask = next(int(ln.split()[1], 8) for ln in f if ln.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path:
     path = pathlib.Path(path)
     folder = path.parent if str(path.parent) else pathlib.Path(".")
@@ -50,9 +64,7 @@ def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path
         raise ValueError(f"path: folder {str(folder)!r} does not exist.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        mask = os.umask(0)  # mkstemp makes the file 0600; give it the usual 0666 & ~umask
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes it 0600
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -248,8 +260,9 @@ def load_result(path) -> SimulationResult:
 
     **Arguments:** `path`: the ``.npz`` file.
 
-    **Returns:** a `SimulationResult` (JAX arrays). A missing or unknown key raises `ValueError`
-    naming it.
+    **Returns:** a `SimulationResult` (JAX arrays). A file that is not an ``.npz`` archive (or
+    holds pickled data), a missing or unknown key, or an array of the wrong dtype or shape raises
+    a one-line `ValueError` naming the file and the key.
 
     **Example:** ``r = hh_jax.load_result("run.npz"); r.spike_count``.
     """

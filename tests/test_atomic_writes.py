@@ -180,3 +180,11 @@ def test_cli_modules_write_only_through_the_atomic_helpers():
         body = src.split("def _atomic_write", 1)[0] if path.name == "_cli.py" and path.parent == root else src
         for bad in ("open(", ".savefig(", "np.savez(", "os.replace("):
             assert bad not in body, f"{path.relative_to(root.parent)} calls {bad} outside the atomic helpers"
+
+
+def test_replacing_a_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text("{}")
+    path.chmod(0o640)
+    hh_jax.save_params(path, P)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640 and hh_jax.load_params(path) is not None
