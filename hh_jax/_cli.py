@@ -216,25 +216,35 @@ def _plot(result, args, path):
     ax1.set_title(f"HH ({args.preset}), I = {args.current} uA/cm^2, {args.method}, dt = {args.dt} ms")
     hp.gates(result, ax=ax2, neuron=0)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    _atomic_savefig(fig, path, dpi=120)
 
 
+# Every CLI output goes through hh_jax._io._atomic_write: a temporary file in the same folder,
+# then os.replace; on any error the temporary file is removed and an existing file is untouched.
 def _atomic_write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from ._io import _atomic_write as write
+
+    write(path, lambda f: f.write(text), "w")
 
 
 def _atomic_savez(path: str, **arrays) -> None:
     import numpy as np
 
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    from ._io import _atomic_write as write
+
+    write(path, lambda f: np.savez(f, **arrays), "wb")
+
+
+def _atomic_savefig(fig, path: str, **kwargs) -> None:
+    """Save a matplotlib figure as PNG atomically, and close it (also on error)."""
+    import matplotlib.pyplot as plt
+
+    from ._io import _atomic_write as write
+
+    try:
+        write(path, lambda f: fig.savefig(f, format="png", **kwargs), "wb")
+    finally:
+        plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

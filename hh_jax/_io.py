@@ -20,7 +20,9 @@ folder, then ``os.replace``), so a crash never leaves a half-written file.
 import json
 import os
 import pathlib
+import stat
 import tempfile
+import zipfile
 from typing import Any, Callable
 
 import equinox as eqx
@@ -42,6 +44,19 @@ _RESULT_FORMAT = "hh_jax.SimulationResult"
 _VERSION = 1
 
 
+def _file_mode(path: pathlib.Path) -> int:
+    """The mode `open(path, "w")` would give: the existing file's, else ``0666 & ~umask``."""
+    if path.exists():
+        return stat.S_IMODE(path.stat().st_mode)
+    try:  # Linux: read the umask without changing it (os.umask is process-wide, racy with threads)
+        with open("/proc/self/status") as f:
+            mask = next(int(ln.split()[1], 8) for ln in f if ln.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path:
     path = pathlib.Path(path)
     folder = path.parent if str(path.parent) else pathlib.Path(".")
@@ -49,6 +64,7 @@ def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path
         raise ValueError(f"path: folder {str(folder)!r} does not exist.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes it 0600
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -147,6 +163,10 @@ def load_params(path) -> HHParams:
             data = json.load(f)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e}).") from None
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start}).") from None
+        except RecursionError:
+            raise ValueError(f"{path}: JSON nested too deeply to be a parameter file.") from None
     return params_from_dict(data)
 
 
@@ -187,24 +207,69 @@ def save_result(path, result: SimulationResult) -> pathlib.Path:
     return _atomic_write(path, lambda f: np.savez(f, **arrays), "wb")
 
 
+def _read_npz(path) -> dict:
+    """Every array of an ``.npz`` archive; a one-line `ValueError` for anything that is not one."""
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with z:
+            return {k: z[k] for k in z.files}
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "pickled" in msg or "Object arrays" in msg:
+            msg = "holds pickled/object data, which is never loaded"
+        raise ValueError(f"{path}: not a readable .npz archive ({msg}).") from None
+
+
+def _check_result_arrays(path, data: dict) -> None:
+    """Types, shapes and values of a result archive's arrays; errors name the key."""
+    def scalar(key, kinds):
+        a = data[key]
+        if a.shape != () or a.dtype.kind not in kinds:
+            raise ValueError(f"{path}: {key} must be a scalar of kind {kinds!r}, got {a.dtype} {a.shape}.")
+        return a[()]
+
+    if str(scalar("format", "U")) != _RESULT_FORMAT:
+        raise ValueError(f"{path}: format: expected {_RESULT_FORMAT!r}, got {str(data['format'])!r}.")
+    if scalar("version", "iu") != _VERSION:
+        raise ValueError(f"{path}: version: expected {_VERSION}, got {data['version']!r}.")
+    for key in ("duration", "dt"):
+        if not (np.isfinite(scalar(key, "iuf")) and data[key] > 0):
+            raise ValueError(f"{path}: {key} must be a positive finite number (ms), got {data[key]!r}.")
+    kinds = {"finite": "b", "spike_count": "iu"}
+    for key, a in data.items():
+        if key not in ("format", "version", "duration", "dt") and a.dtype.kind not in kinds.get(key, "f"):
+            raise ValueError(f"{path}: {key} has dtype {a.dtype}; expected {'bool' if key == 'finite' else 'numbers'}.")
+    t, pop = data["t"], data["final_state.V"].shape
+    if t.ndim != 1 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise ValueError(f"{path}: t must be a 1-D array of strictly increasing finite times (ms).")
+    want = {"spike_count": pop, "finite": ()} | {k: pop for k in _STATE_KEYS}
+    want |= {name: (t.size,) + pop for name in RECORDABLE if name in data}
+    for key, shape in want.items():
+        if data[key].shape != shape:
+            raise ValueError(f"{path}: {key} has shape {data[key].shape}, expected {shape}.")
+    if data["spike_times"].shape[1:] != pop:
+        raise ValueError(f"{path}: spike_times has shape {data['spike_times'].shape}, expected [max_spikes, *{pop}].")
+
+
 def load_result(path) -> SimulationResult:
     """Read a `SimulationResult` written by :func:`save_result`.
 
     **Arguments:** `path`: the ``.npz`` file.
 
-    **Returns:** a `SimulationResult` (JAX arrays). A missing or unknown key raises `ValueError`
-    naming it.
+    **Returns:** a `SimulationResult` (JAX arrays). A file that is not an ``.npz`` archive (or
+    holds pickled data), a missing or unknown key, or an array of the wrong dtype or shape raises
+    a one-line `ValueError` naming the file and the key.
 
     **Example:** ``r = hh_jax.load_result("run.npz"); r.spike_count``.
     """
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
+    data = _read_npz(path)
     expected = ("format", "version", "duration", "dt") + _RESULT_ARRAYS
     _check_keys(f"{path}", {k: None for k in data if k not in RECORDABLE}, expected)
-    if str(data["format"]) != _RESULT_FORMAT:
-        raise ValueError(f"format: expected {_RESULT_FORMAT!r}, got {str(data['format'])!r}.")
-    if int(data["version"]) != _VERSION:
-        raise ValueError(f"version: expected {_VERSION}, got {data['version']!r}.")
+    _check_result_arrays(path, data)
     state = HHState(**{k: jnp.asarray(data[key]) for k, key in zip(("V", "m", "h", "n"), _STATE_KEYS)})
     traces = {name: jnp.asarray(data[name]) for name in RECORDABLE if name in data}
     return SimulationResult(
@@ -249,7 +314,14 @@ def load_module(path, like):
         try:
             out = eqx.tree_deserialise_leaves(f, like)
         except RuntimeError as e:
-            raise ValueError(f"{path}: {e}") from None
+            cause = e
+            while cause.__cause__ is not None and cause.__cause__ is not cause:
+                cause = cause.__cause__
+            what = "file ends early" if isinstance(cause, EOFError) else str(cause).splitlines()[0]
+            if "pickled" in what:
+                what = "not leaves written by save_module"
+            head = str(e).splitlines()[0].rstrip(".")
+            raise ValueError(f"{path}: {head}" + ("" if what == head else f" ({what})") + ".") from None
         except (ValueError, EOFError, OSError) as e:
             raise ValueError(f"{path}: file does not match the structure of `like` ({e}).") from None
         if f.read(1):

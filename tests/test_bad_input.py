@@ -26,8 +26,12 @@ import numpy as np
 import pytest
 
 import hh_jax
+import hh_jax.analysis
+import hh_jax.fit
 import hh_jax.plot
 from hh_jax import HHParams
+
+import bad_input_rows
 
 P = HHParams
 Y = hh_jax.HHState(V=-65.0, m=0.05, h=0.6, n=0.32)
@@ -179,8 +183,13 @@ NO_INPUT = {
     "Currents": "returned by currents(); not validated",
     "Conductances": "returned by conductances(); not validated",
     "SimulationResult": "returned by simulate(); see SimulationResult.trace",
-    "plot": "a package; see plot.voltage, plot.gates",
+    "plot": "a package; see the plot.* rows",
 }
+
+# save/load and the subpackages analysis, fit, plot: tests/bad_input_rows.py
+ROWS += bad_input_rows.ROWS
+NO_INPUT.update(bad_input_rows.NO_INPUT)
+SUBPACKAGES = ("analysis", "fit", "plot")
 
 
 def _explode_euler(throw):
@@ -285,9 +294,21 @@ def test_integer_arrays_are_accepted_where_floats_are():
     np.testing.assert_allclose(float(hh_jax.alpha_m(jnp.array(-40))), 1.0)
 
 
+def _public(module, prefix=""):
+    return {prefix + n for n in dir(module) if not n.startswith("_") and not isinstance(getattr(module, n), type(os))}
+
+
+def _covered(row_name):
+    # "simulate", "HHParams.replace" -> top-level name; "fit.Recording.resample" -> "fit.Recording"
+    parts = row_name.split(".")
+    return ".".join(parts[:2]) if parts[0] in SUBPACKAGES else parts[0]
+
+
 def test_every_public_name_has_a_row():
-    public = {n for n in dir(hh_jax) if not n.startswith("_")}
-    covered = {r[0].split(".")[0] for r in ROWS} | set(NO_INPUT)
+    public = _public(hh_jax) | {"analysis", "fit", "plot"}
+    for sub in SUBPACKAGES:
+        public |= _public(getattr(hh_jax, sub), sub + ".")
+    covered = {_covered(r[0]) for r in ROWS} | set(NO_INPUT)
     covered |= {"RK4", "Euler"}  # rows "RK4.step", "Euler.step"
     missing = sorted(public - covered)
     assert not missing, f"public names without a bad-input row: {missing}"

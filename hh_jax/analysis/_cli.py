@@ -94,6 +94,7 @@ def _run_fi(args) -> int:
         import matplotlib.pyplot as plt
 
         import hh_jax.plot as hp
+        from .._cli import _atomic_savefig
 
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for k, c in curves.items():
@@ -101,8 +102,7 @@ def _run_fi(args) -> int:
         ax.set_title(f"f-I curve, HH ({args.preset})")
         png = os.path.join(args.out, "fi.png")
         fig.tight_layout()
-        fig.savefig(png, dpi=120)
-        plt.close(fig)
+        _atomic_savefig(fig, png, dpi=120)
         lines.append(f"figure: {png}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
@@ -187,14 +187,14 @@ def _run_bifurcation(args) -> int:
         import matplotlib.pyplot as plt
 
         import hh_jax.plot as hp
+        from .._cli import _atomic_savefig
 
         fig, ax = plt.subplots(figsize=(7, 4.5))
         hp.bifurcation(branch, cycles=cycles, hopf=hopf, ax=ax)
         ax.set_title(f"Bifurcation diagram, HH ({args.preset})")
         png = os.path.join(args.out, "bifurcation.png")
         fig.tight_layout()
-        fig.savefig(png, dpi=120)
-        plt.close(fig)
+        _atomic_savefig(fig, png, dpi=120)
         lines.append(f"figure: {png}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -13,7 +13,21 @@ from .._params import HHParams
 from .._simulate import simulate
 from .._steppers import AbstractStepper, ExpEuler
 from .._vector_field import HHState
-from ._jacobian import _check_single
+from ._jacobian import _check_single, _numbers
+
+
+def _check_field(where: str, value, *, positive: bool = False) -> None:
+    """A start's setting must be a finite (positive) Python/NumPy number; errors name it."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    try:
+        if isinstance(value, (str, bytes, bool)) or value is None:
+            raise TypeError
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where} must be a number, got {value!r}.") from None
+    if not np.isfinite(v) or (positive and v <= 0):
+        raise ValueError(f"{where} must be a {'positive ' if positive else ''}finite number, got {value!r}.")
 
 
 class AbstractStart(eqx.Module):
@@ -32,6 +46,9 @@ class FromRest(AbstractStart):
 
     I_hold: float = 0.0
 
+    def __check_init__(self):
+        _check_field("FromRest.I_hold (uA/cm^2)", self.I_hold)
+
     def __call__(self, params, currents):
         y = resting_state(params, jnp.asarray(self.I_hold, params.dtype))
         return y.broadcast_to(currents.shape)
@@ -45,6 +62,9 @@ class FromEquilibrium(AbstractStart):
     """
 
     kick: float = 0.1
+
+    def __check_init__(self):
+        _check_field("FromEquilibrium.kick (mV)", self.kick)
 
     def __call__(self, params, currents):
         y = jax.vmap(lambda I: resting_state(params, I))(currents)
@@ -61,6 +81,10 @@ class FromSpiking(AbstractStart):
 
     I_drive: float = 20.0
     settle: float = 200.0
+
+    def __check_init__(self):
+        _check_field("FromSpiking.I_drive (uA/cm^2)", self.I_drive)
+        _check_field("FromSpiking.settle (ms)", self.settle, positive=True)
 
     def __call__(self, params, currents):
         r = simulate(params, self.I_drive, duration=self.settle, dt=0.01, record=(), max_spikes=0)
@@ -134,10 +158,12 @@ def fi_curve(
     _check_single(params)
     if not isinstance(start, AbstractStart):
         raise TypeError(f"start must be an AbstractStart (e.g. FromRest()), got {start!r}.")
+    if not isinstance(stepper, AbstractStepper):
+        raise TypeError(f"stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
     for name, v in (("transient", transient), ("window", window), ("dt", dt)):
         if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive finite number (ms), got {v!r}.")
-    I = np.asarray(currents, dtype=float)
+    I = _numbers("currents (uA/cm^2)", currents)
     if I.ndim != 1 or I.size < 1 or not np.all(np.isfinite(I)):
         raise ValueError("currents must be a non-empty 1-D sequence of finite numbers (uA/cm^2).")
     I = jnp.asarray(I, params.dtype)

@@ -3,11 +3,13 @@
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxtyping import Complex
 
 from .._custom_types import Array, Float, ScalarLike
 from .._params import HHParams
+from .._rates import _as_float
 from .._vector_field import HHState, vector_field
 
 STATE_ORDER = ("V", "m", "h", "n")
@@ -27,13 +29,40 @@ def _check_single(params: HHParams) -> None:
         )
 
 
+def _numbers(name: str, x) -> np.ndarray:
+    """A concrete NumPy float array of `x`, or a `TypeError` naming `name` (strings, None, objects)."""
+    try:
+        if isinstance(x, (str, bytes)) or x is None:
+            raise TypeError
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {x!r}.") from None
+
+
+def _check_eigenvalues(where: str, w, tol) -> Array:
+    """`w` as a non-empty 1-D array and `tol` as a number >= 0, else errors naming them."""
+    if isinstance(w, (str, bytes)) or w is None:
+        raise TypeError(f"{where}: eigenvalues must be a 1-D array of numbers, got {w!r}.")
+    w = jnp.asarray(w)
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(f"{where}: eigenvalues must be a non-empty 1-D array [k], got shape {w.shape}.")
+    if isinstance(tol, (int, float)) and not (tol >= 0 and tol < float("inf")):
+        raise ValueError(f"{where}: tol must be a finite number >= 0 (1/ms), got {tol!r}.")
+    return w
+
+
 def to_vector(y: HHState) -> Float[Array, "4"]:
     """Stack a single neuron's state into the vector ``[V, m, h, n]`` (mV, 1, 1, 1)."""
+    if not isinstance(y, HHState):
+        raise TypeError(f"y must be an HHState, got {type(y).__name__}.")
     return jnp.stack([jnp.asarray(y.V), jnp.asarray(y.m), jnp.asarray(y.h), jnp.asarray(y.n)])
 
 
 def from_vector(x: Float[Array, "4"]) -> HHState:
     """The inverse of :func:`to_vector`."""
+    x = _as_float("from_vector: x", x)
+    if x.shape != (4,):
+        raise ValueError(f"from_vector: x must have shape (4,) ([V, m, h, n]), got {x.shape}.")
     return HHState(V=x[0], m=x[1], h=x[2], n=x[3])
 
 
@@ -57,7 +86,7 @@ def jacobian(params: HHParams, y: HHState, I: ScalarLike = 0.0) -> Float[Array, 
     """
     _check_single(params)
     x = to_vector(y)
-    I = jnp.asarray(I, x.dtype)
+    I = _as_float("I (uA/cm^2)", I).astype(x.dtype)
     return jax.jacfwd(_field)(x, params, I)
 
 
@@ -103,6 +132,7 @@ def classify(eigenvalues: Complex[Array, "4"], *, tol: float = 1e-12) -> Array:
 
     **Example:** ``CLASSES[int(classify(stability(p, y).eigenvalues))]``.
     """
+    eigenvalues = _check_eigenvalues("classify", eigenvalues, tol)
     re, im = jnp.real(eigenvalues), jnp.abs(jnp.imag(eigenvalues))
     complex_ = im > tol
     unstable = re > 0
@@ -159,6 +189,7 @@ def leading_pair_real_part(eigenvalues: Complex[Array, "4"], *, tol: float = 1e-
 
     Returns ``-inf`` if every eigenvalue is real. A Hopf point is where this crosses zero.
     """
+    eigenvalues = _check_eigenvalues("leading_pair_real_part", eigenvalues, tol)
     re, im = jnp.real(eigenvalues), jnp.abs(jnp.imag(eigenvalues))
     return jnp.max(jnp.where(im > tol, re, -jnp.inf))
 

@@ -5,6 +5,7 @@
 joined by ``+`` for several steps in one sweep.
 """
 
+import io
 import json
 import math
 import os
@@ -86,10 +87,13 @@ def run(args) -> int:
            "params": {f: float(getattr(res.params, f)) for f in hh_jax.HHParams.FIELDS},
            "spread": res.spread(), "rejected_steps": int(np.sum(res.n_rejected)),
            "data": os.path.abspath(args.data), "protocol": args.protocol, "dt_ms": args.dt}
-    with open(os.path.join(args.out, "params.json"), "w") as f:
-        json.dump(out, f, indent=2)
-    np.savetxt(os.path.join(args.out, "loss.csv"), np.asarray(res.history), delimiter=",",
+    from .._cli import _atomic_write
+
+    _atomic_write(os.path.join(args.out, "params.json"), json.dumps(out, indent=2))
+    buf = io.StringIO()
+    np.savetxt(buf, np.asarray(res.history), delimiter=",",
                header=",".join(f"start{i}" for i in range(res.history.shape[1])), comments="")
+    _atomic_write(os.path.join(args.out, "loss.csv"), buf.getvalue())
     sim = obj.simulate(res.params)
     _figure(rec, sim, res, os.path.join(args.out, "fit.png"))
     sys.stdout.write(res.summary() + f"\nwritten: {args.out}/params.json, loss.csv, fit.png\n")
@@ -108,5 +112,6 @@ def _figure(rec, sim, res, path):
     hp.fit_overlay(rec.t, rec.V, sim, ax=a)
     hp.loss_curve(res, ax=b)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from .._cli import _atomic_savefig
+
+    _atomic_savefig(fig, path, dpi=110)

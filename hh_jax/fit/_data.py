@@ -25,6 +25,18 @@ class Recording(eqx.Module):
     V: np.ndarray
     I: np.ndarray | None = None
 
+    def __check_init__(self):
+        for name in ("t", "V", "I"):
+            a = getattr(self, name)
+            if a is None and name == "I":
+                continue
+            if not isinstance(a, np.ndarray) or a.ndim != 1 or not np.issubdtype(a.dtype, np.number):
+                raise TypeError(f"Recording.{name} must be a 1-D NumPy array of numbers, got {a!r:.60}.")
+            if a.shape != self.t.shape:
+                raise ValueError(f"Recording.{name} has {a.size} samples but Recording.t has {self.t.size}.")
+        if self.t.size < 2 or not np.all(np.diff(self.t) > 0):
+            raise ValueError("Recording.t must hold >= 2 strictly increasing times (ms).")
+
     @property
     def duration(self) -> float:
         """Recorded time span, ms."""
@@ -81,8 +93,11 @@ def _check(path, t, V, I):
 
 
 def _read_csv(path):
-    with open(path, encoding="utf-8") as f:
-        lines = [ln.strip() for ln in f.read().splitlines()]
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [ln.strip() for ln in f.read().splitlines()]
+    except UnicodeDecodeError as e:
+        _fail(path, f"not a UTF-8 text file ({e.reason} at byte {e.start}).")
     numbered = [(i + 1, ln) for i, ln in enumerate(lines) if ln and not ln.startswith("#")]
     if not numbered:
         _fail(path, "empty file (expected a header 'time_ms,voltage_mV[,current]' and data rows).")
@@ -94,6 +109,9 @@ def _read_csv(path):
         header = [c.lower() for c in first]
         numbered = numbered[1:]
     if header is not None:
+        dup = sorted({c for c in header if header.count(c) > 1})
+        if dup:
+            _fail(path, f"column(s) {dup} appear more than once in the header.")
         if "time_ms" not in header:
             _fail(path, f"missing column 'time_ms' (header is {','.join(first)}).")
         if "voltage_mv" not in header:
@@ -126,21 +144,32 @@ def _read_csv(path):
     for name, a in (("time_ms", t), ("voltage_mV", V), ("current", I)):
         if a is not None and not np.all(np.isfinite(a)):
             k = np.flatnonzero(~np.isfinite(a))[0]
-            _fail(path, f"{name} is NaN/missing at line {rows[k]}.")
+            _fail(path, f"{name} is NaN/inf/missing at line {rows[k]}.")
     return t, V, I
 
 
 def _read_npz(path):
     try:
-        z = np.load(path)
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with z:
+            arrays = {k: z[k] for k in z.files}
     except Exception as e:
-        _fail(path, f"not a readable NPZ file ({type(e).__name__}: {e}).".replace("\n", " "))
+        msg = str(e).splitlines()[0] if str(e) else ""
+        if "pickled" in msg or "Object arrays" in msg:
+            msg = "holds pickled/object data, which is never loaded"
+        _fail(path, f"not a readable NPZ file ({type(e).__name__}: {msg}).")
     out = {}
     for k, names in _NPZ_KEYS.items():
-        found = [n for n in names if n in z.files]
+        found = [n for n in names if n in arrays]
         if not found and k != "I":
-            _fail(path, f"missing array {names[0]!r} (found {z.files}).")
-        out[k] = np.asarray(z[found[0]], float).ravel() if found else None
+            _fail(path, f"missing array {names[0]!r} (found {list(arrays)}).")
+        if found:
+            a = arrays[found[0]]
+            if a.dtype.kind not in "iuf" or a.ndim != 1:
+                _fail(path, f"array {found[0]!r} must be 1-D real numbers, got {a.dtype} of shape {a.shape}.")
+        out[k] = np.asarray(arrays[found[0]], float) if found else None
     for k in ("V", "I"):
         if out[k] is not None and out[k].shape != out["t"].shape:
             _fail(path, f"{_NPZ_KEYS[k][0]} has {out[k].size} samples but time_ms has {out['t'].size}.")
@@ -164,6 +193,8 @@ def load_recording(path: str | os.PathLike) -> Recording:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"{path}: no such file.")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: not a file.")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         t, V, I = _read_npz(path)

@@ -90,6 +90,12 @@ def value_and_grad(loss_fn, space, *, mode: str = "reverse"):
     """``u ↦ (loss, ∂loss/∂u)`` for one start; `mode` ``"reverse"`` (backprop) or ``"forward"``
     (one `jax.jvp` per fitted field, batched: cheaper on CPU for a few parameters and with
     constant memory in the trace length)."""
+    if not callable(loss_fn):
+        raise TypeError("value_and_grad: loss_fn must be callable: HHParams -> scalar loss.")
+    if not isinstance(space, ParamSpace):
+        raise TypeError(f"value_and_grad: space must be a ParamSpace, got {type(space).__name__}.")
+    if mode not in ("forward", "reverse"):
+        raise ValueError(f"value_and_grad: mode must be 'forward' or 'reverse', got {mode!r}.")
 
     def single(v):
         return loss_fn(space.to_params(v))
@@ -190,6 +196,8 @@ def fit(
         raise TypeError("loss_fn must be callable: HHParams -> scalar loss.")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+    if isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
+        raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', got {mode!r}.")
     if mode == "auto":

@@ -16,6 +16,14 @@ def _check_same_shape(name_a, a, name_b, b):
         raise ValueError(f"{name_a} has shape {jnp.shape(a)} but {name_b} has shape {jnp.shape(b)}.")
 
 
+def _check_positive(name, x):
+    """A concrete (Python/NumPy) `x` must be a positive finite number; traced values pass."""
+    if isinstance(x, (str, bytes, bool)) or x is None:
+        raise TypeError(f"{name} must be a positive number, got {x!r}.")
+    if isinstance(x, (int, float)) and not (0 < x < float("inf")):
+        raise ValueError(f"{name} must be a positive finite number, got {x!r}.")
+
+
 def trace_mse(
     V_model: Float[Array, "time *pop"],
     V_data: Float[Array, "time *pop"],
@@ -41,7 +49,13 @@ def trace_mse(
 def _weighted_mean(per_trace, weights):
     if weights is None:
         return jnp.mean(per_trace)
-    w = jnp.broadcast_to(jnp.asarray(weights, per_trace.dtype), per_trace.shape)
+    try:
+        w = jnp.broadcast_to(jnp.asarray(weights, per_trace.dtype), per_trace.shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"weights (shape {jnp.shape(weights)}) must broadcast to the traces' population shape "
+            f"{per_trace.shape}."
+        ) from None
     return jnp.sum(w * per_trace) / jnp.sum(w)
 
 
@@ -60,6 +74,7 @@ def soft_spike_count(
 
     **Example:** ``soft_spike_count(sim.V, V_th=0.0)``.
     """
+    _check_positive("soft_spike_count: width (mV)", width)
     s = jax.nn.sigmoid((V - V_th) / width)
     return jnp.sum(jax.nn.relu(jnp.diff(s, axis=0)), axis=0)
 
@@ -111,6 +126,10 @@ def summary_loss(
     **Example:** ``summary_loss(sim.V, data_V, samples_per_window=400)``.
     """
     _check_same_shape("V_model", V_model, "V_data", V_data)
+    if isinstance(scales, (str, bytes)) or len(scales) != 3:
+        raise ValueError(f"summary_loss: scales must be 3 numbers (mV, mV, spikes), got {scales!r}.")
+    for s in scales:
+        _check_positive("summary_loss: scales", s)
     a = window_stats(V_model, samples_per_window=samples_per_window, V_th=V_th)
     b = window_stats(V_data, samples_per_window=samples_per_window, V_th=V_th)
     per_trace = sum(jnp.mean(((x - y) / s) ** 2, axis=0) for x, y, s in zip(a, b, scales))
@@ -140,6 +159,7 @@ def spike_time_loss(
 
     **Example:** ``spike_time_loss(sim.spike_times, data_times, t_end=100.0)``.
     """
+    _check_positive("spike_time_loss: t_end (ms)", t_end)
     n = max(t_model.shape[0], t_data.shape[0])
 
     def pad(x):

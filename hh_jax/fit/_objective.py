@@ -21,6 +21,29 @@ from .._vector_field import HHState
 from ._losses import spike_time_loss, summary_loss, trace_mse
 
 
+def _data(name, field, x, *, allow_inf):
+    """`x` as an array; a named error for non-numbers, NaN (and ±inf unless `allow_inf`)."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name}.{field} must be an array of numbers, got {x!r}.")
+    try:
+        x = jnp.asarray(x)
+    except TypeError as e:
+        raise TypeError(f"{name}.{field} must be an array of numbers ({e}).") from None
+    if not isinstance(x, jax.core.Tracer):
+        bad = jnp.isnan(x) if allow_inf else ~jnp.isfinite(x)
+        if bool(jnp.any(bad)):
+            what = "NaN" if allow_inf else "NaN/Inf"
+            raise ValueError(f"{name}.{field} contains {what} ({int(jnp.sum(bad))} value(s)).")
+    return x
+
+
+def _check_options(name, dt, stepper):
+    if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise ValueError(f"{name}.dt must be a positive number (ms), got {dt!r}.")
+    if not isinstance(stepper, AbstractStepper):
+        raise TypeError(f"{name}.stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
+
+
 def _steps(duration, dt, name):
     if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
         raise ValueError(f"{name}.duration must be a positive number (ms), got {duration!r}.")
@@ -77,7 +100,8 @@ class TraceObjective(eqx.Module):
                  stepper: AbstractStepper = ExpEuler(), weights=None, mse_weight: float = 1.0,
                  summary_weight: float = 0.0, summary_window: float = 10.0, checkpoint: bool = False,
                  horizon: float | None = None):
-        V_data = jnp.asarray(V_data)
+        V_data = _data("TraceObjective", "V_data", V_data, allow_inf=False)
+        _check_options("TraceObjective", dt, stepper)
         if V_data.ndim < 1 or V_data.shape[0] < 2:
             raise ValueError(f"TraceObjective.V_data must be [time, *pop] with >= 2 samples, got {V_data.shape}.")
         if not (isinstance(dt, (int, float)) and dt > 0):
@@ -175,7 +199,8 @@ class SpikeTimeObjective(eqx.Module):
     def __init__(self, stimulus, t_data, *, dt: float, duration: float, y0=None,
                  stepper: AbstractStepper = ExpEuler(), weights=None, max_spikes: int | None = None,
                  checkpoint: bool = False):
-        t_data = jnp.asarray(t_data)
+        t_data = _data("SpikeTimeObjective", "t_data", t_data, allow_inf=True)
+        _check_options("SpikeTimeObjective", dt, stepper)
         if t_data.ndim < 1:
             raise ValueError(f"SpikeTimeObjective.t_data must be [slots, *pop], got shape {t_data.shape}.")
         _steps(duration, dt, "SpikeTimeObjective")

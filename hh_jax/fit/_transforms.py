@@ -8,6 +8,7 @@ one learning rate suits them all.
 
 import abc
 import math
+import numbers
 from typing import Mapping, Sequence
 
 import equinox as eqx
@@ -35,6 +36,13 @@ class AbstractTransform(eqx.Module):
         """(lower, upper) of the constrained values; ``±inf`` where unbounded."""
 
 
+def _check_numbers(owner, **values) -> None:
+    """Static transform settings must be real numbers (not strings, None, arrays); errors name them."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{owner}.{name} must be a number, got {v!r}.")
+
+
 class Positive(AbstractTransform):
     """``x = lower + scale·softplus(u)``: values in ``(lower, ∞)``.
 
@@ -48,6 +56,7 @@ class Positive(AbstractTransform):
     lower: float = eqx.field(static=True, default=0.0)
 
     def __check_init__(self):
+        _check_numbers("Positive", scale=self.scale, lower=self.lower)
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"Positive.scale must be a positive finite number, got {self.scale}.")
         if not math.isfinite(self.lower):
@@ -76,6 +85,7 @@ class Interval(AbstractTransform):
     upper: float = eqx.field(static=True)
 
     def __check_init__(self):
+        _check_numbers("Interval", lower=self.lower, upper=self.upper)
         if not (math.isfinite(self.lower) and math.isfinite(self.upper) and self.lower < self.upper):
             raise ValueError(
                 f"Interval needs finite lower < upper, got lower={self.lower}, upper={self.upper}."

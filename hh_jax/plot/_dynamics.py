@@ -6,7 +6,7 @@ matplotlib call, and returns the Axes.
 
 import numpy as np
 
-from ._traces import _axes
+from ._traces import _axes, _check_kind, _numeric
 
 
 def bifurcation(branch, *, cycles=None, hopf=None, ax=None, **kwargs):
@@ -25,6 +25,7 @@ def bifurcation(branch, *, cycles=None, hopf=None, ax=None, **kwargs):
 
     **Example:** ``hh_jax.plot.bifurcation(A.equilibrium_branch(p, I), hopf=A.hopf_points(p))``.
     """
+    _check_kind("branch", branch, "an EquilibriumBranch (analysis.equilibrium_branch)", "I", "state", "stable")
     ax = _axes(ax)
     I = np.asarray(branch.I)
     V = np.asarray(branch.state.V)
@@ -62,6 +63,9 @@ def fi(curve, *, ax=None, label=None, **kwargs):
 
     **Example:** ``hh_jax.plot.fi(A.fi_curve(p, np.linspace(0, 30, 61)))``.
     """
+    _check_kind("curve", curve, "an FICurve (analysis.fi_curve)", "I")
+    if not (hasattr(curve, "rate") or hasattr(curve, "frequency")):
+        raise TypeError(f"curve must be an FICurve (analysis.fi_curve), got {type(curve).__name__}.")
     ax = _axes(ax)
     rate = curve.rate if hasattr(curve, "rate") else curve.frequency
     kwargs.setdefault("marker", ".")
@@ -83,6 +87,7 @@ def eigenvalues(w, *, ax=None, label=None, **kwargs):
 
     **Example:** ``hh_jax.plot.eigenvalues(A.stability(p, y).eigenvalues)``.
     """
+    _numeric("w (eigenvalues)", w)
     ax = _axes(ax)
     w = np.asarray(w).ravel()
     ax.axvline(0.0, color="0.6", lw=0.8)
@@ -109,6 +114,7 @@ def phase_plane(pp, *, cycle=None, ax=None, nullclines: bool = True, **kwargs):
 
     **Example:** ``hh_jax.plot.phase_plane(A.phase_plane(p, 10.0, y0s))``.
     """
+    _check_kind("pp", pp, "a PhasePlane (analysis.phase_plane)", "V", "n", "V_eq")
     ax = _axes(ax)
     V, n = np.asarray(pp.V), np.asarray(pp.n)
     kwargs.setdefault("lw", 0.8)

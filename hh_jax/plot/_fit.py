@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._traces import _axes
+from ._traces import _axes, _check_kind, _check_result, _numeric
 
 
 def fit_overlay(t, V_data, result, *, ax=None, trace: int | None = None, **kwargs):
@@ -20,6 +20,10 @@ def fit_overlay(t, V_data, result, *, ax=None, trace: int | None = None, **kwarg
 
     **Example:** ``hh_jax.plot.fit_overlay(rec.t, rec.V, objective.simulate(res.params))``.
     """
+    _check_result(result)
+    t, V_data = _numeric("t", t), _numeric("V_data", V_data)
+    if t.ndim != 1 or V_data.shape[:1] != t.shape:
+        raise ValueError(f"V_data (shape {V_data.shape}) must have one row per time in t (shape {t.shape}).")
     ax = _axes(ax)
     Vd = np.asarray(V_data).reshape(len(np.asarray(t)), -1)
     Vm = np.asarray(result.trace("V"))
@@ -45,6 +49,8 @@ def loss_curve(fit_result, *, ax=None, **kwargs):
 
     **Example:** ``hh_jax.plot.loss_curve(res)``.
     """
+    if np.ndim(_numeric("fit_result", getattr(fit_result, "history", fit_result))) < 1:
+        raise TypeError(f"fit_result must be a FitResult or a loss history array, got {fit_result!r:.60}.")
     ax = _axes(ax)
     hist = np.asarray(getattr(fit_result, "history", fit_result))
     kwargs.setdefault("lw", 0.8)
@@ -66,6 +72,7 @@ def parameter_spread(fit_result, truth=None, *, ax=None, **kwargs):
 
     **Example:** ``hh_jax.plot.parameter_spread(res, truth=HHParams.hh1952())``.
     """
+    _check_kind("fit_result", fit_result, "a FitResult (fit.fit)", "params", "space")
     ax = _axes(ax)
     ref = fit_result.params if truth is None else truth
     names = fit_result.space.names

@@ -4,7 +4,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ._traces import _axes
+from ._traces import _axes, _check_result
 
 
 def _spike_lists(result, neurons) -> tuple[list[np.ndarray], list[int]]:
@@ -34,6 +34,7 @@ def raster(result, *, ax=None, neurons: Iterable[int] | None = None, **kwargs):
 
     **Example:** ``hh_jax.plot.raster(hh_jax.simulate(p, I, duration=100.0, dt=0.01))``.
     """
+    _check_result(result)
     ax = _axes(ax)
     lists, idx = _spike_lists(result, neurons)
     kwargs.setdefault("color", "black")
@@ -61,6 +62,7 @@ def rate_histogram(result, *, ax=None, bins=20, **kwargs):
 
     **Example:** ``hh_jax.plot.rate_histogram(r, bins=30)``.
     """
+    _check_result(result)
     ax = _axes(ax)
     rates = np.asarray(result.spike_count, dtype=float).ravel() / (result.duration / 1000.0)
     ax.hist(rates, bins=bins, **kwargs)

@@ -22,6 +22,19 @@ def _check_result(result):
         raise TypeError(f"result must be a SimulationResult, got {type(result).__name__}.")
 
 
+def _check_kind(arg: str, value, expected: str, *attrs: str) -> None:
+    """Duck-typed check that `value` has `attrs`; a `TypeError` naming `arg` and `expected` otherwise."""
+    if not all(hasattr(value, a) for a in attrs):
+        raise TypeError(f"{arg} must be {expected}, got {type(value).__name__}.")
+
+
+def _numeric(arg: str, value) -> np.ndarray:
+    a = np.asarray(value)
+    if not np.issubdtype(a.dtype, np.number):
+        raise TypeError(f"{arg} must be an array of numbers, got {value!r:.60}.")
+    return a
+
+
 def _columns(trace, neurons) -> tuple[np.ndarray, list[int]]:
     trace = np.asarray(trace)
     flat = trace.reshape(trace.shape[0], -1)

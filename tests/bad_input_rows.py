@@ -1,0 +1,237 @@
+"""Bad-input rows for save/load (`hh_jax._io`) and the subpackages `analysis`, `fit`, `plot`.
+
+Imported by tests/test_bad_input.py, which runs them and renders them into docs/bad_input.md.
+Same layout as its `ROWS`: (public name, invalid input, callable, exception type, regex the
+message must match). Subpackage names are written ``analysis.X``, ``fit.X``, ``plot.X``. Every
+row fails before any simulation is compiled (the few that need a `SimulationResult` share one
+cached 1 ms run).
+"""
+
+import functools
+import json
+import os
+import tempfile
+
+import numpy as np
+
+import hh_jax
+import hh_jax.analysis as A
+import hh_jax.fit as F
+import hh_jax.plot as Pl
+from hh_jax import HHParams as P
+
+NAN = float("nan")
+Y = hh_jax.HHState(V=-65.0, m=0.05, h=0.6, n=0.32)
+_DIR = tempfile.TemporaryDirectory(prefix="hh_jax_bad_input_")
+
+
+def _file(name: str, content) -> str:
+    path = os.path.join(_DIR.name, name)
+    with open(path, "wb" if isinstance(content, bytes) else "w") as f:
+        f.write(content)
+    return path
+
+
+def _pdict(**change):
+    d = hh_jax.params_to_dict(P())
+    d["params"] = {**d["params"], **change.pop("params", {})}
+    d["units"] = {**d["units"], **change.pop("units", {})}
+    return {**d, **change}
+
+
+def _drop(section, key):
+    d = _pdict()
+    del d[section][key]
+    return d
+
+
+@functools.cache
+def _result():
+    return hh_jax.simulate(P(), 10.0, duration=1.0, dt=0.01)
+
+
+def _saved(name, module):
+    path = os.path.join(_DIR.name, name)
+    hh_jax.save_module(path, module)
+    return path
+
+
+def _npz_without(key):
+    path = os.path.join(_DIR.name, "r.npz")
+    hh_jax.save_result(path, _result())
+    with np.load(path) as z:
+        data = {k: z[k] for k in z.files if k != key}
+    np.savez(path, **data)
+    return path
+
+
+_SPACE = lambda: F.ParamSpace(P(), ["gNa"])  # noqa: E731
+_LOSS = lambda p: p.gNa  # noqa: E731
+_Y2 = lambda: hh_jax.steady_state_at(np.array([-65.0, -60.0]))  # noqa: E731
+
+IO_ROWS = [
+    ("params_to_dict", "params not HHParams", lambda: hh_jax.params_to_dict({"gNa": 1.0}), TypeError, r"params must be an HHParams, got dict"),
+    ("params_from_dict", "not a dict", lambda: hh_jax.params_from_dict([1.0]), TypeError, r"parameter file must hold a JSON object, got list"),
+    ("params_from_dict", "missing field", lambda: hh_jax.params_from_dict(_drop("params", "gK")), ValueError, r"params: missing field\(s\) \['gK'\]"),
+    ("params_from_dict", "unknown field", lambda: hh_jax.params_from_dict(_pdict(params={"gX": 1.0})), ValueError, r"params: unknown field\(s\) \['gX'\]"),
+    ("params_from_dict", "unknown top-level key", lambda: hh_jax.params_from_dict(_pdict(extra=1)), ValueError, r"parameter file: unknown field\(s\) \['extra'\]"),
+    ("params_from_dict", "string value", lambda: hh_jax.params_from_dict(_pdict(params={"C": "1.0"})), TypeError, r"params\.C: expected a number or a list of numbers, got '1\.0'"),
+    ("params_from_dict", "boolean value", lambda: hh_jax.params_from_dict(_pdict(params={"gL": True})), TypeError, r"params\.gL: expected a number"),
+    ("params_from_dict", "ragged list", lambda: hh_jax.params_from_dict(_pdict(params={"gNa": [[1.0], [1.0, 2.0]]})), TypeError, r"params\.gNa: not a rectangular array"),
+    ("params_from_dict", "value out of range", lambda: hh_jax.params_from_dict(_pdict(params={"C": -1.0})), ValueError, r"HHParams\.C .*must be > 0"),
+    ("params_from_dict", "populations that do not broadcast", lambda: hh_jax.params_from_dict(_pdict(params={"gNa": [1.0, 2.0], "gK": [1.0, 2.0, 3.0]})), ValueError, r"do not broadcast together: gNa\(2,\), gK\(3,\)"),
+    ("params_from_dict", "wrong unit", lambda: hh_jax.params_from_dict(_pdict(units={"gNa": "S/m^2"})), ValueError, r"units\.gNa: expected 'mS/cm\^2', got 'S/m\^2'"),
+    ("params_from_dict", "wrong format", lambda: hh_jax.params_from_dict(_pdict(format="x")), ValueError, r"format: expected 'hh_jax\.HHParams', got 'x'"),
+    ("params_from_dict", "wrong version", lambda: hh_jax.params_from_dict(_pdict(version=2)), ValueError, r"version: expected 1, got 2"),
+    ("save_params", "params not HHParams", lambda: hh_jax.save_params(os.path.join(_DIR.name, "p.json"), "hh1952"), TypeError, r"params must be an HHParams, got str"),
+    ("save_params", "folder does not exist", lambda: hh_jax.save_params(os.path.join(_DIR.name, "no", "p.json"), P()), ValueError, r"path: folder '.*no' does not exist"),
+    ("save_result", "result not a SimulationResult", lambda: hh_jax.save_result(os.path.join(_DIR.name, "r.npz"), P()), TypeError, r"result must be a SimulationResult, got HHParams"),
+    ("save_module", "folder does not exist", lambda: hh_jax.save_module(os.path.join(_DIR.name, "no", "m.eqx"), P()), ValueError, r"path: folder '.*no' does not exist"),
+    ("load_params", "no such file", lambda: hh_jax.load_params(os.path.join(_DIR.name, "none.json")), FileNotFoundError, r"No such file or directory: '.*none\.json'"),
+    ("load_params", "invalid JSON", lambda: hh_jax.load_params(_file("bad.json", '{"format": ')), ValueError, r"bad\.json: not valid JSON \(Expecting value: line 1"),
+    ("load_params", "binary file", lambda: hh_jax.load_params(_file("bin.json", b"\x89PNG\xff\x00")), ValueError, r"bin\.json: not a UTF-8 text file"),
+    ("load_params", "NaN value (JSON extension)", lambda: hh_jax.load_params(_file("nan.json", json.dumps(_pdict(params={"gK": NAN})))), ValueError, r"HHParams\.gK must be finite, got nan"),
+    ("load_result", "not an .npz archive", lambda: hh_jax.load_result(_file("bad.npz", b"PK\x03\x04 truncated")), ValueError, r"bad\.npz: not a readable \.npz archive"),
+    ("load_result", "missing key", lambda: hh_jax.load_result(_npz_without("dt")), ValueError, r"r\.npz: missing field\(s\) \['dt'\]"),
+    ("load_module", "file shorter than `like`", lambda: hh_jax.load_module(_file("short.eqx", b""), P()), ValueError, r"short\.eqx: .*file ends early"),
+    ("load_module", "file with more leaves than `like`", lambda: hh_jax.load_module(_saved("y.eqx", P()), Y), ValueError, r"y\.eqx: file holds more leaves than `like`"),
+    ("load_module", "leaf shape differs from `like`", lambda: hh_jax.load_module(_saved("y1.eqx", Y), hh_jax.steady_state_at(shape=3)), ValueError, r"y1\.eqx: .*path \(GetAttrKey\(name='V'\),\) has changed shape from \(3,\)"),
+]
+
+ANALYSIS_ROWS = [
+    ("analysis.steady_state_current", "params not HHParams", lambda: A.steady_state_current("hh1952", -65.0), TypeError, r"steady_state_current: params must be an HHParams, got str"),
+    ("analysis.steady_state_current", "string V", lambda: A.steady_state_current(P(), "a"), TypeError, r"steady_state_current: V \(mV\) must be a number"),
+    ("analysis.equilibria", "population params", lambda: A.equilibria(P(gNa=np.full(3, 120.0))), ValueError, r"params must describe one neuron .*population shape \(3,\)"),
+    ("analysis.equilibria", "num < 3", lambda: A.equilibria(P(), num=2), ValueError, r"num must be an integer >= 3, got 2"),
+    ("analysis.equilibria", "V_min >= V_max", lambda: A.equilibria(P(), V_min=10.0, V_max=-10.0), ValueError, r"V_min < V_max must be finite"),
+    ("analysis.equilibria", "string I", lambda: A.equilibria(P(), "a"), TypeError, r"I \(uA/cm\^2\) must be a number"),
+    ("analysis.equilibria", "non-finite I", lambda: A.equilibria(P(), NAN), ValueError, r"I must be finite \(uA/cm\^2\), got nan"),
+    ("analysis.equilibrium_voltage", "non-finite I", lambda: A.equilibrium_voltage(P(), NAN), ValueError, r"I \(uA/cm\^2\) must be finite, got nan"),
+    ("analysis.to_vector", "y not HHState", lambda: A.to_vector((-65.0, 0.1, 0.6, 0.3)), TypeError, r"y must be an HHState, got tuple"),
+    ("analysis.from_vector", "x not of shape (4,)", lambda: A.from_vector(np.ones(3)), ValueError, r"from_vector: x must have shape \(4,\) .*got \(3,\)"),
+    ("analysis.jacobian", "y not HHState", lambda: A.jacobian(P(), -65.0), TypeError, r"y must be an HHState, got float"),
+    ("analysis.jacobian", "population params", lambda: A.jacobian(P(gNa=np.full(2, 120.0)), Y), ValueError, r"params must describe one neuron"),
+    ("analysis.jacobian", "string I", lambda: A.jacobian(P(), Y, "a"), TypeError, r"I \(uA/cm\^2\) must be a number"),
+    ("analysis.stability", "params not HHParams", lambda: A.stability(None, Y), TypeError, r"params must be an HHParams, got NoneType"),
+    ("analysis.eigenvalues", "y not HHState", lambda: A.eigenvalues(P(), None), TypeError, r"y must be an HHState, got NoneType"),
+    ("analysis.classify", "eigenvalues not 1-D", lambda: A.classify(np.ones((2, 2))), ValueError, r"classify: eigenvalues must be a non-empty 1-D array \[k\], got shape \(2, 2\)"),
+    ("analysis.classify", "string eigenvalues", lambda: A.classify("a"), TypeError, r"classify: eigenvalues must be a 1-D array of numbers"),
+    ("analysis.classify", "negative tol", lambda: A.classify(np.ones(4), tol=-1.0), ValueError, r"classify: tol must be a finite number >= 0"),
+    ("analysis.leading_pair_real_part", "empty eigenvalues", lambda: A.leading_pair_real_part(np.ones(0)), ValueError, r"leading_pair_real_part: eigenvalues must be a non-empty 1-D array"),
+    ("analysis.equilibrium_branch", "2-D currents", lambda: A.equilibrium_branch(P(), np.ones((2, 2))), ValueError, r"currents must be a non-empty 1-D array \(uA/cm\^2\), got shape \(2, 2\)"),
+    ("analysis.equilibrium_branch", "non-finite current", lambda: A.equilibrium_branch(P(), [0.0, NAN]), ValueError, r"currents must be finite"),
+    ("analysis.equilibrium_branch", "string currents", lambda: A.equilibrium_branch(P(), "a"), TypeError, r"currents \(uA/cm\^2\) must be a number or an array of numbers"),
+    ("analysis.hopf_current", "string I0", lambda: A.hopf_current(P(), "a"), TypeError, r"I0 \(uA/cm\^2\) must be a number"),
+    ("analysis.hopf_points", "I_min >= I_max", lambda: A.hopf_points(P(), I_min=10.0, I_max=0.0), ValueError, r"I_min < I_max must be finite"),
+    ("analysis.hopf_points", "num < 2", lambda: A.hopf_points(P(), num=1), ValueError, r"num must be an integer >= 2, got 1"),
+    ("analysis.flow", "x0 not of shape (4,)", lambda: A.flow(np.ones(3), 1.0, P(), 0.0), ValueError, r"flow: x0 must have shape \(4,\)"),
+    ("analysis.flow", "params not HHParams", lambda: A.flow(np.ones(4), 1.0, "p", 0.0), TypeError, r"params must be an HHParams, got str"),
+    ("analysis.limit_cycle", "guess not HHState", lambda: A.limit_cycle(P(), 10.0, (1.0, 2.0), 14.0), TypeError, r"guess must be an HHState, got tuple"),
+    ("analysis.limit_cycle", "period <= 0", lambda: A.limit_cycle(P(), 10.0, Y, -1.0), ValueError, r"period must be > 0 \(ms\), got -1\.0"),
+    ("analysis.cycle_path", "cycle not a LimitCycle", lambda: A.cycle_path("c", P()), TypeError, r"cycle_path: cycle must be a LimitCycle"),
+    ("analysis.cycle_guess", "dt <= 0", lambda: A.cycle_guess(P(), 10.0, dt=-1.0), ValueError, r"cycle_guess: dt must be a positive finite number"),
+    ("analysis.cycle_guess", "I not a scalar", lambda: A.cycle_guess(P(), [1.0, 2.0]), ValueError, r"cycle_guess: I must be a finite scalar"),
+    ("analysis.cycle_branch", "empty currents", lambda: A.cycle_branch(P(), []), ValueError, r"currents must be a non-empty 1-D sequence of finite numbers"),
+    ("analysis.fi_curve", "start given by name", lambda: A.fi_curve(P(), [10.0], start="rest"), TypeError, r"start must be an AbstractStart \(e\.g\. FromRest\(\)\), got 'rest'"),
+    ("analysis.fi_curve", "window <= 0", lambda: A.fi_curve(P(), [10.0], window=-1.0), ValueError, r"window must be a positive finite number \(ms\)"),
+    ("analysis.fi_curve", "non-finite current", lambda: A.fi_curve(P(), [NAN]), ValueError, r"currents must be a non-empty 1-D sequence of finite numbers"),
+    ("analysis.fi_curve", "stepper given by name", lambda: A.fi_curve(P(), [10.0], stepper="rk4"), TypeError, r"stepper must be an AbstractStepper"),
+    ("analysis.FromRest", "string I_hold", lambda: A.FromRest("a"), TypeError, r"FromRest\.I_hold \(uA/cm\^2\) must be a number, got 'a'"),
+    ("analysis.FromEquilibrium", "non-finite kick", lambda: A.FromEquilibrium(kick=NAN), ValueError, r"FromEquilibrium\.kick \(mV\) must be a finite number"),
+    ("analysis.FromSpiking", "settle <= 0", lambda: A.FromSpiking(settle=-1.0), ValueError, r"FromSpiking\.settle \(ms\) must be a positive finite number"),
+    ("analysis.AbstractStart", "instantiating the abstract class", lambda: A.AbstractStart(), TypeError, r"abstract"),
+    ("analysis.phase_plane", "initial not HHState", lambda: A.phase_plane(P(), 10.0, -65.0), TypeError, r"initial must be an HHState, got float"),
+    ("analysis.phase_plane", "initial not of shape [k]", lambda: A.phase_plane(P(), 10.0, Y), ValueError, r"initial must have shape \[k\], got \(\)"),
+    ("analysis.phase_plane", "V_grid not 1-D", lambda: A.phase_plane(P(), 10.0, _Y2(), V_grid=np.ones((2, 2))), ValueError, r"phase_plane: V_grid must be a 1-D array"),
+    ("analysis.phase_plane", "dt <= 0", lambda: A.phase_plane(P(), 10.0, _Y2(), dt=-1.0), ValueError, r"dt must be a positive finite number \(ms\), got -1\.0"),
+]
+
+FIT_ROWS = [
+    ("fit.load_recording", "no such file", lambda: F.load_recording(os.path.join(_DIR.name, "none.csv")), ValueError, r"none\.csv: no such file"),
+    ("fit.load_recording", "unknown format", lambda: F.load_recording(_file("rec.abf", "x")), ValueError, r"rec\.abf: unknown format '\.abf'; use \.csv or \.npz"),
+    ("fit.load_recording", "non-monotonic time", lambda: F.load_recording(_file("nm.csv", "time_ms,voltage_mV\n0,-65\n2,-64\n1,-63\n")), ValueError, r"nm\.csv: time_ms is not strictly increasing at sample 2"),
+    ("fit.Recording", "V and t of different lengths", lambda: F.Recording(t=np.arange(3.0), V=np.zeros(4)), ValueError, r"Recording\.V has 4 samples but Recording\.t has 3"),
+    ("fit.Recording", "non-monotonic t", lambda: F.Recording(t=np.array([0.0, 2.0, 1.0]), V=np.zeros(3)), ValueError, r"Recording\.t must hold >= 2 strictly increasing times"),
+    ("fit.Recording", "t not an array", lambda: F.Recording(t="a", V=np.zeros(3)), TypeError, r"Recording\.t must be a 1-D NumPy array of numbers"),
+    ("fit.Recording.resample", "dt <= 0", lambda: F.Recording(t=np.arange(3.0), V=np.zeros(3)).resample(-1.0), ValueError, r"dt must be a positive finite number \(ms\), got -1\.0"),
+    ("fit.Recording.resample", "duration longer than the recording", lambda: F.Recording(t=np.arange(3.0), V=np.zeros(3)).resample(0.5, duration=10.0), ValueError, r"duration 10\.0 ms exceeds the recording \(2 ms\)"),
+    ("fit.Positive", "scale <= 0", lambda: F.Positive(scale=-1.0), ValueError, r"Positive\.scale must be a positive finite number"),
+    ("fit.Positive", "string scale", lambda: F.Positive(scale="a"), TypeError, r"Positive\.scale must be a number, got 'a'"),
+    ("fit.Interval", "lower >= upper", lambda: F.Interval(1.0, 0.0), ValueError, r"Interval needs finite lower < upper"),
+    ("fit.Interval", "None bound", lambda: F.Interval(None, 1.0), TypeError, r"Interval\.lower must be a number, got None"),
+    ("fit.AbstractTransform", "instantiating the abstract class", lambda: F.AbstractTransform(), TypeError, r"abstract"),
+    ("fit.ParamSpace", "unknown field", lambda: F.ParamSpace(P(), ["gX"]), ValueError, r"ParamSpace\.fit: unknown or unfittable field 'gX'"),
+    ("fit.ParamSpace", "unfittable field V_th", lambda: F.ParamSpace(P(), ["V_th"]), ValueError, r"unknown or unfittable field 'V_th'"),
+    ("fit.ParamSpace", "no field", lambda: F.ParamSpace(P(), []), ValueError, r"ParamSpace\.fit must name at least one field"),
+    ("fit.ParamSpace", "base not HHParams", lambda: F.ParamSpace("hh1952", ["gNa"]), TypeError, r"ParamSpace\.base must be an HHParams, got str"),
+    ("fit.ParamSpace", "population base", lambda: F.ParamSpace(P(gNa=np.ones(2)), ["gNa"]), ValueError, r"ParamSpace\.base must have scalar fields"),
+    ("fit.ParamSpace", "transform given by name", lambda: F.ParamSpace(P(), {"gNa": "positive"}), TypeError, r"ParamSpace\.fit\['gNa'\] must be an AbstractTransform or None"),
+    ("fit.trace_mse", "shapes differ", lambda: F.trace_mse(np.ones(3), np.ones(4)), ValueError, r"V_model has shape \(3,\) but V_data has shape \(4,\)"),
+    ("fit.trace_mse", "weights do not broadcast", lambda: F.trace_mse(np.ones((3, 2)), np.ones((3, 2)), weights=np.ones(3)), ValueError, r"weights \(shape \(3,\)\) must broadcast to the traces' population shape \(2,\)"),
+    ("fit.soft_spike_count", "width <= 0", lambda: F.soft_spike_count(np.ones(3), width=0.0), ValueError, r"soft_spike_count: width \(mV\) must be a positive finite number"),
+    ("fit.window_stats", "samples_per_window < 2", lambda: F.window_stats(np.ones(10), samples_per_window=1), ValueError, r"samples_per_window must be an integer >= 2, got 1"),
+    ("fit.window_stats", "window longer than the trace", lambda: F.window_stats(np.ones(10), samples_per_window=20), ValueError, r"samples_per_window \(20\) exceeds the trace length \(10\)"),
+    ("fit.summary_loss", "scale <= 0", lambda: F.summary_loss(np.ones(10), np.ones(10), samples_per_window=5, scales=(1.0, 0.0, 1.0)), ValueError, r"summary_loss: scales must be a positive finite number, got 0\.0"),
+    ("fit.summary_loss", "wrong number of scales", lambda: F.summary_loss(np.ones(10), np.ones(10), samples_per_window=5, scales=(1.0,)), ValueError, r"summary_loss: scales must be 3 numbers"),
+    ("fit.spike_time_loss", "t_end <= 0", lambda: F.spike_time_loss(np.ones(3), np.ones(3), t_end=-1.0), ValueError, r"spike_time_loss: t_end \(ms\) must be a positive finite number"),
+    ("fit.spike_time_loss", "population shapes differ", lambda: F.spike_time_loss(np.ones((3, 2)), np.ones((3, 3)), t_end=10.0), ValueError, r"t_model has shape \(3, 2\) but t_data has shape \(3, 3\)"),
+    ("fit.weighted_sum", "weights and losses of different lengths", lambda: F.weighted_sum([1.0], [1.0, 2.0]), ValueError, r"weighted_sum needs as many weights as losses"),
+    ("fit.TraceObjective", "dt <= 0", lambda: F.TraceObjective(10.0, np.ones(11), dt=-0.1), ValueError, r"TraceObjective\.dt must be a positive number \(ms\), got -0\.1"),
+    ("fit.TraceObjective", "NaN in V_data", lambda: F.TraceObjective(10.0, np.array([1.0, NAN, 2.0]), dt=0.1), ValueError, r"TraceObjective\.V_data contains NaN/Inf \(1 value\(s\)\)"),
+    ("fit.TraceObjective", "string V_data", lambda: F.TraceObjective(10.0, "a", dt=0.1), TypeError, r"TraceObjective\.V_data must be an array of numbers, got 'a'"),
+    ("fit.TraceObjective", "one sample", lambda: F.TraceObjective(10.0, np.ones(1), dt=0.1), ValueError, r"TraceObjective\.V_data must be \[time, \*pop\] with >= 2 samples"),
+    ("fit.TraceObjective", "duration longer than the recording", lambda: F.TraceObjective(10.0, np.ones(11), dt=0.1, duration=2.0), ValueError, r"TraceObjective\.duration \(2\.0 ms\) exceeds the recording \(1\.0 ms\)"),
+    ("fit.TraceObjective", "stepper given by name", lambda: F.TraceObjective(10.0, np.ones(11), dt=0.1, stepper="rk4"), TypeError, r"TraceObjective\.stepper must be an AbstractStepper"),
+    ("fit.SpikeTimeObjective", "NaN in t_data", lambda: F.SpikeTimeObjective(10.0, np.array([1.0, NAN]), dt=0.01, duration=10.0), ValueError, r"SpikeTimeObjective\.t_data contains NaN"),
+    ("fit.SpikeTimeObjective", "dt = 0", lambda: F.SpikeTimeObjective(10.0, np.array([1.0]), dt=0.0, duration=10.0), ValueError, r"SpikeTimeObjective\.dt must be a positive number"),
+    ("fit.SpikeTimeObjective", "duration <= 0", lambda: F.SpikeTimeObjective(10.0, np.array([1.0]), dt=0.01, duration=-10.0), ValueError, r"SpikeTimeObjective\.duration must be a positive number"),
+    ("fit.fit", "loss_fn not callable", lambda: F.fit("mse", _SPACE()), TypeError, r"loss_fn must be callable"),
+    ("fit.fit", "space not a ParamSpace", lambda: F.fit(_LOSS, ["gNa"]), TypeError, r"space must be a ParamSpace, got list"),
+    ("fit.fit", "steps < 1", lambda: F.fit(_LOSS, _SPACE(), steps=0), ValueError, r"steps must be an integer >= 1, got 0"),
+    ("fit.fit", "n_starts < 1", lambda: F.fit(_LOSS, _SPACE(), n_starts=0), ValueError, r"n_starts must be an integer >= 1, got 0"),
+    ("fit.fit", "unknown mode", lambda: F.fit(_LOSS, _SPACE(), mode="sideways"), ValueError, r"mode must be 'auto', 'forward' or 'reverse', got 'sideways'"),
+    ("fit.fit", "clip <= 0", lambda: F.fit(_LOSS, _SPACE(), clip=-1.0), ValueError, r"clip must be a positive number, got -1\.0"),
+    ("fit.fit", "init of the wrong shape", lambda: F.fit(_LOSS, _SPACE(), init=np.ones((2, 3))), ValueError, r"init must have shape \[K, 1\], got \(2, 3\)"),
+    ("fit.value_and_grad", "unknown mode", lambda: F.value_and_grad(_LOSS, _SPACE(), mode="sideways"), ValueError, r"value_and_grad: mode must be 'forward' or 'reverse'"),
+    ("fit.value_and_grad", "space not a ParamSpace", lambda: F.value_and_grad(_LOSS, "gNa"), TypeError, r"value_and_grad: space must be a ParamSpace, got str"),
+    ("fit.polish", "objective without residuals", lambda: F.polish(_LOSS, None), TypeError, r"polish: objective must have a residuals\(params\) method"),
+    ("fit.polish", "result not a FitResult", lambda: F.polish(F.TraceObjective(10.0, np.ones(11), dt=0.1), "r"), TypeError, r"polish: result must be a FitResult, got str"),
+]
+
+PLOT_ROWS = [
+    ("plot.raster", "not a SimulationResult", lambda: Pl.raster("x"), TypeError, r"result must be a SimulationResult, got str"),
+    ("plot.raster", "neuron index out of range", lambda: Pl.raster(_result(), neurons=[5]), ValueError, r"neurons: index 5 out of range for 1 neuron"),
+    ("plot.rate_histogram", "not a SimulationResult", lambda: Pl.rate_histogram(3), TypeError, r"result must be a SimulationResult, got int"),
+    ("plot.currents", "currents not recorded", lambda: Pl.currents(_result()), ValueError, r"'INa' was not recorded; pass record=\(\.\.\., 'INa'\)"),
+    ("plot.currents", "not a SimulationResult", lambda: Pl.currents("x"), TypeError, r"result must be a SimulationResult, got str"),
+    ("plot.conductances", "not a SimulationResult", lambda: Pl.conductances(None), TypeError, r"result must be a SimulationResult, got NoneType"),
+    ("plot.stacked", "neuron index out of range", lambda: Pl.stacked(_result(), neurons=[3]), ValueError, r"neurons: index 3 out of range for 1 neuron"),
+    ("plot.bifurcation", "not an EquilibriumBranch", lambda: Pl.bifurcation(np.ones(3)), TypeError, r"branch must be an EquilibriumBranch .*got ndarray"),
+    ("plot.fi", "not an FICurve", lambda: Pl.fi({"I": [1.0]}), TypeError, r"curve must be an FICurve .*got dict"),
+    ("plot.eigenvalues", "not numbers", lambda: Pl.eigenvalues("x"), TypeError, r"w \(eigenvalues\) must be an array of numbers, got 'x'"),
+    ("plot.phase_plane", "not a PhasePlane", lambda: Pl.phase_plane(_result()), TypeError, r"pp must be a PhasePlane .*got SimulationResult"),
+    ("plot.fit_overlay", "V_data rows != len(t)", lambda: Pl.fit_overlay(np.arange(3.0), np.zeros(4), _result()), ValueError, r"V_data \(shape \(4,\)\) must have one row per time in t \(shape \(3,\)\)"),
+    ("plot.fit_overlay", "result not a SimulationResult", lambda: Pl.fit_overlay(np.arange(3.0), np.zeros(3), "r"), TypeError, r"result must be a SimulationResult, got str"),
+    ("plot.loss_curve", "not a FitResult or numbers", lambda: Pl.loss_curve("x"), TypeError, r"fit_result must be an array of numbers, got 'x'"),
+    ("plot.parameter_spread", "not a FitResult", lambda: Pl.parameter_spread("x"), TypeError, r"fit_result must be a FitResult \(fit\.fit\), got str"),
+]
+
+ROWS = IO_ROWS + ANALYSIS_ROWS + FIT_ROWS + PLOT_ROWS
+
+# Public names of the subpackages with no input to validate (data; containers built by hh_jax).
+NO_INPUT = {
+    "PARAM_UNITS": "a dict of unit strings (the JSON header)",
+    "analysis": "a package; see the analysis.* rows",
+    "fit": "a package; see the fit.* rows",
+    "analysis.CLASSES": "a tuple of class names",
+    "analysis.STATE_ORDER": "a tuple of state names",
+    "analysis.EquilibriumBranch": "returned by equilibrium_branch(); not validated",
+    "analysis.Stability": "returned by stability(); not validated",
+    "analysis.LimitCycle": "returned by limit_cycle(); not validated",
+    "analysis.CycleBranch": "returned by cycle_branch(); not validated",
+    "analysis.FICurve": "returned by fi_curve(); not validated",
+    "analysis.PhasePlane": "returned by phase_plane(); not validated",
+    "fit.FitResult": "returned by fit(); not validated",
+    "fit.DEFAULT_BOUNDS": "a dict of default bounds",
+    "fit.FITTABLE": "a tuple of field names",
+}
