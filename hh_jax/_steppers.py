@@ -175,17 +175,19 @@ class ExpMidpoint(AbstractStepper):
     order: ClassVar[int] = 2
 
     def step(self, t, y: HHState, dt, args) -> HHState:
-        params, stimulus = args
+        params, stimulus = unpack_args("ExpMidpoint.step", args)
         I_mid = injected_current(stimulus, t + 0.5 * dt)
         V = y.V
         half = 0.5 * dt
-        m2 = _relax(y.m, alpha_m(V), beta_m(V), half)
-        h2 = _relax(y.h, alpha_h(V), beta_h(V), half)
-        n2 = _relax(y.n, alpha_n(V), beta_n(V), half)
+        am, bm, ah, bh, an, bn = gate_rates(V)
+        m2 = _relax(y.m, am, bm, half)
+        h2 = _relax(y.h, ah, bh, half)
+        n2 = _relax(y.n, an, bn, half)
         V2 = _v_exact(V, params, m2, h2, n2, I_mid, half)
-        m = _relax(y.m, alpha_m(V2), beta_m(V2), dt)
-        h = _relax(y.h, alpha_h(V2), beta_h(V2), dt)
-        n = _relax(y.n, alpha_n(V2), beta_n(V2), dt)
+        am, bm, ah, bh, an, bn = gate_rates(V2)
+        m = _relax(y.m, am, bm, dt)
+        h = _relax(y.h, ah, bh, dt)
+        n = _relax(y.n, an, bn, dt)
         V_new = _v_exact(V, params, m2, h2, n2, I_mid, dt)
         return HHState(V=V_new, m=m, h=h, n=n)
 
@@ -232,15 +234,11 @@ class ExpRK4(AbstractStepper):
     order: ClassVar[int] = 4
 
     def step(self, t, y: HHState, dt, args) -> HHState:
-        params, stimulus = args
+        params, stimulus = unpack_args("ExpRK4.step", args)
         V = y.V
         g_tot, _ = _v_split(params, y.m, y.h, y.n, 0.0)
-        k = HHState(
-            V=g_tot / params.C,
-            m=alpha_m(V) + beta_m(V),
-            h=alpha_h(V) + beta_h(V),
-            n=alpha_n(V) + beta_n(V),
-        )
+        am, bm, ah, bh, an, bn = gate_rates(V)
+        k = HHState(V=g_tot / params.C, m=am + bm, h=ah + bh, n=an + bn)
         tm = jax.tree_util.tree_map
         phis = tm(lambda ki: _phi123(-dt * ki), k)
         half = tm(lambda ki: _phi123(-0.5 * dt * ki), k)
