@@ -110,9 +110,11 @@ plt.show()
 # %% [markdown]
 # A current step from rest fires from a lower current than a neuron that starts at its own
 # equilibrium: the step's kick carries the state across the unstable cycle into the basin of the
-# spike train, while a neuron sitting at the (still stable) equilibrium stays quiet until the
-# Hopf point destroys it. (The bistable band is shaded from the lowest current where shooting found
-# a cycle.)
+# spike train, while a neuron sitting at the (still stable) equilibrium stays quiet up to the
+# Hopf point — and a little beyond it on this grid: at 10 µA/cm² the equilibrium is unstable, but
+# only weakly (Re λ ≈ 0.004 /ms, an e-folding time of ~240 ms), so a neuron started exactly on it
+# has not yet left it within the TRANSIENT + WINDOW = 400 ms simulated. (The bistable band is
+# shaded from the lowest current where shooting found a cycle, 6.3 µA/cm², to the Hopf point.)
 #
 # ## The (V, n) projection
 #

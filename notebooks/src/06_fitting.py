@@ -71,7 +71,10 @@ print("error of the best fit:",
 # %% [markdown]
 # Every start converges to the same point, within a few hundredths of a percent of the truth; the
 # best loss is close to NOISE_SIGMA² = 1 mV², the noise variance: the fit explains the recording
-# down to its noise and no further.
+# down to its noise and no further. In the loss curves (middle panel) the loss jumps at the switch
+# from teacher forcing to the free-running MSE: without resets a small error in a spike's timing
+# costs the whole spike's amplitude; Adam brings it down by an order of magnitude and `polish`
+# (not shown in the curves) the rest of the way.
 #
 # ## Data and fit, loss curves, spread of the starts
 
