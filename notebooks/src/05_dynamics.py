@@ -128,7 +128,7 @@ pp = A.phase_plane(p, PHASE_CURRENT, y0, duration=PHASE_DURATION)
 k = int(np.argmin(np.abs(np.asarray(cycles.I) - PHASE_CURRENT)))
 cycle = jax.tree_util.tree_map(lambda x: x[k], cycles.paths)
 ax = hp.phase_plane(pp, cycle=cycle)
-ax.set_title(f"I = {float(cycles.I[k]):g} uA/cm^2: cycle period {float(cycles.period[k]):.3f} ms "
+ax.set_title(f"I = {float(cycles.I[k]):g} µA/cm²: cycle period {float(cycles.period[k]):.3f} ms "
              f"({float(cycles.frequency[k]):.2f} Hz)")
 plt.show()
 print(f"notebook ran in {time.perf_counter() - t_start:.1f} s")
