@@ -195,6 +195,7 @@ for name, err in errors.items():
     ax.loglog(np.asarray(DTS)[ok], err[ok], "o-", label=name)
     for dt in np.asarray(DTS)[~ok]:
         ax.axvline(dt, color=ax.get_lines()[-1].get_color(), ls=":", lw=1)
+ax.axhline(max_error(tsit5), color="k", ls="--", lw=1, label=f"Tsit5, adaptive (tol {TSIT5_TOL:g})")
 ax.set_xlabel("dt (ms)")
 ax.set_ylabel("max spike-time error over 200 ms (ms)")
 ax.set_title(f"I = {CURRENT:g} µA/cm², {ref.size} spikes (dotted: failed)")
@@ -211,8 +212,8 @@ plt.show()
 #   200 ms; at 0.01 ms by ~0.01 ms.
 # - **Simultaneous exponential Euler** is stable too but first order with a large constant.
 # - **Exponential midpoint** (`ExpMidpoint`) is second order like the staggered scheme, with an
-#   error about half as large and never fails, at about twice the cost per step (a half step,
-#   then a full step with the rates frozen at the midpoint).
+#   error about half as large; it never fails either, and costs about twice as much per step (a
+#   half step, then a full step with the rates frozen at the midpoint).
 # - **RK4** is the most accurate where it is stable, with a measured order of 4 in the spike
 #   times — the Hermite interpolation keeps the threshold crossing as accurate as the states
 #   (the linear chord would cap the order at 2, with errors near 10⁻⁴ ms at dt = 0.01 ms) — but
@@ -223,7 +224,8 @@ plt.show()
 #   fixed steps.
 # - **Forward Euler** (the course notebook's scheme) is first order and also unstable at 0.1 ms.
 # - **Tsit5 with a PID controller** reaches sub-microsecond spike times without choosing a step;
-#   each of its steps costs seven field evaluations and a step-size decision, so for long
-#   population runs a fixed-step scheme at a known-good dt is usually cheaper.
+#   each accepted step costs six field evaluations plus the controller's error estimate, and the
+#   step size is shared by the whole population (see the work-precision front in
+#   docs/accuracy.md for when it pays off against a fixed step).
 #
 # Other steppers registered in `hh_jax.STEPPERS` appear here automatically.
