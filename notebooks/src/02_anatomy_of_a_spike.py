@@ -125,7 +125,7 @@ plt.show()
 #
 # The course asks about the small, transient decrease of the sodium current near 47 ms. The
 # current is a product, `INa = gNa(t)·(V − ENa)`. Near the peak, V approaches ENa = 50 mV, so
-# the *driving force* `ENa − V` collapses from ~110 mV at rest to ~10 mV — faster than the
+# the *driving force* `ENa − V` collapses from ~115 mV at rest to ~20 mV — faster than the
 # conductance is still growing. The current shrinks although the channels are wide open; once V
 # turns down, the driving force grows again while gNa is only slowly inactivating, giving a
 # second hump, and then inactivation (h) and the falling m shut the current off. Measured:
