@@ -1,0 +1,217 @@
+"""Stimuli on a time grid: sampled arrays (time × neurons) and white / Ornstein–Uhlenbeck noise.
+
+They live on a grid of step ``dt`` (ms) and are held constant within each bin (zero-order hold);
+`simulate` checks that their grid agrees with the simulation's ``dt`` and covers its span.
+Currents in µA/cm².
+"""
+
+import math
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._custom_types import Array, PopArray, PRNGKeyArray
+from ._stimulus import AbstractStimulus, _float, _scalar
+
+
+class Sampled(AbstractStimulus):
+    """A current given as samples on a regular time grid (time × neurons).
+
+    Sample ``values[k]`` holds on ``[t0 + k·dt, t0 + (k+1)·dt)`` (zero-order hold) or, with
+    ``interpolation="linear"``, the current is linearly interpolated between samples. Outside
+    the grid the current is 0.
+
+    **Arguments:**
+
+    - `values`: µA/cm², shape ``[T]`` or ``[T, *pop]``.
+    - `dt`: sample spacing, ms, > 0.
+    - `t0`: time of the first sample, ms. Default 0.0.
+    - `interpolation`: ``"hold"`` (default) or ``"linear"``.
+
+    **Example:** ``Sampled(jax.random.uniform(key, (10000, 10), minval=1, maxval=10), dt=0.01)``.
+    """
+
+    values: Array
+    dt: float = eqx.field(static=True)
+    t0: float = eqx.field(static=True)
+    interpolation: str = eqx.field(static=True)
+
+    def __init__(self, values, *, dt: float, t0: float = 0.0, interpolation: Literal["hold", "linear"] = "hold"):
+        values = _float("values", values, cls="Sampled")
+        if values.ndim == 0 or values.shape[0] < 1:
+            raise ValueError(f"Sampled.values must have a leading time axis, got shape {values.shape}.")
+        self.values = values
+        self.dt = _scalar("dt", dt, cls="Sampled", positive=True)
+        self.t0 = _scalar("t0", t0, cls="Sampled")
+        if interpolation not in ("hold", "linear"):
+            raise ValueError(f"Sampled.interpolation must be 'hold' or 'linear', got {interpolation!r}.")
+        self.interpolation = interpolation
+
+    def __call__(self, t) -> PopArray:
+        T = self.values.shape[0]
+        x = (t - self.t0) / self.dt
+        if self.interpolation == "hold":
+            # A point within 1e-3 of a bin's left edge (rounding of t = k·dt) belongs to that bin.
+            k = jnp.floor(x + 1e-3).astype(jnp.int32)
+            inside = (k >= 0) & (k < T)
+            val = self.values[jnp.clip(k, 0, T - 1)]
+        else:
+            k = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, max(T - 2, 0))
+            w = jnp.clip(x - k.astype(x.dtype), 0.0, 1.0).astype(self.values.dtype)
+            v0 = self.values[k]
+            v1 = self.values[jnp.minimum(k + 1, T - 1)]
+            val = v0 + (v1 - v0) * w
+            inside = (x >= -1e-3) & (x <= T - 1 + 1e-3)
+        return jnp.where(inside, val, jnp.zeros_like(val))
+
+    def jump_times(self) -> np.ndarray:
+        if self.interpolation == "linear":
+            return np.array([self.t0, self.t0 + (self.values.shape[0] - 1) * self.dt])
+        return self.t0 + self.dt * np.arange(self.values.shape[0] + 1)
+
+    def grid_dt(self) -> tuple[float, ...]:
+        return (self.dt,) if self.interpolation == "hold" else ()
+
+    def grid_span(self) -> tuple[tuple[float, float], ...]:
+        n = self.values.shape[0] if self.interpolation == "hold" else self.values.shape[0] - 1
+        return ((self.t0, self.t0 + n * self.dt),)
+
+
+def _pop_shape_arg(shape, cls):
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{cls}.shape must be an int or a tuple of ints, got {shape!r}.") from None
+    if any(s < 1 for s in shape):
+        raise ValueError(f"{cls}.shape must have positive sizes, got {shape}.")
+    return shape
+
+
+def _check_fits(cls, shape, **arrays):
+    """The noise parameters must broadcast to the noise's population `shape`."""
+    for name, a in arrays.items():
+        try:
+            ok = np.broadcast_shapes(jnp.shape(a), shape) == tuple(shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{cls}.{name} of shape {jnp.shape(a)} does not broadcast to shape={shape}.")
+
+
+class WhiteNoise(AbstractStimulus):
+    """Gaussian white-noise current, drawn afresh in every bin of width `dt`.
+
+    ``I = mean + sigma·ξ_k`` with independent ``ξ_k ~ N(0, 1)`` per bin and neuron — the
+    seed-002 recipe ``bp.math.random.normal(0, 3, size=...)`` is ``WhiteNoise(key, sigma=3,
+    dt=0.01, ...)``. Set ``scale_with_dt=True`` for a dt-independent noise intensity (a Wiener
+    process' derivative): then ``I = mean + sigma·ξ_k/√dt``, `sigma` in µA/cm²·ms^½.
+
+    Samples are computed on demand from ``(key, bin index)`` (counter-based), so no array of
+    size time × neurons is ever stored and a run is reproducible from its key.
+
+    **Arguments:**
+
+    - `key`: `jax.random` key.
+    - `sigma`: noise standard deviation, µA/cm² (array allowed), ≥ 0.
+    - `dt`: bin width, ms (must equal the simulation's dt).
+    - `shape`: population shape (int or tuple). Default ``()``.
+    - `mean`: µA/cm². Default 0.0.
+    - `scale_with_dt`: see above. Default False.
+    - `t0`: start of bin 0, ms. Default 0.0.
+
+    **Example:** ``WhiteNoise(jax.random.key(0), sigma=3.0, dt=0.01, shape=2)``.
+    """
+
+    key: PRNGKeyArray
+    sigma: PopArray
+    mean: PopArray
+    dt: float = eqx.field(static=True)
+    shape: tuple[int, ...] = eqx.field(static=True)
+    scale_with_dt: bool = eqx.field(static=True)
+    t0: float = eqx.field(static=True)
+
+    def __init__(self, key, *, sigma, dt: float, shape=(), mean=0.0, scale_with_dt: bool = False, t0: float = 0.0):
+        if not isinstance(key, jax.Array):
+            raise TypeError(f"WhiteNoise.key must be a jax.random key, got {type(key).__name__}.")
+        self.key = key
+        self.sigma = _float("sigma", sigma, cls="WhiteNoise")
+        if not isinstance(self.sigma, jax.core.Tracer) and bool(jnp.any(self.sigma < 0)):
+            raise ValueError("WhiteNoise.sigma must be >= 0.")
+        self.mean = _float("mean", mean, cls="WhiteNoise")
+        self.dt = _scalar("dt", dt, cls="WhiteNoise", positive=True)
+        self.shape = _pop_shape_arg(shape, "WhiteNoise")
+        _check_fits("WhiteNoise", self.shape, sigma=self.sigma, mean=self.mean)
+        self.scale_with_dt = bool(scale_with_dt)
+        self.t0 = _scalar("t0", t0, cls="WhiteNoise")
+
+    def __call__(self, t) -> PopArray:
+        k = jnp.floor((t - self.t0) / self.dt + 1e-3).astype(jnp.int32)
+        xi = jax.random.normal(jax.random.fold_in(self.key, k), self.shape, dtype=self.sigma.dtype)
+        scale = self.sigma / math.sqrt(self.dt) if self.scale_with_dt else self.sigma
+        return self.mean + scale * xi
+
+    def grid_dt(self) -> tuple[float, ...]:
+        return (self.dt,)
+
+
+class OUNoise(AbstractStimulus):
+    """Ornstein–Uhlenbeck current noise, sampled exactly on a grid of step `dt`.
+
+    ``dI = (mean − I)/tau·dt + sigma·√(2/tau)·dW``: stationary mean `mean`, stationary standard
+    deviation `sigma`, correlation time `tau`. The process is sampled by its exact AR(1)
+    recursion ``I_{k+1} = mean + (I_k − mean)·e^{−dt/τ} + sigma·√(1 − e^{−2dt/τ})·ξ_k`` starting
+    from the stationary distribution, for `n_steps` bins (stored: memory time × neurons).
+
+    **Arguments:**
+
+    - `key`: `jax.random` key.
+    - `mean`: µA/cm²; `sigma`: µA/cm², ≥ 0; `tau`: ms, > 0.
+    - `dt`: ms; `duration`: ms (covered span); `shape`: population shape. `t0`: ms, default 0.
+
+    **Example:** ``OUNoise(key, mean=5.0, sigma=2.0, tau=5.0, dt=0.01, duration=1000.0, shape=10)``.
+    """
+
+    samples: Sampled
+
+    def __init__(self, key, *, mean, sigma, tau: float, dt: float, duration: float, shape=(), t0: float = 0.0):
+        if not isinstance(key, jax.Array):
+            raise TypeError(f"OUNoise.key must be a jax.random key, got {type(key).__name__}.")
+        mean = _float("mean", mean, cls="OUNoise")
+        sigma = _float("sigma", sigma, cls="OUNoise")
+        if not isinstance(sigma, jax.core.Tracer) and bool(jnp.any(sigma < 0)):
+            raise ValueError("OUNoise.sigma must be >= 0.")
+        tau = _scalar("tau", tau, cls="OUNoise", positive=True)
+        dt = _scalar("dt", dt, cls="OUNoise", positive=True)
+        duration = _scalar("duration", duration, cls="OUNoise", positive=True)
+        shape = _pop_shape_arg(shape, "OUNoise")
+        _check_fits("OUNoise", shape, sigma=sigma, mean=mean)
+        n = int(math.ceil(duration / dt - 1e-9))
+        decay = math.exp(-dt / tau)
+        kick = math.sqrt(1.0 - decay * decay)
+        k0, k1 = jax.random.split(key)
+        x0 = mean + sigma * jax.random.normal(k0, shape, dtype=sigma.dtype)
+        xis = jax.random.normal(k1, (n - 1,) + shape, dtype=sigma.dtype)
+
+        def body(x, xi):
+            x = mean + (x - mean) * decay + sigma * kick * xi
+            return x, x
+
+        _, rest = jax.lax.scan(body, x0, xis)
+        self.samples = Sampled(jnp.concatenate([x0[None], rest]), dt=dt, t0=t0)
+
+    def __call__(self, t) -> PopArray:
+        return self.samples(t)
+
+    def jump_times(self) -> np.ndarray:
+        return self.samples.jump_times()
+
+    def grid_dt(self) -> tuple[float, ...]:
+        return self.samples.grid_dt()
+
+    def grid_span(self) -> tuple[tuple[float, float], ...]:
+        return self.samples.grid_span()
