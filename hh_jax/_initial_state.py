@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._custom_types import PopArray, PopArrayLike, PRNGKeyArray
+from ._custom_types import PopArrayLike, PRNGKeyArray
 from ._params import HHParams
 from ._vector_field import HHState, currents, gate_steady_states
 

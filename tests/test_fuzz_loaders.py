@@ -383,4 +383,4 @@ def test_cli_entry_point_bad_data_exit_status_2():
                         "--out", os.path.join(_DIR.name, "o")], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2, p.stderr
     lines = [ln for ln in p.stderr.splitlines() if ln.strip() and "Warning" not in ln and "warn(" not in ln]
-    assert lines == [f"hh-jax: error: cli.csv: voltage_mV is NaN/inf/missing at line 3."], p.stderr
+    assert lines == ["hh-jax: error: cli.csv: voltage_mV is NaN/inf/missing at line 3."], p.stderr

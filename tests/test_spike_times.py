@@ -2,7 +2,6 @@
 
 import diffrax
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -294,7 +294,6 @@ def polish(
 
     **Example:** ``res = polish(objective, fit(objective, space, n_starts=16))``.
     """
-    import optimistix as optx
 
     if not hasattr(objective, "residuals"):
         raise TypeError("polish: objective must have a residuals(params) method (e.g. TraceObjective).")
