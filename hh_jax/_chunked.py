@@ -136,7 +136,8 @@ def simulate_chunked(
 
     - `params`, `stimulus`, `duration` (ms), `dt` (ms), `stepper`, `y0`, `t0` (ms): as in
       :func:`hh_jax.simulate`.
-    - `out`: folder for the chunk files (created).
+    - `out`: folder for the chunk files (created if missing; `ValueError` if it is a file or
+      cannot be created).
     - `chunk_steps`: steps per chunk, a multiple of `record_every`. Default 100 000.
     - `record`: trace names (see `hh_jax.RECORDABLE`). Default ``()`` (spikes only).
     - `record_every`: keep every k-th step. Default 100.

@@ -274,7 +274,8 @@ def simulate(
     - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
     - `spike_interpolation`: scan steppers only: ``"hermite"`` (default; cubic Hermite on the
       step's end values and dV/dt, spike-time error ~dt⁴) or ``"linear"`` (chord, ~dt²).
-    - `stepsize_controller`: Diffrax solvers only. Default ``diffrax.ConstantStepSize()``
+    - `stepsize_controller`: Diffrax solvers only (this, `adjoint`, `max_steps` or a
+      non-default `population` given with a scan stepper raise `ValueError`). Default ``diffrax.ConstantStepSize()``
       (steps of `dt`); ``diffrax.PIDController(rtol=..., atol=...)`` for adaptive steps. The
       stimulus' `jump_times()` are added as ``jump_ts`` automatically, so no pulse or step edge
       is stepped over.
