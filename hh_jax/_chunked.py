@@ -90,6 +90,20 @@ def _int_arg(name, value, minimum):
     return int(value)
 
 
+def _out_folder(out) -> Path:
+    """`out` as a `Path` to an existing folder (created if missing); errors name `out`."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a folder path (str or os.PathLike), got {out!r}.")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {str(out)!r} exists and is not a folder.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"out: cannot create the folder {str(out)!r} ({e.strerror}).") from None
+    return out
+
+
 def simulate_chunked(
     params: HHParams,
     stimulus: AbstractStimulus | float = 0.0,
@@ -122,7 +136,8 @@ def simulate_chunked(
 
     - `params`, `stimulus`, `duration` (ms), `dt` (ms), `stepper`, `y0`, `t0` (ms): as in
       :func:`hh_jax.simulate`.
-    - `out`: folder for the chunk files (created).
+    - `out`: folder for the chunk files (created if missing; `ValueError` if it is a file or
+      cannot be created).
     - `chunk_steps`: steps per chunk, a multiple of `record_every`. Default 100 000.
     - `record`: trace names (see `hh_jax.RECORDABLE`). Default ``()`` (spikes only).
     - `record_every`: keep every k-th step. Default 100.
@@ -162,9 +177,10 @@ def simulate_chunked(
         raise ValueError(f"duration ({duration} ms) must be a whole number of steps dt ({dt} ms).")
     if n_steps % record_every and record:
         raise ValueError(f"the number of steps ({n_steps}) must be a multiple of record_every.")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be a bool, got {progress!r}.")
     stimulus = as_stimulus(stimulus)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(out)
     if y0 is None:
         y0 = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=params.pop_shape)
     y, done, i, total = y0, 0, 0, None

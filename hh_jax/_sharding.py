@@ -26,7 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ._initial_state import steady_state_at
 from ._params import HHParams
-from ._simulate import SimulationResult, simulate
+from ._simulate import SimulationResult, _check_positive_finite, simulate
 from ._stimulus import AbstractStimulus, as_stimulus
 from ._vector_field import HHState
 
@@ -96,9 +96,16 @@ def _mesh(devices) -> Mesh:
         return devices
     if devices is None:
         devices = jax.devices()
-    devices = list(devices)
+    if isinstance(devices, (str, jax.Device)) or not isinstance(devices, (list, tuple, np.ndarray)):
+        raise TypeError(f"devices must be a sequence of jax.Device or a Mesh, got {devices!r}.")
+    devices = list(np.ravel(np.asarray(devices, dtype=object))) if isinstance(devices, np.ndarray) else list(devices)
     if not devices:
         raise ValueError("devices must not be empty.")
+    bad = [d for d in devices if not isinstance(d, jax.Device)]
+    if bad:
+        raise TypeError(f"devices must hold jax.Device objects (e.g. jax.devices()), got {bad[0]!r}.")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"devices must not repeat a device, got {devices}.")
     return Mesh(np.array(devices), (_AXIS,))
 
 
@@ -149,10 +156,15 @@ def simulate_sharded(
         raise TypeError(f"params must be an HHParams, got {type(params).__name__}.")
     if y0 is not None and not isinstance(y0, HHState):
         raise TypeError(f"y0 must be an HHState, got {type(y0).__name__}.")
+    duration = _check_positive_finite("duration", duration)
+    dt = _check_positive_finite("dt", dt)
+    t0 = kwargs.get("t0", 0.0)
+    if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
+        raise ValueError(f"t0 must be a finite number (ms), got {t0!r}.")
+    t0 = float(t0)
     stimulus = as_stimulus(stimulus)
     mesh = _mesh(devices)
     n_dev = mesh.devices.size
-    t0 = float(kwargs.get("t0", 0.0))
     shapes = [params.pop_shape, tuple(jax.eval_shape(stimulus, jnp.asarray(t0, params.dtype)).shape)]
     if y0 is not None:
         shapes.append(y0.shape)

@@ -188,6 +188,25 @@ def _check_y0(y0: HHState) -> None:
             raise ValueError(f"y0.{name} (a gate) must lie in [0, 1], got {arr.ravel()[:4].tolist()}.")
 
 
+def _check_no_diffrax_options(stepper, controller, adjoint, max_steps, population) -> None:
+    """A scan stepper takes no Diffrax option: one given anyway would be silently ignored."""
+    given = [
+        name
+        for name, is_set in (
+            ("stepsize_controller", not isinstance(controller, diffrax.ConstantStepSize)),
+            ("adjoint", adjoint is not None),
+            ("max_steps", max_steps is not None),
+            ("population", population != "batched"),
+        )
+        if is_set
+    ]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)}: Diffrax-only option(s), but stepper={stepper!r} is a scan "
+            "stepper; pass a diffrax.AbstractSolver (e.g. diffrax.Tsit5()) or drop them."
+        )
+
+
 def _population_shape(params, stimulus, y0, t0) -> tuple[int, ...]:
     shapes = {"params": params.pop_shape}
     try:
@@ -255,7 +274,8 @@ def simulate(
     - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
     - `spike_interpolation`: scan steppers only: ``"hermite"`` (default; cubic Hermite on the
       step's end values and dV/dt, spike-time error ~dt⁴) or ``"linear"`` (chord, ~dt²).
-    - `stepsize_controller`: Diffrax solvers only. Default ``diffrax.ConstantStepSize()``
+    - `stepsize_controller`: Diffrax solvers only (this, `adjoint`, `max_steps` or a
+      non-default `population` given with a scan stepper raise `ValueError`). Default ``diffrax.ConstantStepSize()``
       (steps of `dt`); ``diffrax.PIDController(rtol=..., atol=...)`` for adaptive steps. The
       stimulus' `jump_times()` are added as ``jump_ts`` automatically, so no pulse or step edge
       is stepped over.
@@ -309,6 +329,10 @@ def simulate(
         raise ValueError(
             f"spike_interpolation must be one of {SPIKE_INTERPOLATIONS}, got {spike_interpolation!r}."
         )
+    if not isinstance(checkpoint, (bool, np.bool_)):
+        raise TypeError(f"checkpoint must be a bool, got {checkpoint!r}.")
+    if not use_diffrax:
+        _check_no_diffrax_options(stepper, stepsize_controller, adjoint, max_steps, population)
     try:
         stimulus = as_stimulus(stimulus)
     except (TypeError, ValueError) as e:

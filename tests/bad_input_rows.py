@@ -1,4 +1,5 @@
-"""Bad-input rows for save/load (`hh_jax._io`) and the subpackages `analysis`, `fit`, `plot`.
+"""Bad-input rows for save/load (`hh_jax._io`), the subpackages `analysis`, `fit`, `plot`, and
+long/large runs (`simulate_chunked`, `simulate_sharded`, `use_cpu_devices`).
 
 Imported by tests/test_bad_input.py, which runs them and renders them into docs/bad_input.md.
 Same layout as its `ROWS`: (public name, invalid input, callable, exception type, regex the
@@ -12,6 +13,7 @@ import json
 import os
 import tempfile
 
+import jax
 import numpy as np
 
 import hh_jax
@@ -216,7 +218,48 @@ PLOT_ROWS = [
     ("plot.parameter_spread", "not a FitResult", lambda: Pl.parameter_spread("x"), TypeError, r"fit_result must be a FitResult \(fit\.fit\), got str"),
 ]
 
-ROWS = IO_ROWS + ANALYSIS_ROWS + FIT_ROWS + PLOT_ROWS
+_A_FILE = lambda: _file("a_file", "x")  # noqa: E731
+_CHUNKED = lambda **kw: hh_jax.simulate_chunked(P(), 10.0, **{"duration": 1.0, "dt": 0.01, "out": os.path.join(_DIR.name, "chunks"), "progress": False, **kw})  # noqa: E731
+_SHARDED = lambda **kw: hh_jax.simulate_sharded(P(), 10.0, **{"duration": 1.0, "dt": 0.01, **kw})  # noqa: E731
+
+
+def _mesh(axis):
+    return jax.sharding.Mesh(np.array(jax.devices()), (axis,))
+
+
+# Long and large runs: simulate_chunked, simulate_sharded, use_cpu_devices. The options they pass
+# on to `simulate` are checked there (rows "simulate"); one representative each here.
+RUN_ROWS = [
+    ("simulate_chunked", "params not HHParams", lambda: hh_jax.simulate_chunked("hh1952", 10.0, duration=1.0, dt=0.01, out=_DIR.name), TypeError, r"params must be an HHParams, got str"),
+    ("simulate_chunked", "out not a path", lambda: _CHUNKED(out=3), TypeError, r"out must be a folder path \(str or os\.PathLike\), got 3"),
+    ("simulate_chunked", "out is an existing file", lambda: _CHUNKED(out=_A_FILE()), ValueError, r"out: '.*a_file' exists and is not a folder"),
+    ("simulate_chunked", "out inside a file", lambda: _CHUNKED(out=os.path.join(_A_FILE(), "sub")), ValueError, r"out: cannot create the folder '.*a_file/sub' \(Not a directory\)"),
+    ("simulate_chunked", "chunk_steps < 1", lambda: _CHUNKED(chunk_steps=0), ValueError, r"chunk_steps must be an integer >= 1, got 0"),
+    ("simulate_chunked", "chunk_steps not an int", lambda: _CHUNKED(chunk_steps=2.5), ValueError, r"chunk_steps must be an integer >= 1, got 2\.5"),
+    ("simulate_chunked", "chunk_steps not a multiple of record_every", lambda: _CHUNKED(chunk_steps=150, record=("V",), record_every=100), ValueError, r"chunk_steps \(150\) must be a multiple of record_every \(100\)"),
+    ("simulate_chunked", "steps not a multiple of record_every", lambda: _CHUNKED(duration=1.5, chunk_steps=100, record=("V",), record_every=100), ValueError, r"the number of steps \(150\) must be a multiple of record_every"),
+    ("simulate_chunked", "unknown recorded name", lambda: _CHUNKED(record=("Q",)), ValueError, r"record: unknown variable\(s\) \['Q'\]"),
+    ("simulate_chunked", "duration <= 0", lambda: _CHUNKED(duration=-1.0), ValueError, r"duration must be a positive finite number \(ms\), got -1\.0"),
+    ("simulate_chunked", "duration not a whole number of steps", lambda: _CHUNKED(duration=1.0, dt=0.03), ValueError, r"duration \(1\.0 ms\) must be a whole number of steps dt \(0\.03 ms\)"),
+    ("simulate_chunked", "progress not a bool", lambda: _CHUNKED(progress="no"), TypeError, r"progress must be a bool, got 'no'"),
+    ("simulate_chunked", "stepper given by name", lambda: _CHUNKED(stepper="rk4"), TypeError, r"stepper must be an AbstractStepper"),
+    ("simulate_sharded", "params not HHParams", lambda: hh_jax.simulate_sharded("hh1952", 10.0, duration=1.0, dt=0.01), TypeError, r"params must be an HHParams, got str"),
+    ("simulate_sharded", "devices empty", lambda: _SHARDED(devices=[]), ValueError, r"devices must not be empty"),
+    ("simulate_sharded", "devices given by name", lambda: _SHARDED(devices=["cpu"]), TypeError, r"devices must hold jax\.Device objects \(e\.g\. jax\.devices\(\)\), got 'cpu'"),
+    ("simulate_sharded", "devices given as a count", lambda: _SHARDED(devices=2), TypeError, r"devices must be a sequence of jax\.Device or a Mesh, got 2"),
+    ("simulate_sharded", "a device listed twice", lambda: _SHARDED(devices=jax.devices() * 2), ValueError, r"devices must not repeat a device"),
+    ("simulate_sharded", "Mesh with another axis name", lambda: _SHARDED(devices=_mesh("x")), ValueError, r"devices: a Mesh must have the single axis 'neurons', got \('x',\)"),
+    ("simulate_sharded", "dt <= 0", lambda: _SHARDED(dt=0.0), ValueError, r"dt must be a positive finite number \(ms\), got 0\.0"),
+    ("simulate_sharded", "non-finite t0", lambda: _SHARDED(t0="a"), ValueError, r"t0 must be a finite number \(ms\), got 'a'"),
+    ("simulate_sharded", "y0 not an HHState", lambda: _SHARDED(y0=(-65.0, 0.1, 0.6, 0.3)), TypeError, r"y0 must be an HHState, got tuple"),
+    ("simulate_sharded", "stimulus shape does not broadcast with params", lambda: hh_jax.simulate_sharded(P(gNa=np.ones(2)), np.ones(3), duration=1.0, dt=0.01), ValueError, r"population shapes do not broadcast: \[\(2,\), \(3,\)\]"),
+    ("simulate_sharded", "unknown keyword option", lambda: _SHARDED(recrod=("V",)), TypeError, r"unexpected keyword argument 'recrod'"),
+    ("use_cpu_devices", "n < 1", lambda: hh_jax.use_cpu_devices(0), ValueError, r"n must be an integer >= 1, got 0"),
+    ("use_cpu_devices", "n not an int", lambda: hh_jax.use_cpu_devices(2.0), ValueError, r"n must be an integer >= 1, got 2\.0"),
+    ("use_cpu_devices", "called after JAX made its first array, with another count", lambda: hh_jax.use_cpu_devices(len(jax.devices("cpu")) + 1), RuntimeError, r"use_cpu_devices\(\d+\) must be called before JAX creates its first array; the CPU backend already has \d+ device\(s\)"),
+]
+
+ROWS = IO_ROWS + ANALYSIS_ROWS + FIT_ROWS + PLOT_ROWS + RUN_ROWS
 
 # Public names of the subpackages with no input to validate (data; containers built by hh_jax).
 NO_INPUT = {

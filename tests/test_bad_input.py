@@ -19,6 +19,7 @@ import os
 import re
 import sys
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -105,6 +106,8 @@ ROWS = [
     ("ExpEuler", "staggered not a bool", lambda: hh_jax.ExpEuler(staggered="no"), TypeError, r"ExpEuler\.staggered must be a bool"),
     ("ExpEuler.step", "args not a pair", lambda: hh_jax.ExpEuler().step(0.0, Y, 0.01, P()), TypeError, r"ExpEuler\.step: args must be a pair"),
     ("RK4.step", "args not a pair", lambda: hh_jax.RK4().step(0.0, Y, 0.01, P()), TypeError, r"vector_field: args must be a pair"),
+    ("ExpMidpoint.step", "args not a pair", lambda: hh_jax.ExpMidpoint().step(0.0, Y, 0.01, P()), TypeError, r"ExpMidpoint\.step: args must be a pair \(params, stimulus\), got HHParams"),
+    ("ExpRK4.step", "args not a pair", lambda: hh_jax.ExpRK4().step(0.0, Y, 0.01, P()), TypeError, r"ExpRK4\.step: args must be a pair \(params, stimulus\), got HHParams"),
     ("Euler.step", "args[0] not HHParams", lambda: hh_jax.Euler().step(0.0, Y, 0.01, (None, 1.0)), TypeError, r"args\[0\] must be an HHParams, got NoneType"),
     ("STEPPERS", "unknown name", lambda: hh_jax.STEPPERS["rk45"], KeyError, r"rk45"),
     # stimuli
@@ -168,6 +171,15 @@ ROWS = [
     ("simulate", "negative max_spikes", lambda: _sim(max_spikes=-1), ValueError, r"max_spikes must be an integer >= 0, got -1"),
     ("simulate", "unroll < 1", lambda: _sim(unroll=0), ValueError, r"unroll must be an integer >= 1, got 0"),
     ("simulate", "throw not a bool", lambda: _sim(throw="no"), TypeError, r"throw must be a bool, got 'no'"),
+    ("simulate", "unknown spike_interpolation", lambda: _sim(spike_interpolation="cubic"), ValueError, r"spike_interpolation must be one of \('hermite', 'linear'\), got 'cubic'"),
+    ("simulate", "checkpoint not a bool", lambda: _sim(checkpoint="yes"), TypeError, r"checkpoint must be a bool, got 'yes'"),
+    ("simulate", "stepsize_controller not a Diffrax controller", lambda: _sim(stepper=diffrax.Tsit5(), stepsize_controller="pid"), TypeError, r"stepsize_controller must be a diffrax\.AbstractStepSizeController, got 'pid'"),
+    ("simulate", "stepsize_controller given with a scan stepper", lambda: _sim(stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6)), ValueError, r"stepsize_controller: Diffrax-only option\(s\), but stepper=ExpEuler\(.*\) is a scan stepper"),
+    ("simulate", "adjoint, max_steps, population given with a scan stepper", lambda: _sim(stepper=hh_jax.RK4(), adjoint=diffrax.BacksolveAdjoint(), max_steps=10, population="vmap"), ValueError, r"adjoint, max_steps, population: Diffrax-only option\(s\), but stepper=RK4\(\)"),
+    ("simulate", "adjoint not a Diffrax adjoint", lambda: _sim(stepper=diffrax.Tsit5(), adjoint="backsolve"), TypeError, r"adjoint must be a diffrax\.AbstractAdjoint, got 'backsolve'"),
+    ("simulate", "max_steps < 1", lambda: _sim(stepper=diffrax.Tsit5(), max_steps=0), ValueError, r"max_steps must be an integer >= 1, got 0"),
+    ("simulate", "unknown population mode", lambda: _sim(stepper=diffrax.Tsit5(), population="loop"), ValueError, r"population must be one of \('batched', 'vmap'\), got 'loop'"),
+    ("simulate", "population='vmap' with a stimulus that is not per-neuron", lambda: _sim(hh_jax.Sampled(np.ones((200, 2)), dt=0.01), stepper=diffrax.Tsit5(), population="vmap"), ValueError, r"population='vmap' needs a stimulus whose arrays are scalars or per-neuron"),
     ("SimulationResult.trace", "unknown name", lambda: _result().trace("X"), ValueError, r"unknown variable 'X'"),
     ("SimulationResult.trace", "name not recorded", lambda: _result().trace("m"), ValueError, r"'m' was not recorded; pass record=\(\.\.\., 'm'\)"),
     ("plot.voltage", "not a SimulationResult", lambda: hh_jax.plot.voltage("x"), TypeError, r"result must be a SimulationResult, got str"),
@@ -183,6 +195,8 @@ NO_INPUT = {
     "Currents": "returned by currents(); not validated",
     "Conductances": "returned by conductances(); not validated",
     "SimulationResult": "returned by simulate(); see SimulationResult.trace",
+    "ChunkedResult": "returned by simulate_chunked(); ChunkedResult.trace rejects an unrecorded name (test_chunked.py)",
+    "SPIKE_INTERPOLATIONS": "a tuple of names (see simulate(spike_interpolation=...))",
     "plot": "a package; see the plot.* rows",
 }
 

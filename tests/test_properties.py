@@ -30,6 +30,7 @@ stimulus (``t_k``, ``t_k + dt/2``, ``t_k + dt``).
 
 import math
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -52,13 +53,28 @@ def n_examples(k: int) -> int:
 
 # name, stepper, dt (ms), domain. "wide": parameters far outside physiology and currents up to
 # ±1000 µA/cm² (only unconditionally stable schemes); "physio": the explicit steppers' stable
-# region (see DOMAINS). New steppers/solvers: add a row.
+# region (see DOMAINS). New steppers/solvers: add a row. A Diffrax solver's row takes its
+# `simulate` options from SOLVER_OPTIONS; dt is then the save grid and the sampled stimuli's step.
+# ExpRK4 is not unconditionally stable: in the wide domain at dt = 0.05 ms one of six ci examples
+# diverges, so it is tested where it is stable (physio, at 5x RK4's dt).
 STEPPER_ROWS = [
     ("exp_euler", hh_jax.ExpEuler(), 0.1, "wide"),
     ("exp_euler_simultaneous", hh_jax.ExpEuler(staggered=False), 0.025, "wide"),
+    ("exp_midpoint", hh_jax.ExpMidpoint(), 0.1, "wide"),
+    ("exp_rk4", hh_jax.ExpRK4(), 0.05, "physio"),
     ("rk4", hh_jax.RK4(), 0.01, "physio"),
     ("euler", hh_jax.Euler(), 0.005, "physio"),
+    ("diffrax_tsit5_pid", diffrax.Tsit5(), 0.1, "physio"),
 ]
+SOLVER_OPTIONS = {
+    "diffrax_tsit5_pid": dict(stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8)),
+}
+# Gates in [0, 1]: exactly for the schemes that relax each gate by the exact solution with frozen
+# rates (a convex combination of the gate and x∞ ∈ [0, 1]); ExpRK4's φ-function combination has
+# no such proof: in the physio domain it stayed in [0, 1] in 120 random examples (dt 0.05 and
+# 0.1 ms), in the wide domain one example reached 1 + 2.2e-16. It is checked to 1e-12.
+EXACT_GATES = (hh_jax.ExpEuler, hh_jax.ExpMidpoint)
+GATE_SLACK = {"exp_rk4": 1e-12}
 
 # Parameter ranges and stimulus-amplitude ranges (µA/cm²) per domain. "physio" keeps the fastest
 # rate (β_m at the most hyperpolarized V, g/C at the spike) below ~100/ms, so Euler at 0.005 ms
@@ -131,6 +147,9 @@ class _Pick(hh_jax.AbstractStimulus):
     def __call__(self, t):
         return jnp.broadcast_to(self.stimulus(t), (N,))[self.i]
 
+    def jump_times(self):
+        return self.stimulus.jump_times()
+
     def grid_dt(self):
         return self.stimulus.grid_dt()
 
@@ -146,11 +165,16 @@ def _current_bound(stimulus, dt):
     return jnp.max(jnp.abs(jnp.broadcast_to(jax.vmap(stimulus)(ts), (ts.shape[0], N))), axis=0)
 
 
-def _run(params, stim, y0, stepper, dt, record=hh_jax.RECORDABLE):
+def _run(params, stim, y0, stepper, dt, record=hh_jax.RECORDABLE, **options):
     return hh_jax.simulate(
         params, stim, duration=DURATION, dt=dt, stepper=stepper, y0=y0, record=record,
-        throw=False,
+        throw=False, **options,
     )
+
+
+# Measured over 5 derandomized examples at rtol = atol = 1e-8: |ΔV| ≤ 0.016 mV (on a spike's upstroke),
+# |Δt_spike| ≤ 6.3e-5 ms (at 1e-6: 9 mV and 0.036 ms). Bounds: about 10x.
+POPULATION_TOL = {"diffrax_tsit5_pid": dict(V=0.2, n=1e-3, spike_times=1e-3)}
 
 
 def test_every_stepper_has_a_row():
@@ -160,20 +184,23 @@ def test_every_stepper_has_a_row():
 
 @pytest.mark.parametrize("name, stepper, dt, domain", STEPPER_ROWS, ids=[r[0] for r in STEPPER_ROWS])
 def test_invariants_determinism_and_population_independence(name, stepper, dt, domain):
-    @settings(max_examples=n_examples(4))
+    options = SOLVER_OPTIONS.get(name, {})
+
+    @settings(max_examples=n_examples(2 if options else 4))  # an adaptive solve costs ~10x a scan
     @given(case=cases(domain))
     def check(case):
         params, stim, y0 = build(case, dt)
-        r = _run(params, stim, y0, stepper, dt)
+        r = _run(params, stim, y0, stepper, dt, **options)
         # 1. no NaN/Inf in any recorded variable, and the status field agrees.
         assert bool(r.finite)
         for var in hh_jax.RECORDABLE:
             assert np.all(np.isfinite(np.asarray(getattr(r, var)))), var
-        # 2. gates in [0, 1] (exactly) for the exponential schemes.
-        if isinstance(stepper, hh_jax.ExpEuler):
+        # 2. gates in [0, 1] for the exponential schemes (exactly, or to GATE_SLACK).
+        if isinstance(stepper, EXACT_GATES) or name in GATE_SLACK:
+            eps = GATE_SLACK.get(name, 0.0)
             for g in ("m", "h", "n"):
                 x = np.asarray(getattr(r, g))
-                assert x.min() >= 0.0 and x.max() <= 1.0, (g, x.min(), x.max())
+                assert x.min() >= -eps and x.max() <= 1.0 + eps, (g, x.min(), x.max())
         # 3. V within the bound derived in the module docstring, per neuron.
         p = {f: np.asarray(getattr(params, f)) for f in HHParams.FIELDS}
         i_max = np.asarray(_current_bound(stim, dt))
@@ -184,19 +211,23 @@ def test_invariants_determinism_and_population_independence(name, stepper, dt, d
         V = np.asarray(r.V)
         assert np.all(V >= lo - slack) and np.all(V <= hi + slack), (V.min(0), lo, V.max(0), hi)
         # 4. identical inputs and keys give bit-identical results.
-        r2 = _run(*build(case, dt), stepper, dt)
+        r2 = _run(*build(case, dt), stepper, dt, **options)
         for var in ("V", "m", "h", "n", "I", "spike_times", "spike_count"):
             np.testing.assert_array_equal(getattr(r2, var), getattr(r, var), err_msg=var)
-        # 5. neuron i alone equals neuron i in the population.
+        # 5. neuron i alone equals neuron i in the population: to rounding for the scan
+        # steppers; for an adaptive Diffrax solve (population="batched": one step size for the
+        # whole population) to the solver's tolerance, with equal counts and spike times.
         i = case["seed"] % N
         one = HHParams(**{f: p[f][i] for f in HHParams.FIELDS})
         y1 = hh_jax.HHState(V=y0.V[i], m=y0.m[i], h=y0.h[i], n=y0.n[i])
-        alone = _run(one, _Pick(stim, jnp.asarray(i)), y1, stepper, dt, record=("V", "n"))
+        alone = _run(one, _Pick(stim, jnp.asarray(i)), y1, stepper, dt, record=("V", "n"), **options)
+        tol = POPULATION_TOL.get(name, dict(V=1e-10, n=1e-10, spike_times=1e-10))
         for var in ("V", "n"):
             np.testing.assert_allclose(
-                getattr(alone, var), getattr(r, var)[:, i], rtol=1e-10, atol=1e-10, err_msg=var
+                getattr(alone, var), getattr(r, var)[:, i], rtol=1e-10, atol=tol[var], err_msg=var
             )
         assert int(alone.spike_count) == int(r.spike_count[i])
+        np.testing.assert_allclose(alone.spike_times, r.spike_times[:, i], rtol=0, atol=tol["spike_times"])
 
     check()
 
@@ -219,10 +250,12 @@ def test_zero_current_keeps_V_between_the_reversal_potentials():
 
 # name, stepper, dt (ms), domain, precision. Saturating currents (±1000 µA/cm²) only where the
 # scheme is stable for them (the wide domain). (The simultaneous ExpEuler shares every
-# differentiated function with the staggered one; it is left out to keep the suite fast.)
+# differentiated function with the staggered one; it is left out to keep the suite fast. So is
+# ExpRK4: its row took 39 s, mostly compiling the reverse pass, against 14 s for ExpMidpoint.)
 GRAD_ROWS = [
     ("exp_euler-f64", hh_jax.ExpEuler(), 0.05, "wide", "float64"),
     ("exp_euler-f32", hh_jax.ExpEuler(), 0.05, "wide", "float32"),
+    ("exp_midpoint-f64", hh_jax.ExpMidpoint(), 0.05, "wide", "float64"),
     ("rk4-f64", hh_jax.RK4(), 0.01, "physio", "float64"),
     ("euler-f64", hh_jax.Euler(), 0.005, "physio", "float64"),
 ]
