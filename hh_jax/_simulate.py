@@ -450,14 +450,15 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
                 d0 = derivatives(p_k, y_k, take(injected_current(stimulus, t))).V
                 d1 = derivatives(p_k, yn_k, take(injected_current(stimulus, t + dt))).V
                 t_cross = hermite_crossing(t, dt, y_k.V, yn_k.V, d0, d1, take(V_th))
+                n_crossed = jnp.sum(crossed, dtype=jnp.int32)
                 slot = jnp.where(jnp.arange(_FEW, dtype=jnp.int32) < n_crossed, count.reshape(-1)[idx], S)
                 return buf.at[slot, idx].set(t_cross.astype(buf.dtype), mode="drop")
 
             if config.spike_interpolation == "hermite" and N > 2 * _FEW:
-                n_crossed = jnp.sum(crossed, dtype=jnp.int32)
-                # 0: nobody crossed; 1: up to _FEW neurons; 2: more (e.g. a synchronous population).
-                branch = jnp.where(n_crossed == 0, 0, jnp.where(n_crossed <= _FEW, 1, 2))
-                buf = jax.lax.switch(branch, [lambda b: b, record_few, locate_and_record], buf)
+                # Up to _FEW crossing neurons: gathered; more (a synchronous volley): all.
+                some = lambda b: jax.lax.cond(
+                    jnp.sum(crossed, dtype=jnp.int32) <= _FEW, record_few, locate_and_record, b)
+                buf = jax.lax.cond(jnp.any(crossed), some, lambda b: b, buf)
             else:
                 buf = jax.lax.cond(jnp.any(crossed), locate_and_record, lambda b: b, buf)
         count = count + crossed.astype(count.dtype)
