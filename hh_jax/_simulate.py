@@ -102,6 +102,10 @@ def _observe(name, params: HHParams, y: HHState, I, shape):
     return jnp.broadcast_to(I, shape)
 
 
+_FEW = 32
+"""Hermite spike times are computed for the crossing neurons only when at most this many cross."""
+
+
 class _Config(eqx.Module):
     n_steps: int
     dt: float
@@ -446,16 +450,42 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         t = t0 + k.astype(dtype) * dt
         y_new = stepper.step(t, y, dt, args)
         crossed = (y.V < V_th) & (y_new.V >= V_th)
-        if S > 0 and config.spike_interpolation == "hermite":
-            def locate():
-                d0 = derivatives(params, y, injected_current(stimulus, t)).V
-                d1 = derivatives(params, y_new, injected_current(stimulus, t + dt)).V
-                return hermite_crossing(t, dt, y.V, y_new.V, d0, d1, V_th)
+        if S > 0:
+            # Spike times only in steps where some neuron crossed: the sub-step location and
+            # the scatter into `buf` (a serial O(N) loop on CPU) are skipped in all others.
+            def locate_and_record(buf):
+                if config.spike_interpolation == "hermite":
+                    d0 = derivatives(params, y, injected_current(stimulus, t)).V
+                    d1 = derivatives(params, y_new, injected_current(stimulus, t + dt)).V
+                    t_cross = hermite_crossing(t, dt, y.V, y_new.V, d0, d1, V_th)
+                else:
+                    t_cross = linear_crossing(t, dt, y.V, y_new.V, V_th)
+                return record_crossings(buf, count, crossed, t_cross)[0]
 
-            t_cross = jax.lax.cond(jnp.any(crossed), locate, lambda: jnp.zeros(shape, dtype))
-        else:
-            t_cross = linear_crossing(t, dt, y.V, y_new.V, V_th)
-        buf, count = record_crossings(buf, count, crossed, t_cross)
+            def record_few(buf):
+                # The Hermite refinement (two vector-field evaluations, ~20 Newton steps) for
+                # the (at most _FEW) neurons that crossed, gathered: in an asynchronous
+                # population a few neurons cross in most steps.
+                # (top_k on CPU: ~5x faster than jnp.nonzero(size=...); ties keep index order.)
+                idx = jax.lax.top_k(crossed.reshape(-1).astype(jnp.float32), _FEW)[1]
+                take = lambda x: x if jnp.ndim(x) == 0 else jnp.broadcast_to(x, shape).reshape(-1)[idx]
+                sub = lambda tree: jax.tree_util.tree_map(take, tree)
+                p_k, y_k, yn_k = sub(params), sub(y), sub(y_new)
+                d0 = derivatives(p_k, y_k, take(injected_current(stimulus, t))).V
+                d1 = derivatives(p_k, yn_k, take(injected_current(stimulus, t + dt))).V
+                t_cross = hermite_crossing(t, dt, y_k.V, yn_k.V, d0, d1, take(V_th))
+                n_crossed = jnp.sum(crossed, dtype=jnp.int32)
+                slot = jnp.where(jnp.arange(_FEW, dtype=jnp.int32) < n_crossed, count.reshape(-1)[idx], S)
+                return buf.at[slot, idx].set(t_cross.astype(buf.dtype), mode="drop")
+
+            if config.spike_interpolation == "hermite" and N > 2 * _FEW:
+                # Up to _FEW crossing neurons: gathered; more (a synchronous volley): all.
+                some = lambda b: jax.lax.cond(
+                    jnp.sum(crossed, dtype=jnp.int32) <= _FEW, record_few, locate_and_record, b)
+                buf = jax.lax.cond(jnp.any(crossed), some, lambda b: b, buf)
+            else:
+                buf = jax.lax.cond(jnp.any(crossed), locate_and_record, lambda b: b, buf)
+        count = count + crossed.astype(count.dtype)
         return (y_new, k + 1, count, buf), None
 
     ck_inner = config.checkpoint and not config.record

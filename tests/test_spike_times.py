@@ -63,3 +63,34 @@ def test_spike_time_gradients_match_fd(stepper, kw):
     )
     for g, d in zip(grad, fd):
         assert abs(float(g) - d) <= 1e-4 * abs(d), (float(g), d)
+
+
+def test_few_crossings_path_equals_full_hermite():
+    # Populations of more than 64 neurons locate Hermite spike times for the crossing neurons
+    # only (gathered) when at most 32 cross in a step, and for all neurons otherwise. Here 40
+    # asynchronous neurons (few crossings per step) and 40 synchronous ones (40 at once) must
+    # get the same spike times and gradients as the same neurons run as populations of 40
+    # (the plain all-neuron path).
+    I_async = jnp.linspace(7.0, 15.0, 40)
+    I = jnp.concatenate([I_async, jnp.full(40, 10.0)])
+    kw = dict(duration=15.0, dt=0.01, record=(), max_spikes=4)
+    p = hh_jax.HHParams.hh1952()
+
+    def times(I):
+        return hh_jax.simulate(p, I, **kw).spike_times
+
+    both = times(I)
+    halves = jnp.concatenate([times(I[:40]), times(I[40:])], axis=1)
+    assert np.array_equal(np.isfinite(both), np.isfinite(halves))
+    fin = np.isfinite(np.asarray(halves))
+    assert fin[0].all()  # every neuron spikes: both paths are used
+    np.testing.assert_allclose(np.asarray(both)[fin], np.asarray(halves)[fin], rtol=0, atol=1e-9)
+
+    def first_spikes(I):
+        t = times(I)[0]
+        return jnp.sum(jnp.where(jnp.isfinite(t), t, 0.0))
+
+    g_both = jax.grad(first_spikes)(I)
+    g_halves = jnp.concatenate([jax.grad(first_spikes)(I[:40]), jax.grad(first_spikes)(I[40:])])
+    assert np.all(np.asarray(g_both) < 0)  # more current, earlier first spike
+    np.testing.assert_allclose(np.asarray(g_both), np.asarray(g_halves), rtol=1e-9, atol=1e-12)
