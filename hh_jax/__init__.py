@@ -30,8 +30,8 @@ from ._rates import beta_n as beta_n
 from ._rates import exprel as exprel
 from ._rates import steady_state as steady_state
 from ._rates import time_constant as time_constant
-from ._simulate import RECORDABLE as RECORDABLE
-from ._simulate import SimulationResult as SimulationResult
+from ._result import RECORDABLE as RECORDABLE
+from ._result import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
 from ._sharding import simulate_sharded as simulate_sharded
 from ._sharding import use_cpu_devices as use_cpu_devices

@@ -20,7 +20,8 @@ import numpy as np
 
 from ._initial_state import steady_state_at
 from ._params import HHParams
-from ._simulate import RECORDABLE, simulate
+from ._result import RECORDABLE
+from ._simulate import simulate
 from ._steppers import AbstractStepper, ExpEuler
 from ._stimulus import AbstractStimulus, as_stimulus
 from ._vector_field import HHState

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._params import HHParams
-from ._simulate import RECORDABLE, SimulationResult
+from ._result import RECORDABLE, SimulationResult
 from ._vector_field import HHState
 
 PARAM_UNITS = {

@@ -26,7 +26,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ._initial_state import steady_state_at
 from ._params import HHParams
-from ._simulate import SimulationResult, _check_positive_finite, simulate
+from ._result import SimulationResult
+from ._simulate import simulate
+from ._simulate_checks import _check_positive_finite
 from ._stimulus import AbstractStimulus, as_stimulus
 from ._vector_field import HHState
 

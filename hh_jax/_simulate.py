@@ -9,88 +9,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._custom_types import Array, Float, Int, PopArray
+from ._custom_types import Array
 from ._diffrax import prepare_diffrax, run_diffrax
 from ._initial_state import steady_state_at
 from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
+from ._result import RECORDABLE, SimulationResult
+from ._simulate_checks import (
+    _check_no_diffrax_options,
+    _check_positive_finite,
+    _check_stimulus_grid,
+    _check_y0,
+    _n_steps,
+    _population_shape,
+)
 from ._steppers import AbstractStepper, ExpEuler
 from ._stimulus import AbstractStimulus, as_stimulus
 from ._vector_field import HHState, conductances, currents, derivatives, injected_current
-
-RECORDABLE = ("V", "m", "h", "n", "INa", "IK", "IL", "gNa", "gK", "gL", "I")
-"""Names accepted by ``simulate(record=...)``: state variables (mV, 1), ionic currents (µA/cm²),
-conductances (mS/cm²) and the injected current ``I`` (µA/cm²)."""
-
-
-class SimulationResult(eqx.Module):
-    """What :func:`simulate` returns.
-
-    **Fields:**
-
-    - `t`: sample times, ms, shape ``[samples]`` (``t0``, then every `record_every`-th step);
-      empty when nothing is recorded (``record=()``).
-    - `V`, `m`, `h`, `n`, `INa`, `IK`, `IL`, `gNa`, `gK`, `gL`, `I`: recorded traces, shape
-      ``[samples, *pop]`` (mV; 1; µA/cm²; mS/cm²; µA/cm²), or ``None`` if not recorded.
-    - `spike_count`: spikes per neuron (upward crossings of ``V_th``), int, ``[*pop]``.
-    - `spike_times`: ms, ``[max_spikes, *pop]``, each neuron's spike times in order, padded with
-      ``+inf``; located within the step by cubic Hermite (default) or linear interpolation
-      (scan steppers) or on the solver's dense output (Diffrax solvers); differentiable.
-    - `final_state`: the `HHState` after the last step.
-    - `finite`: bool scalar, False if any state variable became NaN/Inf (with ``throw=True``
-      the run raises instead).
-    - `duration`, `dt`: ms (static).
-    """
-
-    t: Float[Array, " samples"]
-    spike_count: Int[Array, "*pop"]
-    spike_times: Float[Array, "max_spikes *pop"]
-    final_state: HHState
-    finite: Array
-    V: Array | None = None
-    m: Array | None = None
-    h: Array | None = None
-    n: Array | None = None
-    INa: Array | None = None
-    IK: Array | None = None
-    IL: Array | None = None
-    gNa: Array | None = None
-    gK: Array | None = None
-    gL: Array | None = None
-    I: Array | None = None
-    duration: float = eqx.field(static=True, default=0.0)
-    dt: float = eqx.field(static=True, default=0.0)
-
-    @property
-    def firing_rate(self) -> PopArray:
-        """Mean firing rate per neuron over the whole run, Hz."""
-        return self.spike_count.astype(self.final_state.V.dtype) / (self.duration / 1000.0)
-
-    @property
-    def spike_overflow(self) -> Array:
-        """True where a neuron fired more spikes than `spike_times` has rows (counts stay right)."""
-        return self.spike_count > self.spike_times.shape[0]
-
-    def trace(self, name: str) -> Array:
-        """A recorded trace by name; `ValueError` naming it if it was not recorded."""
-        if name not in RECORDABLE:
-            raise ValueError(f"unknown variable {name!r}; recordable: {list(RECORDABLE)}.")
-        value = getattr(self, name)
-        if value is None:
-            raise ValueError(f"{name!r} was not recorded; pass record=(..., {name!r}) to simulate.")
-        return value
-
-    def spike_table(self) -> np.ndarray:
-        """All spikes as a NumPy array ``[K, 2]``: (flat neuron index, time in ms), by time.
-
-        **Example:** ``np.savetxt("spikes.csv", r.spike_table(), header="neuron,time_ms")``.
-        """
-        times = np.asarray(self.spike_times)
-        times = times.reshape(times.shape[0], -1)
-        slot, neuron = np.nonzero(np.isfinite(times))
-        out = np.stack([neuron.astype(float), times[slot, neuron]], axis=1)
-        return out[np.lexsort((out[:, 0], out[:, 1]))]
-
 
 def _observe(name, params: HHParams, y: HHState, I, shape):
     if name in ("V", "m", "h", "n"):
@@ -139,91 +74,6 @@ def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
         carry, tail = jax.lax.scan(f, carry, None, length=rem, unroll=min(unroll, rem))
         ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, tail)
     return carry, ys
-
-
-def _check_positive_finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number (ms), got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number (ms), got {value}.")
-    return value
-
-
-def _n_steps(duration: float, dt: float) -> int:
-    n = round(duration / dt)
-    if n < 1 or abs(n * dt - duration) > 1e-6 * max(duration, dt):
-        raise ValueError(
-            f"duration ({duration} ms) must be a whole number of steps dt ({dt} ms); "
-            f"duration/dt = {duration / dt:.6g}."
-        )
-    return int(n)
-
-
-def _check_stimulus_grid(stimulus: AbstractStimulus, dt: float, t0: float, t_end: float) -> None:
-    for d in stimulus.grid_dt():
-        ratio = d / dt
-        if abs(ratio - round(ratio)) > 1e-6 * max(ratio, 1.0) or round(ratio) < 1:
-            raise ValueError(
-                f"stimulus is sampled with dt={d} ms, which is not a whole multiple of the "
-                f"simulation dt={dt} ms."
-            )
-    for start, end in stimulus.grid_span():
-        if start > t0 + 1e-9 * max(abs(t0), 1.0) or end < t_end - 1e-6 * max(abs(t_end), 1.0):
-            raise ValueError(
-                f"stimulus samples cover [{start}, {end}] ms but the simulation runs over "
-                f"[{t0}, {t_end}] ms."
-            )
-
-
-def _check_y0(y0: HHState) -> None:
-    """Concrete initial states must be finite with gates in [0, 1] (traced ones are not checked)."""
-    for name in ("V", "m", "h", "n"):
-        x = getattr(y0, name)
-        if isinstance(x, jax.core.Tracer):
-            continue
-        if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
-            continue
-        arr = np.asarray(x)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"y0.{name} must be finite, got {arr.ravel()[:4].tolist()}.")
-        # 1e-6 of slack: a final_state of an explicit stepper (RK4, Euler) may overshoot by rounding.
-        if name != "V" and (np.any(arr < -1e-6) or np.any(arr > 1 + 1e-6)):
-            raise ValueError(f"y0.{name} (a gate) must lie in [0, 1], got {arr.ravel()[:4].tolist()}.")
-
-
-def _check_no_diffrax_options(stepper, controller, adjoint, max_steps, population) -> None:
-    """A scan stepper takes no Diffrax option: one given anyway would be silently ignored."""
-    given = [
-        name
-        for name, is_set in (
-            ("stepsize_controller", not isinstance(controller, diffrax.ConstantStepSize)),
-            ("adjoint", adjoint is not None),
-            ("max_steps", max_steps is not None),
-            ("population", population != "batched"),
-        )
-        if is_set
-    ]
-    if given:
-        raise ValueError(
-            f"{', '.join(given)}: Diffrax-only option(s), but stepper={stepper!r} is a scan "
-            "stepper; pass a diffrax.AbstractSolver (e.g. diffrax.Tsit5()) or drop them."
-        )
-
-
-def _population_shape(params, stimulus, y0, t0) -> tuple[int, ...]:
-    shapes = {"params": params.pop_shape}
-    try:
-        shapes["stimulus"] = tuple(jax.eval_shape(stimulus, jnp.asarray(t0, params.dtype)).shape)
-    except Exception as e:
-        raise ValueError(f"stimulus could not be evaluated at t={t0} ms: {e}") from None
-    if y0 is not None:
-        shapes["y0"] = y0.shape
-    try:
-        return tuple(np.broadcast_shapes(*shapes.values()))
-    except ValueError:
-        detail = ", ".join(f"{k} {v}" for k, v in shapes.items())
-        raise ValueError(f"population shapes do not broadcast: {detail}.") from None
 
 
 def simulate(
@@ -292,8 +142,9 @@ def simulate(
     - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps + 1`` for a constant
       step, else ``max(16384, 250·duration/1 ms)``.
     - `population`: Diffrax solvers only: ``"batched"`` (default; one ODE over the whole
-      population, one step size; measured faster, see docs/accuracy.md) or ``"vmap"`` (one ODE
-      per neuron under `jax.vmap`, each with its own step size).
+      population, one step-size sequence; on CPU within timing noise of ``"vmap"``, see
+      docs/accuracy.md) or ``"vmap"`` (one ODE per neuron under `jax.vmap`, each with its own
+      step size).
     - `checkpoint`: split the time loop into ~√n segments wrapped in `jax.checkpoint`, so the
       memory of a reverse-mode gradient grows like √(steps) instead of steps, for about one
       extra forward pass of compute. Default False.
