@@ -392,11 +392,4 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         dt=config.dt,
         **traces,
     )
-    if config.throw:  # inside the jit: no eager compilation of the check
-        result = eqx.error_if(
-            result,
-            jnp.logical_not(result.finite),
-            "hh_jax.simulate: the state became NaN/Inf (check parameters, current and dt; "
-            "an explicit stepper at too large a dt diverges).",
-        )
-    return result
+    return _maybe_throw(result, config.throw)  # inside the jit: no eager compilation of the check
