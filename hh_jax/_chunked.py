@@ -2,7 +2,7 @@
 
 :func:`simulate_chunked` runs :func:`hh_jax.simulate` chunk after chunk (one compilation serves
 every full chunk), carrying the state across, and writes each chunk's spikes, spike counts and
-decimated traces to ``DIR/chunk_XXXXX.npz`` before the next starts, with a tqdm progress bar.
+decimated traces to ``DIR/chunk_NNNNN.npz (five-digit chunk number)`` before the next starts, with a tqdm progress bar.
 Memory stays that of one chunk however many steps are taken. :class:`ChunkedResult` reads the
 files back.
 """
@@ -122,7 +122,7 @@ def simulate_chunked(
     progress: bool = True,
     throw: bool = True,
 ) -> ChunkedResult:
-    """Simulate for many steps in constant memory, streaming results to ``out/chunk_XXXXX.npz``.
+    """Simulate for many steps in constant memory, streaming results to ``out/chunk_NNNNN.npz (five-digit chunk number)``.
 
     Each file holds ``t`` (ms, float64, absolute), the recorded traces ``[samples, *pop]``
     (every `record_every`-th step; the chunk's first sample is the previous chunk's last and is
