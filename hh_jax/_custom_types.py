@@ -54,6 +54,28 @@ UNITS = {
 }
 """Unit of every named quantity, as written in files (ASCII)."""
 
+def shape_arg(shape, name: str = "shape") -> tuple[int, ...]:
+    """A population-shape argument (an int or a sequence of ints, each ≥ 1) as a tuple.
+
+    `TypeError` naming `name` for anything else (strings, floats, bools, None inside);
+    `ValueError` for sizes < 1.
+    """
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    try:
+        items = list(shape) if not isinstance(shape, (str, bytes)) else None
+    except TypeError:
+        items = None
+    if items is None or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in items
+    ):
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {shape!r}.")
+    shape = tuple(int(s) for s in items)
+    if any(s < 1 for s in shape):
+        raise ValueError(f"{name} must have positive sizes, got {shape}.")
+    return shape
+
+
 __all__ = [
     "Array",
     "ArrayLike",

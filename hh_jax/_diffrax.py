@@ -183,11 +183,14 @@ def _solve(params, stimulus, y0, solver, controller, adjoint, config, shape, ts,
     return sol.ys, count, buf, ok
 
 
-def _vmap_stimulus_axes(stimulus, shape):
-    """vmap axes for a stimulus: leaves with exactly the population shape are mapped."""
-    return jax.tree_util.tree_map(
-        lambda x: 0 if (eqx.is_array(x) and x.shape == shape) else None, stimulus
-    )
+def _flatten_stimulus(stimulus, shape):
+    """The stimulus with its population-shaped leaves flattened to ``[N]``, and the matching
+    `jax.vmap` axes (0 for those leaves, None for the shared ones)."""
+    N = math.prod(shape)
+    per_neuron = lambda x: eqx.is_array(x) and x.shape == shape
+    flat = jax.tree_util.tree_map(lambda x: x.reshape(N) if per_neuron(x) else x, stimulus)
+    axes = jax.tree_util.tree_map(lambda x: 0 if per_neuron(x) else None, stimulus)
+    return flat, axes
 
 
 @eqx.filter_jit
@@ -207,11 +210,7 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, conf
         flat = lambda x: jnp.broadcast_to(x, shape).reshape(N)
         p_flat = jax.tree_util.tree_map(flat, params)
         y_flat = jax.tree_util.tree_map(lambda x: x.reshape(N), y0)
-        s_flat = jax.tree_util.tree_map(
-            lambda x: x.reshape((N,) + x.shape[len(shape):]) if eqx.is_array(x) and x.shape == shape else x,
-            stimulus,
-        )
-        axes = _vmap_stimulus_axes(stimulus, shape)
+        s_flat, axes = _flatten_stimulus(stimulus, shape)
 
         def one(p, s, y):
             return _solve(p, s, y, solver, controller, adjoint, config, (), save_ts, dtype)
@@ -237,11 +236,7 @@ def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:
     if shape == ():
         return
     N = math.prod(shape)
-    axes = _vmap_stimulus_axes(stimulus, shape)
-    s_flat = jax.tree_util.tree_map(
-        lambda x: x.reshape((N,) + x.shape[len(shape):]) if eqx.is_array(x) and x.shape == shape else x,
-        stimulus,
-    )
+    s_flat, axes = _flatten_stimulus(stimulus, shape)
     out = jax.eval_shape(
         jax.vmap(lambda s: s(jnp.asarray(t0, dtype)), in_axes=(axes,), axis_size=N), s_flat
     )

@@ -8,31 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._custom_types import PopArrayLike, PRNGKeyArray
+from ._custom_types import PopArrayLike, PRNGKeyArray, shape_arg
 from ._params import HHParams
 from ._vector_field import HHState, currents, gate_steady_states
-
-
-def _shape_arg(shape) -> tuple[int, ...]:
-    if shape is None:
-        return ()
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
-    if isinstance(shape, (str, bytes)) or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in _iter(shape)
-    ):
-        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}.")
-    shape = tuple(int(s) for s in shape)
-    if any(s < 1 for s in shape):
-        raise ValueError(f"shape must have positive sizes, got {shape}.")
-    return shape
-
-
-def _iter(x):
-    try:
-        return list(x)
-    except TypeError:
-        return [None]
 
 
 def steady_state_at(V: PopArrayLike = -65.0, *, shape: int | Sequence[int] | None = None) -> HHState:
@@ -57,7 +35,7 @@ def steady_state_at(V: PopArrayLike = -65.0, *, shape: int | Sequence[int] | Non
         raise TypeError(f"steady_state_at: V (mV) must be a number or a float array: {e}") from None
     if not isinstance(V, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(V))):
         raise ValueError(f"steady_state_at: V must be finite, got {V}.")
-    shape = _shape_arg(shape) if shape is not None else jnp.shape(V)
+    shape = shape_arg(shape) if shape is not None else jnp.shape(V)
     try:
         np.broadcast_shapes(jnp.shape(V), shape)
         V = jnp.broadcast_to(V, shape)
@@ -90,7 +68,7 @@ def brainpy_initial_state(key: PRNGKeyArray, shape: int | Sequence[int] = ()) ->
         raise TypeError(
             f"brainpy_initial_state: key must be a jax.random key (jax.random.key(seed)), got {key!r}."
         )
-    shape = _shape_arg(shape)
+    shape = shape_arg(shape)
     V = jax.random.uniform(key, shape, minval=-70.0, maxval=-60.0)
     full = lambda v: jnp.full(shape, v, dtype=V.dtype)
     return HHState(V=V, m=full(0.5), h=full(0.6), n=full(0.32))

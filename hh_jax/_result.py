@@ -1,6 +1,7 @@
 """The result of a simulation: sample times, recorded traces, spikes, final state."""
 
 import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, Float, Int, PopArray
@@ -79,3 +80,20 @@ class SimulationResult(eqx.Module):
         slot, neuron = np.nonzero(np.isfinite(times))
         out = np.stack([neuron.astype(float), times[slot, neuron]], axis=1)
         return out[np.lexsort((out[:, 0], out[:, 1]))]
+
+
+def state_is_finite(y: HHState) -> Array:
+    """True (bool scalar) if every variable of `y` is finite."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (y.V, y.m, y.h, y.n)]))
+
+
+def maybe_throw(result: SimulationResult, throw: bool) -> SimulationResult:
+    """`result`, raising through `eqx.error_if` (under jit) if `throw` and it is not finite."""
+    if throw:
+        result = eqx.error_if(
+            result,
+            jnp.logical_not(result.finite),
+            "hh_jax.simulate: the state became NaN/Inf (check parameters, current and dt; "
+            "an explicit stepper at too large a dt diverges).",
+        )
+    return result

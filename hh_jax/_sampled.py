@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._custom_types import Array, PopArray, PRNGKeyArray
+from ._custom_types import Array, PopArray, PRNGKeyArray, shape_arg
 from ._stimulus import AbstractStimulus, _float, _scalar
 
 
@@ -80,18 +80,6 @@ class Sampled(AbstractStimulus):
         return ((self.t0, self.t0 + n * self.dt),)
 
 
-def _pop_shape_arg(shape, cls):
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
-    try:
-        shape = tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"{cls}.shape must be an int or a tuple of ints, got {shape!r}.") from None
-    if any(s < 1 for s in shape):
-        raise ValueError(f"{cls}.shape must have positive sizes, got {shape}.")
-    return shape
-
-
 def _check_fits(cls, shape, **arrays):
     """The noise parameters must broadcast to the noise's population `shape`."""
     for name, a in arrays.items():
@@ -144,7 +132,7 @@ class WhiteNoise(AbstractStimulus):
             raise ValueError("WhiteNoise.sigma must be >= 0.")
         self.mean = _float("mean", mean, cls="WhiteNoise")
         self.dt = _scalar("dt", dt, cls="WhiteNoise", positive=True)
-        self.shape = _pop_shape_arg(shape, "WhiteNoise")
+        self.shape = shape_arg(shape, "WhiteNoise.shape")
         _check_fits("WhiteNoise", self.shape, sigma=self.sigma, mean=self.mean)
         self.scale_with_dt = bool(scale_with_dt)
         self.t0 = _scalar("t0", t0, cls="WhiteNoise")
@@ -188,7 +176,7 @@ class OUNoise(AbstractStimulus):
         tau = _scalar("tau", tau, cls="OUNoise", positive=True)
         dt = _scalar("dt", dt, cls="OUNoise", positive=True)
         duration = _scalar("duration", duration, cls="OUNoise", positive=True)
-        shape = _pop_shape_arg(shape, "OUNoise")
+        shape = shape_arg(shape, "OUNoise.shape")
         _check_fits("OUNoise", shape, sigma=sigma, mean=mean)
         n = int(math.ceil(duration / dt - 1e-9))
         decay = math.exp(-dt / tau)

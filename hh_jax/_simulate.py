@@ -14,7 +14,7 @@ from ._diffrax import prepare_diffrax, run_diffrax
 from ._initial_state import steady_state_at
 from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
-from ._result import RECORDABLE, SimulationResult
+from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
 from ._simulate_checks import (
     _check_no_diffrax_options,
     _check_positive_finite,
@@ -245,25 +245,13 @@ def _default_y0(V, shape):
     return steady_state_at(V, shape=shape)
 
 
-def _maybe_throw(result, throw):
-    if throw:
-        result = eqx.error_if(
-            result,
-            jnp.logical_not(result.finite),
-            "hh_jax.simulate: the state became NaN/Inf (check parameters, current and dt; "
-            "an explicit stepper at too large a dt diverges).",
-        )
-    return result
-
-
 def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
                       throw, **grid):
     controller, adjoint, config = prepare_diffrax(
         stimulus, controller, adjoint, max_steps, population, params.dtype, throw=throw, **grid
     )
     ts, ys, final, count, buf, ok = run_diffrax(params, stimulus, y0, solver, controller, adjoint, config)
-    result = _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok)
-    return _maybe_throw(result, throw)
+    return _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok)
 
 
 @eqx.filter_jit
@@ -276,11 +264,11 @@ def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
             lambda y, i: _observe(name, params, y, i, shape), in_axes=(0, 0 if I is not None else None)
         )(ys, I)
         traces = {name: observe(name) for name in config.record}
-    finite = ok & jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (final.V, final.m, final.h, final.n)]))
-    return SimulationResult(
-        t=ts, spike_count=count, spike_times=buf, final_state=final, finite=finite,
+    result = SimulationResult(
+        t=ts, spike_count=count, spike_times=buf, final_state=final, finite=ok & state_is_finite(final),
         duration=config.n_steps * config.dt, dt=config.dt, **traces,
     )
+    return maybe_throw(result, config.throw)
 
 
 @eqx.filter_jit
@@ -304,36 +292,37 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         if S > 0:
             # Spike times only in steps where some neuron crossed: the sub-step location and
             # the scatter into `buf` (a serial O(N) loop on CPU) are skipped in all others.
+            def hermite_times(take):
+                # Cubic Hermite on the step's ends and dV/dt (two vector-field evaluations) for
+                # the neurons `take` selects.
+                p_k, y_k, yn_k = (jax.tree_util.tree_map(take, tree) for tree in (params, y, y_new))
+                d0 = derivatives(p_k, y_k, take(injected_current(stimulus, t))).V
+                d1 = derivatives(p_k, yn_k, take(injected_current(stimulus, t + dt))).V
+                return hermite_crossing(t, dt, y_k.V, yn_k.V, d0, d1, take(V_th))
+
             def locate_and_record(buf):
                 if config.spike_interpolation == "hermite":
-                    d0 = derivatives(params, y, injected_current(stimulus, t)).V
-                    d1 = derivatives(params, y_new, injected_current(stimulus, t + dt)).V
-                    t_cross = hermite_crossing(t, dt, y.V, y_new.V, d0, d1, V_th)
+                    t_cross = hermite_times(lambda x: x)
                 else:
                     t_cross = linear_crossing(t, dt, y.V, y_new.V, V_th)
                 return record_crossings(buf, count, crossed, t_cross)[0]
 
-            def record_few(buf):
-                # The Hermite refinement (two vector-field evaluations, ~20 Newton steps) for
-                # the (at most _FEW) neurons that crossed, gathered: in an asynchronous
-                # population a few neurons cross in most steps.
-                # (top_k on CPU: ~5x faster than jnp.nonzero(size=...); ties keep index order.)
-                idx = jax.lax.top_k(crossed.reshape(-1).astype(jnp.float32), _FEW)[1]
-                take = lambda x: x if jnp.ndim(x) == 0 else jnp.broadcast_to(x, shape).reshape(-1)[idx]
-                sub = lambda tree: jax.tree_util.tree_map(take, tree)
-                p_k, y_k, yn_k = sub(params), sub(y), sub(y_new)
-                d0 = derivatives(p_k, y_k, take(injected_current(stimulus, t))).V
-                d1 = derivatives(p_k, yn_k, take(injected_current(stimulus, t + dt))).V
-                t_cross = hermite_crossing(t, dt, y_k.V, yn_k.V, d0, d1, take(V_th))
-                n_crossed = jnp.sum(crossed, dtype=jnp.int32)
-                slot = jnp.where(jnp.arange(_FEW, dtype=jnp.int32) < n_crossed, count.reshape(-1)[idx], S)
-                return buf.at[slot, idx].set(t_cross.astype(buf.dtype), mode="drop")
-
             if config.spike_interpolation == "hermite" and N > 2 * _FEW:
-                # Up to _FEW crossing neurons: gathered; more (a synchronous volley): all.
-                some = lambda b: jax.lax.cond(
-                    jnp.sum(crossed, dtype=jnp.int32) <= _FEW, record_few, locate_and_record, b)
-                buf = jax.lax.cond(jnp.any(crossed), some, lambda b: b, buf)
+                # In an asynchronous population a few neurons cross in most steps: up to _FEW
+                # crossing neurons are gathered and refined alone; more (a synchronous volley):
+                # the whole population. (top_k on CPU: ~5x faster than jnp.nonzero(size=...);
+                # ties keep index order.)
+                n_crossed = jnp.sum(crossed, dtype=jnp.int32)
+
+                def record_few(buf):
+                    idx = jax.lax.top_k(crossed.reshape(-1).astype(jnp.float32), _FEW)[1]
+                    take = lambda x: x if jnp.ndim(x) == 0 else jnp.broadcast_to(x, shape).reshape(-1)[idx]
+                    t_cross = hermite_times(take)
+                    slot = jnp.where(jnp.arange(_FEW, dtype=jnp.int32) < n_crossed, count.reshape(-1)[idx], S)
+                    return buf.at[slot, idx].set(t_cross.astype(buf.dtype), mode="drop")
+
+                some = lambda b: jax.lax.cond(n_crossed <= _FEW, record_few, locate_and_record, b)
+                buf = jax.lax.cond(n_crossed > 0, some, lambda b: b, buf)
             else:
                 buf = jax.lax.cond(jnp.any(crossed), locate_and_record, lambda b: b, buf)
         count = count + crossed.astype(count.dtype)
@@ -381,15 +370,14 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         t = t0 + dt * (k_every * jnp.arange(n_samples + 1)).astype(dtype)
     else:  # nothing recorded: no sample times either (an O(steps) array otherwise)
         t = jnp.zeros((0,), dtype)
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in (y.V, y.m, y.h, y.n)]))
     result = SimulationResult(
         t=t,
         spike_count=count,
         spike_times=buf.reshape((S,) + shape),
         final_state=y,
-        finite=finite,
+        finite=state_is_finite(y),
         duration=config.n_steps * config.dt,
         dt=config.dt,
         **traces,
     )
-    return _maybe_throw(result, config.throw)  # inside the jit: no eager compilation of the check
+    return maybe_throw(result, config.throw)  # inside the jit: no eager compilation of the check

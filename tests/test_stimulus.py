@@ -108,6 +108,9 @@ def test_gradients_flow_into_amplitudes():
         (lambda: hj.WhiteNoise(jax.random.key(0), sigma=-1.0, dt=0.1), "WhiteNoise.sigma"),
         (lambda: hj.OUNoise(jax.random.key(0), mean=0.0, sigma=1.0, tau=0.0, dt=0.1, duration=1.0), "OUNoise.tau"),
         (lambda: hj.Stack([]), "Stack"),
+        (lambda: hj.WhiteNoise(jax.random.key(0), sigma=1.0, dt=0.1, shape="12"), "WhiteNoise.shape"),
+        (lambda: hj.WhiteNoise(jax.random.key(0), sigma=1.0, dt=0.1, shape=(2, True)), "WhiteNoise.shape"),
+        (lambda: hj.OUNoise(jax.random.key(0), mean=0.0, sigma=1.0, tau=1.0, dt=0.1, duration=1.0, shape=2.5), "OUNoise.shape"),
     ],
 )
 def test_bad_stimulus_arguments_are_named(make, match):
