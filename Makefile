@@ -13,12 +13,16 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 
+# The `kernel_path()` line compiles the fused CPU kernel of ExpEuler once per machine (into
+# ~/.cache/hh_jax; it falls back to the lax.scan loop where no C++ compiler is found).
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e .
+	$(PY) -c "from hh_jax._fused import kernel_path; print('fused kernel:', kernel_path())"
 	touch $(STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e ".[test,notebooks,bench]"
+	$(PY) -c "from hh_jax._fused import kernel_path; print('fused kernel:', kernel_path())"
 	touch $(STAMP) $(TEST_STAMP)
 
 run: $(STAMP)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._custom_types import Array
 from ._diffrax import prepare_diffrax, run_diffrax
+from ._fused import fused_arrays, unavailable_reason
 from ._initial_state import steady_state_at
 from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
@@ -237,6 +238,12 @@ def simulate(
         throw=bool(throw),
         spike_interpolation=spike_interpolation,
     )
+    if isinstance(stepper, ExpEuler) and stepper.fused is not False:
+        reason = unavailable_reason(stimulus, config, jnp.result_type(params.dtype, y0.V.dtype))
+        if reason is None:
+            return _run_fused(params, stimulus, y0, stepper, config)
+        if stepper.fused:
+            raise ValueError(f"stepper=ExpEuler(fused=True): the fused kernel cannot run this simulation: {reason}.")
     return _run(params, stimulus, y0, stepper, config)
 
 
@@ -381,3 +388,58 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         **traces,
     )
     return maybe_throw(result, config.throw)  # inside the jit: no eager compilation of the check
+
+
+def _state_names(record) -> str:
+    """The state variables (a subset of "Vmhn") the recorded observables are computed from."""
+    needs = {"INa": "Vmh", "IK": "Vn", "IL": "V", "gNa": "mh", "gK": "n", "gL": "", "I": ""}
+    used = {v for name in record for v in needs.get(name, name)}
+    return "".join(v for v in "Vmhn" if v in used)
+
+
+@eqx.filter_custom_jvp
+def _fused_core(params, stimulus, y0, *, stepper, config):
+    return fused_arrays(params, stimulus, y0, config=config, staggered=stepper.staggered,
+                        states=_state_names(config.record))
+
+
+@_fused_core.def_jvp
+def _fused_core_jvp(primals, tangents, *, stepper, config):
+    # The derivatives of the lax.scan loop (same mathematics; its primal replaces the kernel's).
+    names = _state_names(config.record)
+    scan_config = eqx.tree_at(lambda c: (c.record, c.throw), config, (tuple(names), False))
+
+    def scan_arrays(params, stimulus, y0):
+        r = _run(params, stimulus, y0, stepper, scan_config)
+        return r.final_state, r.spike_count, r.spike_times, {v: getattr(r, v) for v in names}
+
+    return eqx.filter_jvp(scan_arrays, primals, tangents)
+
+
+@eqx.filter_jit
+def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config) -> SimulationResult:
+    """`_run` for `ExpEuler` with the whole time loop in the fused CPU kernel (`_fused.py`)."""
+    shape = config.shape
+    dtype = jnp.result_type(params.dtype, y0.V.dtype)
+    y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
+    params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
+    final, count, spikes, states = _fused_core(params, stimulus, y0, stepper=stepper, config=config)
+    traces = {}
+    if config.record:
+        dt = jnp.asarray(config.dt, dtype)
+        k_every = config.record_every
+        t = jnp.asarray(config.t0, dtype) + dt * (k_every * jnp.arange(config.n_steps // k_every + 1)).astype(dtype)
+        zeros = jnp.zeros((t.shape[0],) + shape, dtype)
+        ys = HHState(*(states.get(v, zeros) for v in "Vmhn"))
+        I = jax.vmap(stimulus)(t) if "I" in config.record else None
+        for name in config.record:
+            traces[name] = jax.vmap(
+                lambda y, i: _observe(name, params, y, i, shape), in_axes=(0, 0 if I is not None else None)
+            )(ys, I)
+    else:
+        t = jnp.zeros((0,), dtype)
+    result = SimulationResult(
+        t=t, spike_count=count, spike_times=spikes, final_state=final, finite=state_is_finite(final),
+        duration=config.n_steps * config.dt, dt=config.dt, **traces,
+    )
+    return maybe_throw(result, config.throw)
