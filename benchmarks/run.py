@@ -10,7 +10,8 @@ forward time ratio, peak memory of the long runs, the peers in the same run, and
 ``results/throughput.png``.
 
 The host CPU is split into one XLA device per core *before* JAX starts, so that
-`hh_jax.simulate_sharded` can use every core; ``hh_jax.simulate`` runs on one device.
+`hh_jax.simulate_sharded` can use every core; ``hh_jax.simulate`` runs on one device (its fused
+CPU kernel for ExpEuler starts one thread per core itself).
 """
 
 import argparse
@@ -31,6 +32,8 @@ hh_jax.use_cpu_devices(N_CORES)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+
+from hh_jax import _fused  # noqa: E402  (the kernel's path, for the record)
 
 from ._baseline import make_baseline  # noqa: E402
 from ._peers import PEER_METHODS, available_peers, run_peer  # noqa: E402
@@ -65,21 +68,22 @@ def _row(impl, method, dtype, n, first, walls, cpus, spikes, devices=1):
                 cpu_wall=statistics.median(c / w for c, w in zip(cpus, walls)), spikes=int(spikes))
 
 
-def bench_hh_jax(n, dtype, stepper, sharded, repeats, wrap=True):
+def bench_hh_jax(n, dtype, stepper, sharded, repeats, wrap=True, fused=None):
     """One hh_jax configuration. ``wrap``: call it through `jax.jit` as repeated runs would
-    (default); False times the plain `simulate` call with its Python-side argument checks."""
+    (default); False times the plain `simulate` call with its Python-side argument checks.
+    ``fused=False``: ExpEuler's `lax.scan` loop instead of the fused CPU kernel (the default)."""
     with jax.enable_x64(dtype == "float64"):
         p = hh_jax.HHParams()
         y0 = hh_jax.steady_state_at(jnp.asarray(-65.0, p.dtype), shape=n)
         run = hh_jax.simulate_sharded if sharded else hh_jax.simulate
         kw = dict(duration=_steps(n) * DT, dt=DT, record=(), max_spikes=0,
-                  stepper=hh_jax.STEPPERS[stepper]())
+                  stepper=hh_jax.ExpEuler(fused=False) if fused is False else hh_jax.STEPPERS[stepper]())
         f = lambda p, y0: run(p, CURRENT, y0=y0, **kw).spike_count
         f = jax.jit(f) if wrap else f
         first, walls, cpus, r = _timed(lambda: f(p, y0), repeats)
         name = "hh_jax.simulate_sharded" if sharded else "hh_jax.simulate"
         name += "" if wrap else " (no jit wrapper)"
-        return _row(name, stepper, dtype, n, first, walls, cpus, jnp.sum(r),
+        return _row(name, stepper + (" (lax.scan)" if fused is False else ""), dtype, n, first, walls, cpus, jnp.sum(r),
                     devices=len(jax.devices()) if sharded else 1)
 
 
@@ -193,6 +197,7 @@ def environment():
                 platform=platform.platform(), cpu=platform.processor() or platform.machine(),
                 cores=N_CORES, devices=[str(d) for d in jax.devices()],
                 backend=jax.default_backend(), peers=available_peers(),
+                fused_kernel=_fused.kernel_path(),
                 date=time.strftime("%Y-%m-%d %H:%M:%S"))
 
 
@@ -223,10 +228,15 @@ def main(argv=None):
     partial = out / "rows.partial.json"  # rows so far, in case the run is stopped
     log = lambda r: print({k: r.get(k) for k in ("impl", "method", "dtype", "n", "neuron_steps_per_s",
                                                   "cpu_wall", "first_call_s", "skipped")}, flush=True)
+    base_repeats = repeats
     for n in sizes:
+        # N = 1 runs take ~1 ms: 20 repeats (every implementation) for a stable median.
+        repeats = max(base_repeats, 20) if n == 1 else base_repeats
         for dtype in dtypes:
             jobs = [lambda: bench_baseline(n, dtype, repeats),
                     lambda: bench_hh_jax(n, dtype, "exp_euler", False, repeats)]
+            if n <= 10**5:
+                jobs.append(lambda: bench_hh_jax(n, dtype, "exp_euler", False, repeats, fused=False))
             if n >= 100 and len(jax.devices()) > 1:
                 jobs.append(lambda: bench_hh_jax(n, dtype, "exp_euler", True, repeats))
             if n in (1, 10**4):
