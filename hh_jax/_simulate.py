@@ -117,6 +117,8 @@ def simulate(
       `RK4()`, `Euler()`), or any `diffrax.AbstractSolver` (e.g. ``diffrax.Tsit5()``,
       ``diffrax.Kvaerno5()``), which is then run by `diffrax.diffeqsolve` with traces saved on
       the `dt` grid and spikes located on the solver's dense output.
+      On the CPU, `ExpEuler` runs its whole time loop in a fused C++ kernel where it applies
+      (see `ExpEuler`; same results to rounding, ~3× faster for populations).
     - `y0`: initial `HHState`. Default: V = −65 mV with gates at steady state.
     - `record`: names of traces to keep, from ``V m h n INa IK IL gNa gK gL I``. Default
       ``("V",)``; ``()`` keeps none.
