@@ -95,9 +95,11 @@ def test_chunked_peak_memory_is_flat_as_steps_grow_tenfold():
     # 1 000 neurons, V recorded at every step in float64: the full trace of the long run would
     # be 5 000 × 1 000 × 8 B = 40 MB (36 MB more than the short one); one chunk is 2 MB.
     # Measured (CPU, 2 cores, one malloc arena): chunked −4…+3 MB; the control, one `simulate`
-    # call holding the trace, +58…+73 MB (the trace and XLA's copy of the scan output). The control shows that the
-    # meter sees a trace that grows with the steps, so the bound of 12 MB can fail.
+    # call holding the trace, +58…+73 MB with the lax.scan loop (the trace and XLA's copy of
+    # the scan output), +28.5 MB with the fused kernel (which writes the trace once). The
+    # control shows that the meter sees a trace that grows with the steps, so the bound of
+    # 12 MB can fail.
     growth = _peak_rss_growth_mb("chunked", repeats=2)
     assert growth < 12, f"chunked: peak RSS grew by {growth:.1f} MB for 10x the steps"
     control = _peak_rss_growth_mb("simulate")
-    assert control > 30, f"control: peak RSS of one simulate call grew by only {control:.1f} MB"
+    assert control > 20, f"control: peak RSS of one simulate call grew by only {control:.1f} MB"
