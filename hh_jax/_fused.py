@@ -133,12 +133,13 @@ def _table_shape(stimulus, config, dtype) -> tuple[int, int]:
 
 def _table(stimulus, ts, shape, rows, cols):
     """The current (µA/cm²) at times `ts` as ``[rows, cols]`` (rows 1: time-independent)."""
-    if rows == 1:
-        values = stimulus(ts[0])[None]
-    else:
-        values = jax.vmap(stimulus)(ts)
-    values = jnp.reshape(values, (values.shape[0], -1))
-    return jnp.broadcast_to(values, (values.shape[0], cols)) if values.shape[1] != cols else values
+    values = stimulus(ts[0])[None] if rows == 1 else jax.vmap(stimulus)(ts)
+    if cols == 1:
+        return values.reshape(values.shape[0], 1)
+    # the stimulus' shape broadcasts against the population's from the right
+    out = values.shape[1:]
+    values = values.reshape(values.shape[:1] + (1,) * (len(shape) - len(out)) + out)
+    return jnp.broadcast_to(values, values.shape[:1] + tuple(shape)).reshape(values.shape[0], cols)
 
 
 def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: bool, states: str):

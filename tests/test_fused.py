@@ -63,6 +63,15 @@ def test_fused_equals_scan_for_each_stimulus_kind(name):
     _same_result(f, s, record)
 
 
+def test_fused_two_dimensional_population_with_a_broadcast_stimulus():
+    # population (2, 3): gNa per row, a time-varying stimulus per column
+    p = HHParams(gNa=jnp.array([[100.0], [130.0]]))
+    stim = hh_jax.Sine(amplitude=jnp.array([2.0, 6.0, 10.0]), frequency=50.0, offset=8.0)
+    f, s = _both(p, stim, duration=30.0, dt=0.01, record=("V", "I"), record_every=5)
+    assert f.V.shape == (601, 2, 3) and f.spike_count.shape == (2, 3)
+    _same_result(f, s, ("V", "I"))
+
+
 @pytest.mark.parametrize("interp", ["hermite", "linear"])
 def test_fused_spike_times_equal_scan(interp):
     p = HHParams(gNa=jnp.linspace(100.0, 140.0, 5))
