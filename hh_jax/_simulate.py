@@ -280,12 +280,18 @@ def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
     return maybe_throw(result, config.throw)
 
 
-@eqx.filter_jit
-def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Config) -> SimulationResult:
-    shape = config.shape
+def _common_dtype(params: HHParams, y0: HHState, shape):
+    """Parameters and initial state in one dtype, the state broadcast to the population."""
     dtype = jnp.result_type(params.dtype, y0.V.dtype)
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
     params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
+    return params, y0, dtype
+
+
+@eqx.filter_jit
+def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Config) -> SimulationResult:
+    shape = config.shape
+    params, y0, dtype = _common_dtype(params, y0, shape)
     args = (params, stimulus)
     dt = jnp.asarray(config.dt, dtype)
     t0 = jnp.asarray(config.t0, dtype)
@@ -422,9 +428,7 @@ def _fused_core_jvp(primals, tangents, *, stepper, config):
 def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config) -> SimulationResult:
     """`_run` for `ExpEuler` with the whole time loop in the fused CPU kernel (`_fused.py`)."""
     shape = config.shape
-    dtype = jnp.result_type(params.dtype, y0.V.dtype)
-    y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
-    params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
+    params, y0, dtype = _common_dtype(params, y0, shape)
     final, count, spikes, states = _fused_core(params, stimulus, y0, stepper=stepper, config=config)
     traces = {}
     if config.record:
