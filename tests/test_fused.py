@@ -168,14 +168,24 @@ def test_fused_is_used_by_default_and_compiles_once():
         guarded(HHParams(gNa=g), jnp.asarray(g / 10), hh_jax.ExpEuler())
 
 
-def test_unavailable_reasons():
+def test_unavailable_reasons_and_the_fallback(monkeypatch):
+    from hh_jax import _fused
+
     config = type("C", (), dict(shape=(10**5,), n_steps=10**4))
     noise = hh_jax.WhiteNoise(jax.random.key(0), sigma=1.0, dt=0.01, shape=(10**5,))
     assert "exceeds" in unavailable_reason(noise, config, jnp.float64)
     assert "float16" in unavailable_reason(hh_jax.Constant(1.0), config, jnp.float16)
     assert unavailable_reason(hh_jax.Constant(jnp.ones(10**5)), config, jnp.float32) is None
-    # the scan loop takes over where the kernel cannot run (fused=None), and agrees
-    small = dict(duration=5.0, dt=0.01, record=("V",))
-    p32 = HHParams(gNa=jnp.full((3,), 120.0, jnp.float16))
+    p16 = HHParams(gNa=jnp.full((3,), 120.0, jnp.float16))
     with pytest.raises(ValueError, match="float16"):
-        hh_jax.simulate(p32, 10.0, stepper=FUSED, **small)
+        hh_jax.simulate(p16, 10.0, duration=5.0, dt=0.01, stepper=FUSED)
+    # Where the kernel cannot run, fused=None (the default) runs the lax.scan loop: the same
+    # result as fused=False, bit for bit.
+    monkeypatch.setattr(_fused, "MAX_TABLE", 0)
+    stim = hh_jax.Step(10.0, onset=2.0)
+    with pytest.raises(ValueError, match="exceeds 0 elements"):
+        hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01, stepper=FUSED)
+    auto = hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01)
+    scan = hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01, stepper=SCAN)
+    np.testing.assert_array_equal(np.asarray(auto.V), np.asarray(scan.V))
+    np.testing.assert_array_equal(np.asarray(auto.spike_times), np.asarray(scan.spike_times))

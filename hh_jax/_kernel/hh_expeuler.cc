@@ -65,6 +65,12 @@ inline double scale2(double n) {  // 2^n for an integral n in [-1022, 1023]
   return s;
 }
 
+// 1/k!, k = 0..14: the Taylor coefficients of e^r and (shifted by one) of exprel.
+constexpr double kInvFact[15] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720,
+                                 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800,
+                                 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800,
+                                 1.0 / 87178291200};
+
 // Taylor polynomials of e^r for |r| <= ln2/2, in Estrin form (a short dependency chain: one
 // neuron is latency bound). Degree 7 (float32), 13 (float64).
 inline float exp_poly(float r) {
@@ -74,9 +80,7 @@ inline float exp_poly(float r) {
   return (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
 }
 inline double exp_poly(double r) {
-  constexpr double c[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720,
-                           1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800,
-                           1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800};
+  const double* c = kInvFact;
   double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
   double q0 = (c[0] + r * c[1]) + r2 * (c[2] + r * c[3]);
   double q1 = (c[4] + r * c[5]) + r2 * (c[6] + r * c[7]);
@@ -145,9 +149,7 @@ inline float exprel_series(float z) {
   return (q0 + z4 * q1) + z8 * (1.0f / 362880);
 }
 inline double exprel_series(double z) {
-  constexpr double c[14] = {1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040,
-                           1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800,
-                           1.0 / 479001600, 1.0 / 6227020800, 1.0 / 87178291200};
+  const double* c = kInvFact + 1;  // z^j / (j+1)!
   double z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
   double q0 = (c[0] + z * c[1]) + z2 * (c[2] + z * c[3]);
   double q1 = (c[4] + z * c[5]) + z2 * (c[6] + z * c[7]);
@@ -169,19 +171,14 @@ inline T exprel(T z) {
   return small ? exprel_series(z) : big;
 }
 
+// dV/dt (mV/ms) at a state for a current I (for the Hermite spike times); invC = 1/C.
 template <typename T>
-struct Params {
-  T gNa, gK, gL, ENa, EK, EL, C, Vth;
-};
-
-// dV/dt (mV/ms) at a state for a current I (for the Hermite spike times).
-template <typename T>
-inline T dVdt(const Params<T>& p, T V, T m, T h, T n, T I) {
-  T gna = p.gNa * (m * m * m * h);
+inline T dVdt(T V, T m, T h, T n, T I, T gNa, T gK, T gL, T ENa, T EK, T EL, T invC) {
+  T gna = gNa * (m * m * m * h);
   T n2 = n * n;
-  T gk = p.gK * (n2 * n2);
-  T iion = gna * (V - p.ENa) + gk * (V - p.EK) + p.gL * (V - p.EL);
-  return (I - iion) / p.C;
+  T gk = gK * (n2 * n2);
+  T iion = gna * (V - ENa) + gk * (V - EK) + gL * (V - EL);
+  return (I - iion) * invC;
 }
 
 template <typename T>
@@ -332,12 +329,11 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
         T d0 = 0, d1 = 0;
         if (J.hermite) {
           // dV/dt at both ends of the step, with the current at t_k and t_k + dt.
-          Params<T> pp{gNa[i], gK[i], gL[i], ENa[i], EK[i], EL[i], T(1) / invC[i], Vth[i]};
           const T* i0row = iend + (J.Te > 1 ? k : 0) * J.Ne;
           const T* i1row = iend + (J.Te > 1 ? k + 1 : 0) * J.Ne;
           T I0 = i0row[J.Ne > 1 ? i0 + i : 0], I1 = i1row[J.Ne > 1 ? i0 + i : 0];
-          d0 = dVdt(pp, Vp[i], mp[i], hp[i], np_[i], I0);
-          d1 = dVdt(pp, V[i], m[i], h[i], n[i], I1);
+          d0 = dVdt(Vp[i], mp[i], hp[i], np_[i], I0, gNa[i], gK[i], gL[i], ENa[i], EK[i], EL[i], invC[i]);
+          d1 = dVdt(V[i], m[i], h[i], n[i], I1, gNa[i], gK[i], gL[i], ENa[i], EK[i], EL[i], invC[i]);
         }
         J.spikes[(p * J.S + (cnt[i] - 1)) * N + i0 + i] =
             crossing_time<T>(J.hermite, t, dt, Vp[i], V[i], d0, d1, Vth[i]);
@@ -414,8 +410,7 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
   int r = 0;
   for (int b = 0; b < 4; ++b)
     if (rec_mask & (1 << b)) {
-      if (r < 4) J.rec_idx[r] = b;
-      ++r;
+      J.rec_idx[r++] = b;
     }
   if (J.n_rec > 0 && r != J.R) return ffi::Error::InvalidArgument("rec_mask does not match rec");
   if (J.n_rec == 0) J.R = 0;
