@@ -279,7 +279,43 @@ FAMILY_ROWS = [
 
 
 # Output: simulate_chunked (overwrite/resume), save_params, CLI output folders.
+@functools.cache
+def _chunked_run(name="finished", complete=True):
+    """A folder holding a 1 ms chunked run (two chunks); `complete=False` marks it interrupted."""
+    out = os.path.join(_DIR.name, name)
+    hh_jax.simulate_chunked(P(), 10.0, duration=1.0, dt=0.01, out=out, chunk_steps=50, record_every=50, progress=False)
+    if not complete:
+        meta_path = os.path.join(out, "meta.json")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        with open(meta_path, "w") as f:
+            json.dump(meta | {"complete": False}, f)
+        os.remove(os.path.join(out, "chunk_00001.npz"))
+    return out
+
+
+def _a_folder_with(name, content):
+    folder = os.path.join(_DIR.name, name)
+    os.makedirs(folder, exist_ok=True)
+    _file(os.path.join(name, "notes.txt"), content)
+    return folder
+
+
+_RUN = lambda **kw: hh_jax.simulate_chunked(P(), 10.0, **{"duration": 1.0, "dt": 0.01, "chunk_steps": 50, "record_every": 50, "progress": False, **kw})  # noqa: E731
+
 OUTPUT_ROWS = [
+    ("simulate_chunked", "out holds a finished run (no overwrite/resume)", lambda: _RUN(out=_chunked_run()), ValueError, r"out: folder '.*finished' is not empty: it holds a finished simulate_chunked run\. Pass overwrite=True"),
+    ("simulate_chunked", "out holds an interrupted run (no resume)", lambda: _RUN(out=_chunked_run("interrupted", False)), ValueError, r"out: folder '.*interrupted' is not empty: it holds an interrupted simulate_chunked run \(continue it with resume=True\)"),
+    ("simulate_chunked", "out holds other files", lambda: _RUN(out=_a_folder_with("other", "x")), ValueError, r"out: folder '.*other' is not empty: it holds 1 file\(s\) that are not a simulate_chunked run"),
+    ("simulate_chunked", "resume=True into a folder of other files", lambda: _RUN(out=_a_folder_with("other", "x"), resume=True), ValueError, r"resume: folder '.*other' holds no simulate_chunked run to resume"),
+    ("simulate_chunked", "resume=True with other arguments than the interrupted run", lambda: _RUN(out=_chunked_run("interrupted", False), resume=True, dt=0.005, duration=0.5), ValueError, r"resume: .*interrupted holds a run with another configuration \(differs in: dt\)"),
+    ("simulate_chunked", "overwrite=True and resume=True", lambda: _RUN(out=_chunked_run(), overwrite=True, resume=True), ValueError, r"overwrite and resume exclude each other"),
+    ("simulate_chunked", "resume not a bool", lambda: _RUN(out=_chunked_run(), resume="yes"), TypeError, r"resume must be a bool, got 'yes'"),
+    ("simulate_chunked", "overwrite not a bool", lambda: _RUN(out=_chunked_run(), overwrite=1), TypeError, r"overwrite must be a bool, got 1"),
+    ("ChunkedResult.load", "path not a path", lambda: hh_jax.ChunkedResult.load(3), TypeError, r"path must be a folder path \(str or os\.PathLike\), got 3"),
+    ("ChunkedResult.load", "not a folder", lambda: hh_jax.ChunkedResult.load(_A_FILE()), ValueError, r"path: '.*a_file' is not a folder"),
+    ("ChunkedResult.load", "folder without meta.json", lambda: hh_jax.ChunkedResult.load(_a_folder_with("other", "x")), ValueError, r"other: no readable meta\.json of a simulate_chunked run; not a chunked-run folder"),
+    ("ChunkedResult.load", "interrupted (incomplete) run", lambda: hh_jax.ChunkedResult.load(_chunked_run("interrupted", False)), ValueError, r"interrupted: holds an incomplete simulate_chunked run \(interrupted; 1 of 2 chunk files present\)\. Continue it with simulate_chunked\(\.\.\., out='.*', resume=True\)"),
 ]
 
 

@@ -1,0 +1,197 @@
+"""Lost or mixed output (issue 12): a run's outputs appear whole, or a folder says it is incomplete.
+
+`simulate_chunked`: chunk files written atomically, ``meta.json`` invalidated when a run starts
+and written last, a non-empty folder refused unless ``overwrite=True``, ``resume=True``
+continuing an interrupted run bit for bit. The CLI: one output folder swapped into place whole.
+`save_params` as ``open(path, "w")`` would behave; `load_result` on a non-``.npz`` file.
+"""
+
+import json
+import os
+import pathlib
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hh_jax
+import hh_jax._chunked as chunked
+
+P = hh_jax.HHParams(gNa=jnp.array([110.0, 120.0, 130.0]))
+STIM = hh_jax.Sine(3.0, frequency=40.0, offset=9.0)  # time-dependent: the shift matters
+KW = dict(duration=30.0, dt=0.01, chunk_steps=500, record=("V", "n"), record_every=10, t0=2.5,
+          progress=False)  # 3 000 steps: six chunks
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def _interrupt_after(monkeypatch, k):
+    """Ctrl-C in the middle of writing chunk `k` (after some bytes reached the disk)."""
+    real = np.savez
+    calls = {"n": 0}
+
+    def savez(file, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= k:
+            return real(file, *args, **kwargs)
+        if isinstance(file, (str, os.PathLike)):  # (the old code passed a path)
+            file = open(str(file) if str(file).endswith(".npz") else f"{file}.npz", "wb")
+        file.write(b"PK\x03\x04 partial")
+        file.flush()
+        raise Interrupt()
+
+    monkeypatch.setattr(np, "savez", savez)
+
+
+def _chunk_arrays(folder):
+    out = {}
+    for f in sorted(pathlib.Path(folder).glob("chunk_*.npz")):
+        with np.load(f) as z:
+            out[f.name] = {k: z[k] for k in z.files if k != "run_id"}
+    return out
+
+
+def _assert_same_run(a, b):
+    """Bit for bit: every chunk file's arrays and everything the ChunkedResult reads back."""
+    ca, cb = _chunk_arrays(a.path), _chunk_arrays(b.path)
+    assert sorted(ca) == sorted(cb) and len(ca) == a.n_chunks
+    for name in ca:
+        assert sorted(ca[name]) == sorted(cb[name]), name
+        for key in ca[name]:
+            assert ca[name][key].dtype == cb[name][key].dtype, (name, key)
+            assert np.array_equal(ca[name][key], cb[name][key]), (name, key)
+    assert np.array_equal(a.spike_count, b.spike_count) and a.spike_count.dtype == b.spike_count.dtype
+    for k in ("V", "m", "h", "n"):
+        assert np.array_equal(np.asarray(getattr(a.final_state, k)), np.asarray(getattr(b.final_state, k)))
+    assert np.array_equal(a.spike_table(), b.spike_table())
+    for name in a.record:
+        assert all(np.array_equal(x, y) for x, y in zip(a.trace(name), b.trace(name)))
+    assert (a.n_chunks, a.n_steps, a.duration, a.dt, a.record) == (b.n_chunks, b.n_steps, b.duration, b.dt, b.record)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run."""
+    return hh_jax.simulate_chunked(P, STIM, out=tmp_path_factory.mktemp("ref"), **KW)
+
+
+def _leftovers(folder):
+    return [p.name for p in pathlib.Path(folder).iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("k", [0, 2, 5])
+def test_interrupted_chunked_run_resumes_bit_for_bit(reference, tmp_path, monkeypatch, k):
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _interrupt_after(m, k)
+        with pytest.raises(Interrupt):
+            hh_jax.simulate_chunked(P, STIM, out=out, **KW)
+    # k whole chunks, no partial chunk file, no temporary file; meta says incomplete
+    assert sorted(p.name for p in out.glob("chunk_*")) == [f"chunk_{i:05d}.npz" for i in range(k)]
+    assert not _leftovers(out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["complete"] is False
+    with pytest.raises(ValueError, match=r"incomplete .*resume=True"):
+        hh_jax.ChunkedResult.load(out)
+    with pytest.raises(ValueError, match=r"not empty: it holds an interrupted .*resume=True"):
+        hh_jax.simulate_chunked(P, STIM, out=out, **KW)
+    resumed = hh_jax.simulate_chunked(P, STIM, out=out, resume=True, **KW)
+    _assert_same_run(reference, resumed)
+    _assert_same_run(reference, hh_jax.ChunkedResult.load(out))
+    assert json.loads((out / "meta.json").read_text())["complete"] is True
+    # resuming a finished run reads it back
+    _assert_same_run(reference, hh_jax.simulate_chunked(P, STIM, out=out, resume=True, **KW))
+
+
+def test_resume_twice_interrupted(reference, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    for k in (1, 2):
+        with monkeypatch.context() as m:
+            _interrupt_after(m, k)
+            with pytest.raises(Interrupt):
+                hh_jax.simulate_chunked(P, STIM, out=out, resume=True, **KW)
+    assert len(list(out.glob("chunk_*.npz"))) == 3
+    _assert_same_run(reference, hh_jax.simulate_chunked(P, STIM, out=out, resume=True, **KW))
+
+
+def test_interrupted_overwrite_of_a_finished_folder_is_marked_incomplete(reference, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    old = hh_jax.simulate_chunked(P, STIM, out=out, **KW)
+    other = P.replace(gK=30.0)
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 2)
+        with pytest.raises(Interrupt):
+            hh_jax.simulate_chunked(other, STIM, out=out, overwrite=True, **KW)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["complete"] is False and meta["run_id"] != old.run_id
+    # never a mix: every chunk left is the new run's; the old result object refuses to read
+    for f in out.glob("chunk_*.npz"):
+        with np.load(f) as z:
+            assert str(z["run_id"]) == meta["run_id"]
+    assert not _leftovers(out)
+    with pytest.raises(ValueError, match=r"incomplete simulate_chunked run .*resume=True"):
+        hh_jax.ChunkedResult.load(out)
+    with pytest.raises(ValueError, match=r"another run|missing"):
+        old.spike_table()
+    # resuming with the old arguments is refused, naming what differs
+    with pytest.raises(ValueError, match=r"resume: .*another configuration \(differs in: params\)"):
+        hh_jax.simulate_chunked(P, STIM, out=out, resume=True, **KW)
+    new = hh_jax.simulate_chunked(other, STIM, out=out, resume=True, **KW)
+    _assert_same_run(hh_jax.simulate_chunked(other, STIM, out=tmp_path / "ref2", **KW), new)
+
+
+def test_resume_refuses_other_settings(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 1)
+        with pytest.raises(Interrupt):
+            hh_jax.simulate_chunked(P, STIM, out=out, **KW)
+    for change, field in [(dict(chunk_steps=1000), "chunk_steps"), (dict(t0=0.0), "t0"),
+                          (dict(record=("V",)), "record"), (dict(stepper=hh_jax.RK4()), "stepper"),
+                          (dict(y0=hh_jax.steady_state_at(-60.0, shape=(3,))), "y0"),
+                          (dict(stimulus=hh_jax.Sine(3.0, frequency=41.0, offset=9.0)), "stimulus")]:
+        kw = KW | change
+        stim = kw.pop("stimulus", STIM)
+        with pytest.raises(ValueError, match=rf"differs in: [a-z_0-9, ]*\b{field}\b"):
+            hh_jax.simulate_chunked(P, stim, out=out, resume=True, **kw)
+    assert len(list(out.glob("chunk_*.npz"))) == 1
+
+
+def test_non_empty_folder_is_refused_unless_overwrite(tmp_path):
+    kw = KW | dict(duration=5.0, chunk_steps=250, record=())
+    out = tmp_path / "run"
+    first = hh_jax.simulate_chunked(P, STIM, out=out, **kw)
+    spikes = first.spike_table()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ValueError, match=r"out: folder '.*run' is not empty: it holds a finished simulate_chunked run"):
+        hh_jax.simulate_chunked(P, STIM, out=out, **kw)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    second = hh_jax.simulate_chunked(P, STIM, out=out, overwrite=True, **kw)
+    assert second.run_id != first.run_id and np.array_equal(second.spike_table(), spikes)
+    with pytest.raises(ValueError, match=r"chunk_00000\.npz: belongs to another run"):
+        first.spike_table()  # a result object never reads a later run's files
+    # fewer chunks than before: the old run's extra chunk files are gone
+    third = hh_jax.simulate_chunked(P, STIM, out=out, overwrite=True, **(kw | dict(chunk_steps=500)))
+    assert sorted(p.name for p in out.glob("chunk_*")) == ["chunk_00000.npz"] and third.n_chunks == 1
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"not empty: it holds 1 file\(s\) that are not a simulate_chunked run"):
+        hh_jax.simulate_chunked(P, STIM, out=other, **kw)
+    with pytest.raises(ValueError, match=r"resume: .* holds no simulate_chunked run to resume"):
+        hh_jax.simulate_chunked(P, STIM, out=other, resume=True, **kw)
+    hh_jax.simulate_chunked(P, STIM, out=other, overwrite=True, **kw)
+    assert (other / "notes.txt").read_text() == "mine"  # overwrite removes only our files
+    with pytest.raises(ValueError, match=r"overwrite and resume exclude each other"):
+        hh_jax.simulate_chunked(P, STIM, out=out, overwrite=True, resume=True, **kw)
+    with pytest.raises(TypeError, match=r"resume must be a bool"):
+        hh_jax.simulate_chunked(P, STIM, out=out, resume="yes", **kw)
+
+
+def test_chunked_result_load_refuses_what_is_not_a_run(tmp_path):
+    with pytest.raises(ValueError, match=r"is not a folder"):
+        hh_jax.ChunkedResult.load(tmp_path / "nope")
+    with pytest.raises(ValueError, match=r"no readable meta\.json of a simulate_chunked run"):
+        hh_jax.ChunkedResult.load(tmp_path)
