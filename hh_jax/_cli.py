@@ -147,6 +147,8 @@ def _simulate(args) -> int:
 
     import hh_jax
 
+    from ._output_dir import OutputFolder
+
     params = hh_jax.HHParams.from_preset(args.preset)
     options = _stepper_options(args)
     shape = (args.n,)
@@ -158,6 +160,7 @@ def _simulate(args) -> int:
         y0 = hh_jax.brainpy_initial_state(jax.random.key(args.seed), shape)
     if args.record_every < 1:
         raise CLIError(f"--record-every must be >= 1, got {args.record_every}")
+    out = OutputFolder(args.out, command="simulate")  # checked before the computation
     try:
         result = hh_jax.simulate(
             params,
@@ -172,12 +175,21 @@ def _simulate(args) -> int:
         )
     except ValueError as e:
         raise CLIError(str(e)) from None
-    os.makedirs(args.out, exist_ok=True)
+    summary = out.write(lambda folder: _write_simulate(folder, args, result))
+    sys.stdout.write(summary)
+    return 0 if bool(result.finite) else 1
+
+
+def _write_simulate(folder, args, result) -> str:
+    """Write the outputs of ``hh-jax simulate`` into `folder` (the temporary output folder);
+    returns the summary. Paths shown in the summary are those under ``--out``."""
+    import numpy as np
+
     arrays = {k: np.asarray(getattr(result, k)) for k in ("t", "V", "m", "h", "n")}
-    _atomic_savez(os.path.join(args.out, "result.npz"), **arrays)
+    _atomic_savez(os.path.join(folder, "result.npz"), **arrays)
     table = result.spike_table()
     _atomic_write(
-        os.path.join(args.out, "spikes.csv"),
+        os.path.join(folder, "spikes.csv"),
         "neuron,time_ms\n" + "".join(f"{int(i)},{t:.6f}\n" for i, t in table),
     )
     counts = np.asarray(result.spike_count)
@@ -194,13 +206,12 @@ def _simulate(args) -> int:
     if not bool(result.finite):
         lines.append("WARNING: the state became NaN/Inf: this method diverges at this dt.")
     if not args.no_plot:
-        _plot(result, args, os.path.join(args.out, "voltage.png"))
+        _plot(result, args, os.path.join(folder, "voltage.png"))
         lines.append(f"figure: {os.path.join(args.out, 'voltage.png')}")
     lines.append(f"data: {os.path.join(args.out, 'result.npz')}, {os.path.join(args.out, 'spikes.csv')}")
     summary = "\n".join(lines) + "\n"
-    _atomic_write(os.path.join(args.out, "summary.txt"), summary)
-    sys.stdout.write(summary)
-    return 0 if bool(result.finite) else 1
+    _atomic_write(os.path.join(folder, "summary.txt"), summary)
+    return summary
 
 
 def _plot(result, args, path):

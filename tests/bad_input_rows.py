@@ -303,6 +303,21 @@ def _a_folder_with(name, content):
 
 _RUN = lambda **kw: hh_jax.simulate_chunked(P(), 10.0, **{"duration": 1.0, "dt": 0.01, "chunk_steps": 50, "record_every": 50, "progress": False, **kw})  # noqa: E731
 
+def _cli(*argv):
+    """Run ``hh-jax ARGV``; its one-line error (exit status 2) raised as a `ValueError`."""
+    import contextlib
+    import io
+
+    from hh_jax._cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = main(list(argv))
+    if status == 2:
+        raise ValueError(err.getvalue().strip())
+    return status
+
+
 OUTPUT_ROWS = [
     ("simulate_chunked", "out holds a finished run (no overwrite/resume)", lambda: _RUN(out=_chunked_run()), ValueError, r"out: folder '.*finished' is not empty: it holds a finished simulate_chunked run\. Pass overwrite=True"),
     ("simulate_chunked", "out holds an interrupted run (no resume)", lambda: _RUN(out=_chunked_run("interrupted", False)), ValueError, r"out: folder '.*interrupted' is not empty: it holds an interrupted simulate_chunked run \(continue it with resume=True\)"),
@@ -312,6 +327,11 @@ OUTPUT_ROWS = [
     ("simulate_chunked", "overwrite=True and resume=True", lambda: _RUN(out=_chunked_run(), overwrite=True, resume=True), ValueError, r"overwrite and resume exclude each other"),
     ("simulate_chunked", "resume not a bool", lambda: _RUN(out=_chunked_run(), resume="yes"), TypeError, r"resume must be a bool, got 'yes'"),
     ("simulate_chunked", "overwrite not a bool", lambda: _RUN(out=_chunked_run(), overwrite=1), TypeError, r"overwrite must be a bool, got 1"),
+    ("hh-jax simulate", "--out is an existing file (checked before computing)", lambda: _cli("simulate", "--out", _A_FILE()), ValueError, r"hh-jax: error: --out: '.*a_file' exists and is not a folder"),
+    ("hh-jax simulate", "--out inside a file", lambda: _cli("simulate", "--out", os.path.join(_A_FILE(), "sub")), ValueError, r"--out: '.*a_file' is not a folder, so '.*a_file/sub' cannot be created"),
+    ("hh-jax fi", "--out a non-empty folder that is not hh-jax output", lambda: _cli("fi", "--out", _a_folder_with("other", "x")), ValueError, r"--out: folder '.*other' is not empty and not an hh-jax output folder \(it holds notes\.txt\); choose a new or empty folder"),
+    ("hh-jax bifurcation", "--out a folder whose sub-folder is not hh-jax output", lambda: _cli("bifurcation", "--out", os.path.dirname(_a_folder_with(os.path.join("parent", "sub"), "x"))), ValueError, r"--out: folder '.*parent' is not empty and not an hh-jax output folder \(it holds sub/\)"),
+    ("hh-jax fit", "--out is an existing file", lambda: _cli("fit", "--data", _A_FILE(), "--protocol", "10", "--out", _A_FILE()), ValueError, r"--out: '.*a_file' exists and is not a folder"),
     ("ChunkedResult.load", "path not a path", lambda: hh_jax.ChunkedResult.load(3), TypeError, r"path must be a folder path \(str or os\.PathLike\), got 3"),
     ("ChunkedResult.load", "not a folder", lambda: hh_jax.ChunkedResult.load(_A_FILE()), ValueError, r"path: '.*a_file' is not a folder"),
     ("ChunkedResult.load", "folder without meta.json", lambda: hh_jax.ChunkedResult.load(_a_folder_with("other", "x")), ValueError, r"other: no readable meta\.json of a simulate_chunked run; not a chunked-run folder"),

@@ -165,11 +165,11 @@ def test_cli_simulate_failing_write_keeps_previous_outputs(tmp_path, monkeypatch
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err, err
-    assert _snapshot(out) == before
+    assert _snapshot(out) == before and [p.name for p in tmp_path.iterdir()] == ["run"]
     monkeypatch.undo()
     assert cli.main(argv) == 0
-    after = _snapshot(out)
-    assert set(after) == set(before) and all(v != GOOD for v in after.values())
+    after = _snapshot(out)  # the whole folder replaced, with the manifest written last
+    assert set(after) == set(before) | {"manifest.json"} and all(v != GOOD for v in after.values())
 
 
 def test_cli_modules_write_only_through_the_atomic_helpers():

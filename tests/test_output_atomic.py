@@ -9,6 +9,7 @@ continuing an interrupted run bit for bit. The CLI: one output folder swapped in
 import json
 import os
 import pathlib
+import re
 
 import jax.numpy as jnp
 import numpy as np
@@ -195,3 +196,168 @@ def test_chunked_result_load_refuses_what_is_not_a_run(tmp_path):
         hh_jax.ChunkedResult.load(tmp_path / "nope")
     with pytest.raises(ValueError, match=r"no readable meta\.json of a simulate_chunked run"):
         hh_jax.ChunkedResult.load(tmp_path)
+
+
+# --- the CLI: one run's files appear together, or not at all -----------------------------------
+
+import hh_jax._cli as cli  # noqa: E402
+import hh_jax._output_dir as output_dir  # noqa: E402
+
+SIM = ["simulate", "--duration", "1", "--dt", "0.05", "--no-plot"]
+FI = ["fi", "--i-min", "8", "--i-max", "10", "--num", "2", "--transient", "5", "--window", "5", "--no-plot"]
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in pathlib.Path(folder).iterdir()}
+
+
+def _siblings(folder):
+    return sorted(p.name for p in pathlib.Path(folder).parent.iterdir())
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, OSError])
+def test_cli_interrupted_while_writing_keeps_the_previous_run(tmp_path, monkeypatch, capsys, exc):
+    out = tmp_path / "run"
+    assert cli.main(SIM + ["--current", "10", "--out", str(out)]) == 0
+    before = _snapshot(out)
+    assert set(before) == {"result.npz", "spikes.csv", "summary.txt", "manifest.json"}
+    real = cli._atomic_write
+
+    def failing(path, text):  # spikes.csv written, then the run dies before summary.txt
+        if path.endswith("summary.txt"):
+            raise exc(28, "No space left on device") if exc is OSError else exc()
+        real(path, text)
+
+    monkeypatch.setattr(cli, "_atomic_write", failing)
+    argv = SIM + ["--current", "20", "--out", str(out)]
+    if exc is KeyboardInterrupt:
+        with pytest.raises(KeyboardInterrupt):
+            cli.main(argv)
+    else:
+        assert cli.main(argv) == 2
+        assert "No space left on device" in capsys.readouterr().err
+    assert _snapshot(out) == before  # the old run, whole: summary.txt matches spikes.csv
+    assert _siblings(out) == ["run"]  # no temporary folder left
+    monkeypatch.undo()
+    assert cli.main(argv) == 0
+    assert "current=20.0" in (out / "summary.txt").read_text() and _siblings(out) == ["run"]
+
+
+def test_cli_swap_without_atomic_exchange(tmp_path, monkeypatch):
+    """Where the system cannot exchange two folders: old aside, new in, old removed."""
+    monkeypatch.setattr(output_dir, "_exchange", lambda a, b: False)
+    out = tmp_path / "run"
+    for current in ("10", "20"):
+        assert cli.main(SIM + ["--current", current, "--out", str(out)]) == 0
+        assert f"current={float(current)}" in (out / "summary.txt").read_text()
+    assert _siblings(out) == ["run"]
+
+
+COMPUTE = {  # the expensive call of each command: must not run when --out is bad
+    "simulate": ("hh_jax.simulate", SIM),
+    "fi": ("hh_jax.analysis.fi_curve", FI),
+    "bifurcation": ("hh_jax.analysis.equilibrium_branch", ["bifurcation", "--num", "3", "--no-cycles", "--no-plot"]),
+    "fit": ("hh_jax.fit.load_recording", ["fit", "--data", "nope.csv", "--protocol", "10", "--no-progress"]),
+}
+
+
+def _forbid(monkeypatch, dotted):
+    def computed(*args, **kwargs):
+        raise AssertionError("computed although --out is bad")
+
+    monkeypatch.setattr(dotted, computed)
+
+
+@pytest.mark.parametrize("command", COMPUTE)
+def test_cli_bad_out_exits_2_before_computing(command, tmp_path, monkeypatch, capsys):
+    dotted, argv = COMPUTE[command]
+    _forbid(monkeypatch, dotted)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for out, message in [
+        (a_file, r"--out: '.*a_file' exists and is not a folder"),
+        (a_file / "sub", r"--out: '.*a_file' is not a folder, so '.*a_file/sub' cannot be created"),
+        (mine, r"--out: folder '.*mine' is not empty and not an hh-jax output folder \(it holds notes\.txt\)"),
+    ]:
+        assert cli.main(argv + ["--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("hh-jax: error: --out"), err
+        assert re.search(message, err), err
+    assert a_file.read_text() == "mine" and _snapshot(mine) == {"notes.txt": b"mine"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "mine"]
+
+
+def test_cli_unwritable_parent_exits_2_before_computing(tmp_path, monkeypatch, capsys):
+    _forbid(monkeypatch, "hh_jax.simulate")
+    monkeypatch.setattr(output_dir, "_writable", lambda folder: False)  # as root, modes do not stop writes
+    assert cli.main(SIM + ["--out", str(tmp_path / "run")]) == 2
+    assert re.search(r"--out: cannot write in '.*' \(permission denied\)", capsys.readouterr().err)
+
+
+def test_cli_commands_share_a_folder_without_stale_files(tmp_path):
+    """fi then simulate into one folder: both kept; simulate again without the plot: no old PNG."""
+    out = tmp_path / "out"
+    assert cli.main(FI + ["--out", str(out)]) == 0
+    fi_csv = (out / "fi.csv").read_bytes()
+    assert cli.main(["simulate", "--duration", "1", "--dt", "0.05", "--out", str(out)]) == 0
+    assert {"fi.csv", "result.npz", "voltage.png", "manifest.json"} <= set(_snapshot(out))
+    assert cli.main(SIM + ["--out", str(out)]) == 0
+    files = set(_snapshot(out))
+    assert "voltage.png" not in files and (out / "fi.csv").read_bytes() == fi_csv
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "hh_jax.cli-output"
+    assert sorted(manifest["outputs"]) == ["fi", "simulate"]
+    assert sorted(manifest["outputs"]["simulate"]["files"]) == ["result.npz", "spikes.csv", "summary.txt"]
+    assert manifest["outputs"]["fi"]["files"] == ["fi.csv"]
+    # a file the user adds to an output folder is kept
+    (out / "notes.txt").write_text("mine")
+    assert cli.main(SIM + ["--out", str(out)]) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_cli_folder_from_before_manifests_is_replaced(tmp_path):
+    """A folder holding only names hh-jax writes (older versions wrote no manifest) is ours."""
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("result.npz", "spikes.csv", "summary.txt", "voltage.png", "fi.csv"):
+        (out / name).write_bytes(b"OLD")
+    assert cli.main(SIM + ["--out", str(out)]) == 0
+    files = _snapshot(out)
+    assert "voltage.png" not in files and files["fi.csv"] == b"OLD" and files["summary.txt"] != b"OLD"
+
+
+def test_cli_keeps_sub_folders_and_puts_them_back_when_the_swap_fails(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert cli.main(SIM + ["--out", str(out)]) == 0
+    (out / "fit").mkdir()
+    (out / "fit" / "params.json").write_text("{}")
+    inode = (out / "fit").stat().st_ino
+    before = _snapshot(out / "fit"), (out / "summary.txt").read_bytes()
+    assert cli.main(SIM + ["--current", "20", "--out", str(out)]) == 0
+    assert (out / "fit").stat().st_ino == inode and _snapshot(out / "fit") == before[0]
+
+    def broken(a, b):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(output_dir, "_exchange", broken)
+    summary = (out / "summary.txt").read_bytes()
+    assert cli.main(SIM + ["--current", "30", "--out", str(out)]) == 2
+    assert (out / "fit").stat().st_ino == inode and _snapshot(out / "fit") == before[0]
+    assert (out / "summary.txt").read_bytes() == summary and _siblings(out) == ["out"]
+
+
+def test_cli_recognises_output_folders_from_before_manifests_with_sub_folders(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "tsit5").mkdir(parents=True)
+    (out / "tsit5" / "summary.txt").write_text("old")
+    (out / "summary.txt").write_text("old")
+    assert cli.main(SIM + ["--out", str(out)]) == 0
+    assert (out / "tsit5" / "summary.txt").read_text() == "old" and (out / "summary.txt").read_text() != "old"
+    (out / "data").mkdir()
+    (out / "data" / "notes.txt").write_text("mine")
+    (out / "manifest.json").unlink()  # no manifest: the foreign sub-folder makes it not ours
+    assert cli.main(SIM + ["--out", str(out)]) == 2
+    assert "(it holds data/)" in capsys.readouterr().err

@@ -54,15 +54,16 @@ def run_fi(args) -> int:
 
 
 def _run_fi(args) -> int:
-    import numpy as np
-
     import hh_jax
     import hh_jax.analysis as A
+
+    from .._output_dir import OutputFolder
 
     CLIError, _atomic_write, _, _ = _cli_helpers()
     I = _grid(args, 61)
     p = hh_jax.HHParams.from_preset(args.preset)
     kw = dict(transient=args.transient, window=args.window, dt=args.dt)
+    out = OutputFolder(args.out, command="fi")  # checked before the computation
     try:
         curves = {
             "rest": A.fi_curve(p, I, start=A.FromRest(), **kw),
@@ -71,13 +72,23 @@ def _run_fi(args) -> int:
         }
     except ValueError as e:
         raise CLIError(str(e)) from None
-    os.makedirs(args.out, exist_ok=True)
+    lines = out.write(lambda folder: _write_fi(folder, args, I, curves))
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _write_fi(folder, args, I, curves) -> list[str]:
+    """Write ``fi.csv`` (and ``fi.png``) into `folder` (the temporary output folder); returns
+    the summary lines (paths under ``--out``)."""
+    import numpy as np
+
+    _atomic_write = _cli_helpers()[1]
     rows = ["I_uA_cm2,rate_from_rest_Hz,rate_from_spiking_Hz,rate_from_equilibrium_Hz"]
     rates = {k: np.asarray(c.rate) for k, c in curves.items()}
     for j, x in enumerate(I):
         rows.append(f"{x:.6g},{rates['rest'][j]:.6f},{rates['spiking'][j]:.6f},{rates['equilibrium'][j]:.6f}")
     path = os.path.join(args.out, "fi.csv")
-    _atomic_write(path, "\n".join(rows) + "\n")
+    _atomic_write(os.path.join(folder, "fi.csv"), "\n".join(rows) + "\n")
     c = curves["rest"]
     lines = [
         f"hh-jax fi: preset={args.preset} I in [{args.i_min}, {args.i_max}] uA/cm^2 ({len(I)} points)",
@@ -102,10 +113,9 @@ def _run_fi(args) -> int:
         ax.set_title(f"f-I curve, HH ({args.preset})")
         png = os.path.join(args.out, "fi.png")
         fig.tight_layout()
-        _atomic_savefig(fig, png, dpi=120)
+        _atomic_savefig(fig, os.path.join(folder, "fi.png"), dpi=120)
         lines.append(f"figure: {png}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    return lines
 
 
 def add_bifurcation(sub) -> None:
@@ -134,21 +144,14 @@ def _run_bifurcation(args) -> int:
     import hh_jax
     import hh_jax.analysis as A
 
+    from .._output_dir import OutputFolder
+
     CLIError, _atomic_write, _, _ = _cli_helpers()
     I = _grid(args, 201)
     p = hh_jax.HHParams.from_preset(args.preset)
+    out = OutputFolder(args.out, command="bifurcation")  # checked before the computation
     branch = A.equilibrium_branch(p, I)
     hopf = np.asarray(A.hopf_points(p, I_min=float(I[0]), I_max=float(I[-1]), num=len(I)))
-    os.makedirs(args.out, exist_ok=True)
-    w = np.asarray(branch.eigenvalues)
-    rows = ["I_uA_cm2,V_mV,m,h,n,stable,class," + ",".join(f"re{k},im{k}" for k in range(4))]
-    for j, x in enumerate(I):
-        ys = [float(getattr(branch.state, v)[j]) for v in ("V", "m", "h", "n")]
-        ev = ",".join(f"{w[j, k].real:.8g},{w[j, k].imag:.8g}" for k in range(4))
-        rows.append(f"{x:.6g}," + ",".join(f"{v:.8g}" for v in ys)
-                    + f",{int(branch.stable[j])},{A.CLASSES[int(branch.kind[j])]},{ev}")
-    _atomic_write(os.path.join(args.out, "equilibria.csv"), "\n".join(rows) + "\n")
-    _atomic_write(os.path.join(args.out, "hopf.csv"), "I_uA_cm2\n" + "".join(f"{h:.10g}\n" for h in hopf))
     cycles = None
     if not args.no_cycles and len(hopf):
         I0 = float(hopf[0]) + 0.25
@@ -168,11 +171,34 @@ def _run_bifurcation(args) -> int:
             cycles = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *parts)
         except ValueError as e:
             raise CLIError(str(e)) from None
+    lines = out.write(lambda folder: _write_bifurcation(folder, args, I, branch, hopf, cycles))
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _write_bifurcation(folder, args, I, branch, hopf, cycles) -> list[str]:
+    """Write the CSV files (and the PNG) of ``hh-jax bifurcation`` into `folder` (the temporary
+    output folder); returns the summary lines (paths under ``--out``)."""
+    import numpy as np
+
+    import hh_jax.analysis as A
+
+    _atomic_write = _cli_helpers()[1]
+    w = np.asarray(branch.eigenvalues)
+    rows = ["I_uA_cm2,V_mV,m,h,n,stable,class," + ",".join(f"re{k},im{k}" for k in range(4))]
+    for j, x in enumerate(I):
+        ys = [float(getattr(branch.state, v)[j]) for v in ("V", "m", "h", "n")]
+        ev = ",".join(f"{w[j, k].real:.8g},{w[j, k].imag:.8g}" for k in range(4))
+        rows.append(f"{x:.6g}," + ",".join(f"{v:.8g}" for v in ys)
+                    + f",{int(branch.stable[j])},{A.CLASSES[int(branch.kind[j])]},{ev}")
+    _atomic_write(os.path.join(folder, "equilibria.csv"), "\n".join(rows) + "\n")
+    _atomic_write(os.path.join(folder, "hopf.csv"), "I_uA_cm2\n" + "".join(f"{h:.10g}\n" for h in hopf))
+    if cycles is not None:
         rows = ["I_uA_cm2,period_ms,frequency_Hz,V_max_mV,V_min_mV,stable"]
         for j in range(len(cycles.I)):
             rows.append(f"{cycles.I[j]:.6g},{cycles.period[j]:.8g},{1000.0 / cycles.period[j]:.8g},"
                         f"{cycles.V_max[j]:.8g},{cycles.V_min[j]:.8g},{int(cycles.stable[j])}")
-        _atomic_write(os.path.join(args.out, "cycles.csv"), "\n".join(rows) + "\n")
+        _atomic_write(os.path.join(folder, "cycles.csv"), "\n".join(rows) + "\n")
     lines = [
         f"hh-jax bifurcation: preset={args.preset} I in [{args.i_min}, {args.i_max}] uA/cm^2",
         "Hopf points: " + (", ".join(f"{h:.4f}" for h in hopf) if len(hopf) else "none") + " uA/cm^2",
@@ -194,7 +220,6 @@ def _run_bifurcation(args) -> int:
         ax.set_title(f"Bifurcation diagram, HH ({args.preset})")
         png = os.path.join(args.out, "bifurcation.png")
         fig.tight_layout()
-        _atomic_savefig(fig, png, dpi=120)
+        _atomic_savefig(fig, os.path.join(folder, "bifurcation.png"), dpi=120)
         lines.append(f"figure: {png}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    return lines

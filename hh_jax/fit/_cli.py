@@ -63,6 +63,9 @@ def run(args) -> int:
         raise ValueError(f"--dt must be a positive number (ms), got {args.dt}")
     if args.starts < 1 or args.steps < 1:
         raise ValueError("--starts and --steps must be >= 1")
+    from .._output_dir import OutputFolder
+
+    out_folder = OutputFolder(args.out, command="fit")  # checked before the computation
     rec = hf.load_recording(args.data).resample(args.dt)
     base = hh_jax.HHParams.from_preset(args.preset)
     space = hf.ParamSpace(base, [f.strip() for f in args.fit.split(",") if f.strip()])
@@ -82,22 +85,31 @@ def run(args) -> int:
     res = hf.fit(obj, space, init=res, steps=args.steps, optimizer=optax.adam(0.01),
                  progress=show, description="fit (free run)")
     res = hf.polish(obj, res)
-    os.makedirs(args.out, exist_ok=True)
+    out_folder.write(lambda folder: _write_fit(folder, args, rec, obj, res))
+    sys.stdout.write(res.summary() + f"\nwritten: {args.out}/params.json, loss.csv, fit.png\n")
+    return 0
+
+
+def _write_fit(folder, args, rec, obj, res) -> None:
+    """Write ``params.json``, ``loss.csv`` and ``fit.png`` into `folder` (the temporary output
+    folder)."""
+    import numpy as np
+
+    import hh_jax
+
     out = {"fitted": res.values(), "loss_mV2": float(res.loss),
            "params": {f: float(getattr(res.params, f)) for f in hh_jax.HHParams.FIELDS},
            "spread": res.spread(), "rejected_steps": int(np.sum(res.n_rejected)),
            "data": os.path.abspath(args.data), "protocol": args.protocol, "dt_ms": args.dt}
     from .._cli import _atomic_write
 
-    _atomic_write(os.path.join(args.out, "params.json"), json.dumps(out, indent=2))
+    _atomic_write(os.path.join(folder, "params.json"), json.dumps(out, indent=2))
     buf = io.StringIO()
     np.savetxt(buf, np.asarray(res.history), delimiter=",",
                header=",".join(f"start{i}" for i in range(res.history.shape[1])), comments="")
-    _atomic_write(os.path.join(args.out, "loss.csv"), buf.getvalue())
+    _atomic_write(os.path.join(folder, "loss.csv"), buf.getvalue())
     sim = obj.simulate(res.params)
-    _figure(rec, sim, res, os.path.join(args.out, "fit.png"))
-    sys.stdout.write(res.summary() + f"\nwritten: {args.out}/params.json, loss.csv, fit.png\n")
-    return 0
+    _figure(rec, sim, res, os.path.join(folder, "fit.png"))
 
 
 def _figure(rec, sim, res, path):
