@@ -15,8 +15,16 @@ A value is a number or a (nested) list of numbers for a heterogeneous population
 checks every key: a missing, unknown or mistyped field, or a unit other than the one above,
 raises `ValueError`/`TypeError` naming it. Every write is atomic (temporary file in the same
 folder, then ``os.replace``), so a crash never leaves a half-written file.
+
+Writes behave as ``open(path, "w")`` would, atomically: through a symbolic link to its target
+(the link stays), refused with `PermissionError` onto a file the user made read-only (also when
+running as root, where any write bit counts: root passes every permission check, so the mode
+bits are the user's stated intent), and the replaced file keeps its permission bits (and, where
+allowed, its owner and group). Unlike ``open``, the folder must be writable (the temporary file
+is created there), and a hard link to the old file keeps the old content.
 """
 
+import errno
 import json
 import os
 import pathlib
@@ -57,19 +65,35 @@ def _file_mode(path: pathlib.Path) -> int:
     return 0o666 & ~mask
 
 
+def _may_write(path: pathlib.Path) -> bool:
+    """Whether ``open(path, "w")`` may write an existing file, by its mode bits for root."""
+    if os.geteuid() == 0:  # root passes os.access; a file with no write bit was made read-only
+        return bool(path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return os.access(path, os.W_OK)
+
+
 def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path:
     path = pathlib.Path(path)
-    folder = path.parent if str(path.parent) else pathlib.Path(".")
+    target = pathlib.Path(os.path.realpath(path)) if path.is_symlink() else path  # write through links
+    folder = target.parent if str(target.parent) else pathlib.Path(".")
     if not folder.is_dir():
         raise ValueError(f"path: folder {str(folder)!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    old = target.stat() if target.is_file() else None
+    if old is not None and not _may_write(target):
+        raise PermissionError(errno.EACCES, "Permission denied (the file is read-only)", str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes it 0600
+        os.chmod(tmp, _file_mode(target))  # mkstemp makes it 0600
+        if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+            try:  # keep the owner and group where allowed (root; a group the user is in)
+                os.chown(tmp, old.st_uid, old.st_gid)
+            except OSError:
+                pass
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -207,9 +231,36 @@ def save_result(path, result: SimulationResult) -> pathlib.Path:
     return _atomic_write(path, lambda f: np.savez(f, **arrays), "wb")
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _not_npz(path) -> str | None:
+    """What the file at `path` is, when it is plainly not an ``.npz`` archive (else None)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
+        return None
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array, not an .npz archive"
+    if head[:1] == b"\x80":
+        return "a pickle file, which is never loaded"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:
+        text.decode("utf-8")
+        kind = "a JSON file" if text[:1] in (b"{", b"[") else "a text file"
+    except UnicodeDecodeError:
+        kind = "not a zip archive"
+    return f"{kind}, starting {head[:20]!r}"
+
+
 def _read_npz(path) -> dict:
     """Every array of an ``.npz`` archive; a one-line `ValueError` for anything that is not one."""
     try:
+        what = _not_npz(path)
+        if what is not None:
+            raise ValueError(f"{what}; expected an .npz archive written by hh_jax.save_result")
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise ValueError("a single .npy array, not an .npz archive")

@@ -318,7 +318,19 @@ def _cli(*argv):
     return status
 
 
+def _read_only_params():
+    path = os.path.join(_DIR.name, "read_only.json")
+    if os.path.exists(path):
+        os.chmod(path, 0o644)
+    hh_jax.save_params(path, P())
+    os.chmod(path, 0o444)
+    return path
+
+
 OUTPUT_ROWS = [
+    ("save_params", "onto a read-only file (also as root)", lambda: hh_jax.save_params(_read_only_params(), P()), PermissionError, r"Permission denied \(the file is read-only\): '.*read_only\.json'"),
+    ("load_result", "a JSON file", lambda: hh_jax.load_result(_file("run.json", '{"format": 1}')), ValueError, r"run\.json: not a readable \.npz archive \(a JSON file, starting .*; expected an \.npz archive written by hh_jax\.save_result\)"),
+    ("load_result", "an empty file", lambda: hh_jax.load_result(_file("empty.npz", "")), ValueError, r"empty\.npz: not a readable \.npz archive \(the file is empty; expected an \.npz archive"),
     ("simulate_chunked", "out holds a finished run (no overwrite/resume)", lambda: _RUN(out=_chunked_run()), ValueError, r"out: folder '.*finished' is not empty: it holds a finished simulate_chunked run\. Pass overwrite=True"),
     ("simulate_chunked", "out holds an interrupted run (no resume)", lambda: _RUN(out=_chunked_run("interrupted", False)), ValueError, r"out: folder '.*interrupted' is not empty: it holds an interrupted simulate_chunked run \(continue it with resume=True\)"),
     ("simulate_chunked", "out holds other files", lambda: _RUN(out=_a_folder_with("other", "x")), ValueError, r"out: folder '.*other' is not empty: it holds 1 file\(s\) that are not a simulate_chunked run"),

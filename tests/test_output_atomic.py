@@ -361,3 +361,61 @@ def test_cli_recognises_output_folders_from_before_manifests_with_sub_folders(tm
     (out / "manifest.json").unlink()  # no manifest: the foreign sub-folder makes it not ours
     assert cli.main(SIM + ["--out", str(out)]) == 2
     assert "(it holds data/)" in capsys.readouterr().err
+
+
+# --- save_params as open(path, "w") would, atomically; load_result on a non-.npz file --------
+
+import stat  # noqa: E402
+
+
+def test_save_params_onto_a_symlink_writes_its_target(tmp_path):
+    real = tmp_path / "real.json"
+    hh_jax.save_params(real, hh_jax.HHParams())
+    real.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to("real.json")
+    hh_jax.save_params(link, hh_jax.HHParams.hh1952())
+    assert link.is_symlink() and os.readlink(link) == "real.json"  # the link stays a link
+    assert float(hh_jax.load_params(real).gL) == float(hh_jax.HHParams.hh1952().gL)
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    # a dangling link: open(..., "w") creates its target, so does save_params
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to("new.json")
+    hh_jax.save_params(dangling, hh_jax.HHParams())
+    assert dangling.is_symlink() and (tmp_path / "new.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling.json", "link.json", "new.json", "real.json"]
+
+
+def test_save_params_refuses_a_read_only_file(tmp_path):
+    """As ``open(path, "w")`` does for a user; as root (who passes every permission check) a
+    file with no write bit at all counts as read-only, the user's stated intent."""
+    path = tmp_path / "p.json"
+    hh_jax.save_params(path, hh_jax.HHParams())
+    before = path.read_bytes()
+    path.chmod(0o444)
+    with pytest.raises(PermissionError, match=r"Permission denied.*p\.json"):
+        hh_jax.save_params(path, hh_jax.HHParams.hh1952())
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    with pytest.raises(PermissionError):
+        hh_jax.save_params(link, hh_jax.HHParams.hh1952())
+    assert path.read_bytes() == before and stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "p.json"]  # no temporary file
+    path.chmod(0o644)
+    hh_jax.save_params(path, hh_jax.HHParams.hh1952())
+    assert path.read_bytes() != before
+
+
+@pytest.mark.parametrize("content, what", [
+    ('{"format": "hh_jax.HHParams"}', r"a JSON file, starting b'\{"),
+    ("time_ms,voltage_mV\n0,-65\n", r"a text file"),
+    ("", r"the file is empty"),
+])
+def test_load_result_on_a_file_that_is_not_npz_says_what_it_is(tmp_path, content, what):
+    path = tmp_path / "run.json"
+    path.write_text(content)
+    with pytest.raises(ValueError) as e:
+        hh_jax.load_result(path)
+    msg = str(e.value)
+    assert re.search(rf"run\.json: not a readable \.npz archive \({what}.*expected an \.npz archive written by hh_jax\.save_result", msg), msg
+    assert "pickled" not in msg
