@@ -11,7 +11,8 @@ one holding ``manifest.json`` (format ``hh_jax.cli-output``) or, from hh-jax ver
 no manifest, only file names hh-jax commands write (`OUTPUTS`) and sub-folders of the same kind
 (or with a manifest, or a ``simulate_chunked`` ``meta.json``). Anything else (a file, a folder
 holding other files) is refused before any computation starts, so ``--out .`` or ``--out ~``
-never touches a project or a home folder.
+never touches a project or a home folder. A ``--out`` that is a symbolic link is followed: its
+target is replaced, the link stays.
 
 **What is kept.** Several commands may share one folder (``simulate``, ``fi`` and
 ``bifurcation`` all default to ``out``; ``fit`` to ``out/fit``): a run replaces the files of its
@@ -148,16 +149,15 @@ class OutputFolder:
         if not isinstance(out, (str, os.PathLike)) or not str(out):
             raise ValueError(f"--out must be a folder path, got {out!r}")
         self.command = command
-        self.path = Path(os.path.abspath(out))
+        # through a symbolic link to its target, as the file writers do (the link stays)
+        self.path = Path(os.path.realpath(out) if os.path.islink(out) else os.path.abspath(out))
         self.shown = str(out)
         self.check()
 
     def check(self) -> None:
         """`ValueError` naming ``--out`` when the run could not put its folder at `out`."""
         path = self.path
-        if path.exists() or path.is_symlink():
-            if path.is_symlink():
-                raise ValueError(f"--out: {self.shown!r} is a symbolic link; give the folder itself.")
+        if path.exists():
             if not path.is_dir():
                 raise ValueError(f"--out: {self.shown!r} exists and is not a folder.")
             _owners(path)

@@ -419,3 +419,31 @@ def test_load_result_on_a_file_that_is_not_npz_says_what_it_is(tmp_path, content
     msg = str(e.value)
     assert re.search(rf"run\.json: not a readable \.npz archive \({what}.*expected an \.npz archive written by hh_jax\.save_result", msg), msg
     assert "pickled" not in msg
+
+
+def test_cli_out_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path):
+    real = tmp_path / "scratch"
+    link = tmp_path / "out"
+    link.symlink_to("scratch")
+    for current in ("10", "20"):
+        assert cli.main(SIM + ["--current", current, "--out", str(link)]) == 0
+        assert link.is_symlink() and f"current={float(current)}" in (real / "summary.txt").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "scratch"]
+
+
+def test_chunked_interrupted_after_the_last_chunk_before_the_final_meta(reference, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real = chunked._write_meta
+
+    def write_meta(folder, meta):
+        if meta["complete"]:
+            raise Interrupt()
+        real(folder, meta)
+
+    with monkeypatch.context() as m:
+        m.setattr(chunked, "_write_meta", write_meta)
+        with pytest.raises(Interrupt):
+            hh_jax.simulate_chunked(P, STIM, out=out, **KW)
+    with pytest.raises(ValueError, match=r"incomplete .*6 of 6 chunk files present"):
+        hh_jax.ChunkedResult.load(out)
+    _assert_same_run(reference, hh_jax.simulate_chunked(P, STIM, out=out, resume=True, **KW))
