@@ -447,3 +447,15 @@ def test_chunked_interrupted_after_the_last_chunk_before_the_final_meta(referenc
     with pytest.raises(ValueError, match=r"incomplete .*6 of 6 chunk files present"):
         hh_jax.ChunkedResult.load(out)
     _assert_same_run(reference, hh_jax.simulate_chunked(P, STIM, out=out, resume=True, **KW))
+
+
+def test_resume_is_bit_for_bit_in_float32(tmp_path, monkeypatch, float32):
+    p = hh_jax.HHParams(gNa=jnp.array([110.0, 130.0]))
+    stim = hh_jax.Sine(3.0, frequency=40.0, offset=9.0)  # made in float32 too
+    assert p.dtype == jnp.float32
+    ref = hh_jax.simulate_chunked(p, stim, out=tmp_path / "ref", **KW)
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 3)
+        with pytest.raises(Interrupt):
+            hh_jax.simulate_chunked(p, stim, out=tmp_path / "run", **KW)
+    _assert_same_run(ref, hh_jax.simulate_chunked(p, stim, out=tmp_path / "run", resume=True, **KW))
