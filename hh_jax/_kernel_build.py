@@ -10,8 +10,8 @@ library kills the process inside the dynamic loader (SIGBUS), so:
   group or others, is refused (as ssh refuses such keys);
 - a library is written atomically (compiled in a private temporary folder, then renamed), and
   its SHA-256 and size are recorded next to it (``<library>.sha256``, written last, atomically);
-  a library is loaded only if it matches that record (the very bytes that were hashed: it is
-  loaded through the descriptor they were read from); otherwise it is rebuilt;
+  a library is loaded only if it matches that record, otherwise it is rebuilt (a truncated
+  library is never handed to the loader); one lacking the kernel's symbols is not used;
 - the compiler runs under a timeout (``$HH_JAX_COMPILE_TIMEOUT`` s, default 300) in its own
   process group, killed with all its children on timeout or Ctrl-C; nothing temporary is left.
 
@@ -255,10 +255,14 @@ def _read_record(path: Path) -> tuple[str, int] | None:
 
 
 def _dlopen(fd: int, target: Path) -> ctypes.CDLL:
-    # Through the descriptor the hash was computed from: the bytes verified are the bytes loaded.
-    proc_path = f"/proc/self/fd/{fd}"
+    # Only the user can write the folder and the file (checked), and every write is an atomic
+    # rename, so the path still names the file verified through `fd`: check that it does. (Not
+    # dlopen("/proc/self/fd/N"): the loader takes a name it has loaded before for that library.)
+    st, now = os.fstat(fd), os.stat(target, follow_symlinks=False)
+    if (st.st_dev, st.st_ino) != (now.st_dev, now.st_ino):
+        raise _Unavailable(f"{target} was replaced while it was being verified")
     try:
-        lib = ctypes.CDLL(proc_path if os.path.exists(proc_path) else str(target))
+        lib = ctypes.CDLL(str(target))
     except OSError as e:
         raise _Unavailable(f"cannot load {target}: {e}") from None
     missing = [s for s in FFI_TARGETS.values() if not hasattr(lib, s)]
