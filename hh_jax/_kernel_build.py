@@ -133,17 +133,17 @@ def kernel_path() -> str | None:
 def _load() -> tuple[str, ctypes.CDLL]:
     if disabled():
         raise _Unavailable("HH_JAX_NO_KERNEL is set", warn=False)
+    timeout, where = compile_timeout(), cache_dir()  # every setting checked, compiler or not
     cxx = os.environ.get("CXX", "g++")
     if shutil.which(cxx) is None:
         raise _Unavailable(f"no C++ compiler ({cxx!r} not found; set CXX)", warn=False)
-    timeout = compile_timeout()
     code, version, err = _run([cxx, "--version"], timeout=timeout, what=f"{cxx} --version")
     if code != 0:
         raise _Unavailable(f"{cxx} --version failed: {err.strip()[-200:]}")
     key = hashlib.sha256(b"\0".join(x.encode() if isinstance(x, str) else x for x in (
         SOURCE.read_bytes(), jax.__version__, version, " ".join(FLAGS), platform.machine(),
         cpu_signature()))).hexdigest()[:16]
-    folder = _secure_folder(cache_dir())
+    folder = _secure_folder(where)
     target = folder / f"hh_expeuler-{key}.so"
     fd, problem = _open_verified(target)
     if fd is None:  # none yet, no record of its hash, or damaged/replaced: never loaded, rebuilt
