@@ -29,6 +29,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -60,14 +61,22 @@ class _Loaded(NamedTuple):
     reason: str | None
 
 
+def _warn(message: str) -> None:
+    """`warnings.warn`, attributed to the first caller outside hh_jax."""
+    here, frame, level = os.path.dirname(__file__), sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(here):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, stacklevel=level)
+
+
 def disabled() -> bool:
     """Whether ``$HH_JAX_NO_KERNEL`` disables the kernel (1/true/yes/on; 0/false/no/off/empty do not)."""
     value = os.environ.get("HH_JAX_NO_KERNEL", "")
     if value.strip().lower() in _TRUE:
         return True
     if value.strip().lower() not in _FALSE:
-        warnings.warn(f"HH_JAX_NO_KERNEL={value!r} is not one of 1/true/yes/on or 0/false/no/off; "
-                      "the fused kernel stays enabled", stacklevel=3)
+        _warn(f"HH_JAX_NO_KERNEL={value!r} is not one of 1/true/yes/on or 0/false/no/off; "
+                      "the fused kernel stays enabled")
     return False
 
 
@@ -78,8 +87,8 @@ def cache_dir() -> Path:
         return Path(os.path.abspath(os.environ["HH_JAX_CACHE_DIR"]))
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     if xdg and not os.path.isabs(xdg):
-        warnings.warn(f"XDG_CACHE_HOME={xdg!r} is a relative path, which the XDG specification "
-                      "says to ignore; the fused kernel is cached in ~/.cache/hh_jax", stacklevel=3)
+        _warn(f"XDG_CACHE_HOME={xdg!r} is a relative path, which the XDG specification "
+                      "says to ignore; the fused kernel is cached in ~/.cache/hh_jax")
     base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "hh_jax"
 
@@ -91,8 +100,8 @@ def compile_timeout() -> float:
     except ValueError:
         value = float("nan")
     if not value > 0:
-        warnings.warn(f"HH_JAX_COMPILE_TIMEOUT={text!r} is not a positive number of seconds; "
-                      f"using {COMPILE_TIMEOUT:g} s", stacklevel=3)
+        _warn(f"HH_JAX_COMPILE_TIMEOUT={text!r} is not a positive number of seconds; "
+                      f"using {COMPILE_TIMEOUT:g} s")
         return COMPILE_TIMEOUT
     return value
 
@@ -114,8 +123,8 @@ def load() -> _Loaded:
         return _Loaded(lib, path, None)
     except _Unavailable as e:
         if e.warn:
-            warnings.warn(f"hh_jax: the fused CPU kernel is not used ({e.reason}); simulate runs "
-                          "the lax.scan loop instead (same results, slower)", stacklevel=2)
+            _warn(f"hh_jax: the fused CPU kernel is not used ({e.reason}); simulate runs "
+                          "the lax.scan loop instead (same results, slower)")
         return _Loaded(None, None, e.reason)
 
 
@@ -158,7 +167,7 @@ def _load() -> tuple[str, ctypes.CDLL]:
                 e.reason = f"the cached kernel {target} {problem}, and rebuilding it failed: {e.reason}"
             raise
         if problem:
-            warnings.warn(f"hh_jax: the cached fused kernel {target} {problem}; rebuilt it", stacklevel=3)
+            _warn(f"hh_jax: the cached fused kernel {target} {problem}; rebuilt it")
     try:
         return str(target), _dlopen(fd, target)
     finally:
