@@ -31,6 +31,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -45,6 +46,7 @@ COMPILE_TIMEOUT = 300.0
 """Seconds the compiler may take (``$HH_JAX_COMPILE_TIMEOUT`` overrides)."""
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 _REGISTERED = []  # the library whose handlers are registered (once per process; kept alive)
+_LOCK = threading.Lock()  # one build/load at a time in this process
 
 
 class _Unavailable(Exception):
@@ -119,12 +121,13 @@ def cpu_signature() -> str:
 def load() -> _Loaded:
     """Build (if needed), verify, load and register the kernel, once per process."""
     try:
-        path, lib = _load()
+        with _LOCK:
+            path, lib = _load()
         return _Loaded(lib, path, None)
     except _Unavailable as e:
         if e.warn:
             _warn(f"hh_jax: the fused CPU kernel is not used ({e.reason}); simulate runs "
-                          "the lax.scan loop instead (same results, slower)")
+                  "the lax.scan loop instead (same results, slower)")
         return _Loaded(None, None, e.reason)
 
 
@@ -152,26 +155,46 @@ def _load() -> tuple[str, ctypes.CDLL]:
     key = hashlib.sha256(b"\0".join(x.encode() if isinstance(x, str) else x for x in (
         SOURCE.read_bytes(), jax.__version__, version, " ".join(FLAGS), platform.machine(),
         cpu_signature()))).hexdigest()[:16]
-    folder = _secure_folder(where)
-    target = folder / f"hh_expeuler-{key}.so"
-    fd, problem = _open_verified(target)
-    if fd is None:  # none yet, no record of its hash, or damaged/replaced: never loaded, rebuilt
+    target = _secure_folder(where) / f"hh_expeuler-{key}.so"
+    fd = _verified_or_rebuilt(cxx, target, timeout=timeout)
+    for _ in range(3):
+        # Only the user can write the folder and the file (checked), and every write is an atomic
+        # rename, so the path names the file verified through `fd` unless a concurrent build has
+        # just renamed its copy into place: then verify that one. (Not dlopen("/proc/self/fd/N"):
+        # the loader takes a name it has loaded before for that earlier library.)
         try:
-            _build(cxx, target, timeout=timeout)
-            fd, again = _open_verified(target)
-            if fd is None:
-                raise _Unavailable(f"{target} was rebuilt but does not verify: "
-                                   f"{again or 'no record of its hash'}")
-        except _Unavailable as e:
-            if problem:
-                e.reason = f"the cached kernel {target} {problem}, and rebuilding it failed: {e.reason}"
-            raise
-        if problem:
-            _warn(f"hh_jax: the cached fused kernel {target} {problem}; rebuilt it")
+            st, now = os.fstat(fd), os.stat(target, follow_symlinks=False)
+            if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+                return str(target), _dlopen(target)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        fd, problem = _open_verified(target)
+        if fd is None:
+            break
+    raise _Unavailable(f"{target} keeps being replaced while it is verified")
+
+
+def _verified_or_rebuilt(cxx: str, target: Path, *, timeout: float) -> int:
+    """A descriptor of the verified library `target`, rebuilt if there is none, no record of its
+    hash, or it does not match the record (damaged or replaced: never loaded)."""
+    fd, problem = _open_verified(target)
+    if fd is not None:
+        return fd
     try:
-        return str(target), _dlopen(fd, target)
-    finally:
-        os.close(fd)
+        _build(cxx, target, timeout=timeout)
+        fd, again = _open_verified(target)
+        if fd is None:
+            raise _Unavailable(f"{target} was rebuilt but does not verify: "
+                               f"{again or 'no record of its hash'}")
+    except _Unavailable as e:
+        if problem:
+            e.reason = f"the cached kernel {target} {problem}, and rebuilding it failed: {e.reason}"
+        raise
+    if problem:
+        _warn(f"hh_jax: the cached fused kernel {target} {problem}; rebuilt it")
+    return fd
 
 
 def _insecure(st: os.stat_result) -> str | None:
@@ -263,13 +286,7 @@ def _read_record(path: Path) -> tuple[str, int] | None:
         os.close(fd)
 
 
-def _dlopen(fd: int, target: Path) -> ctypes.CDLL:
-    # Only the user can write the folder and the file (checked), and every write is an atomic
-    # rename, so the path still names the file verified through `fd`: check that it does. (Not
-    # dlopen("/proc/self/fd/N"): the loader takes a name it has loaded before for that library.)
-    st, now = os.fstat(fd), os.stat(target, follow_symlinks=False)
-    if (st.st_dev, st.st_ino) != (now.st_dev, now.st_ino):
-        raise _Unavailable(f"{target} was replaced while it was being verified")
+def _dlopen(target: Path) -> ctypes.CDLL:
     try:
         lib = ctypes.CDLL(str(target))
     except OSError as e:

@@ -35,6 +35,7 @@ FAKE_CXX = textwrap.dedent("""\
     echo call >> "$FAKE_CXX_LOG"
     case "$FAKE_CXX_MODE" in
       copy) cp "$FAKE_CXX_GOOD" "$out" ;;
+      slow) sleep 1; cp "$FAKE_CXX_GOOD" "$out" ;;
       nosym) cp "$FAKE_CXX_NOSYM" "$out" ;;
       fail) echo partial > "$out"; echo tmp > "$TMPDIR/cc-fake.o"; echo "error: fake failure" >&2; exit 1 ;;
       hang) echo partial > "$out"; echo tmp > "$TMPDIR/cc-fake.o"
@@ -230,6 +231,18 @@ def test_a_truncated_library_does_not_kill_the_interpreter(env, tmp_path):
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert "spikes 1" in proc.stdout
+
+
+def test_concurrent_builds_into_one_cache_all_load_the_kernel(env, monkeypatch):
+    monkeypatch.setenv("FAKE_CXX_MODE", "slow")
+    code = "from hh_jax._kernel_build import kernel_path; print(kernel_path())"
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, "-W", "error", "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=environ) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-1000:] for _, err in outs]
+    assert len({out.strip() for out, _ in outs}) == 1 and outs[0][0].strip().endswith(".so")
+    assert _leftovers(env / "cache") == []
 
 
 def test_a_library_without_the_kernels_symbols_falls_back_once(env, scan, monkeypatch):
