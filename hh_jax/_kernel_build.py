@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -47,6 +48,7 @@ COMPILE_TIMEOUT = 300.0
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 _REGISTERED = []  # the library whose handlers are registered (once per process; kept alive)
 _LOCK = threading.Lock()  # one build/load at a time in this process
+_STALE = 86400.0  # s: a build folder this old belongs to a killed build
 
 
 class _Unavailable(Exception):
@@ -303,7 +305,14 @@ def _dlopen(target: Path) -> ctypes.CDLL:
 
 def _build(cxx: str, target: Path, *, timeout: float) -> None:
     """Compile into a private temporary folder next to `target`, then rename: the library first,
-    its hash record last. The temporary folder goes whatever happens (failure, timeout, Ctrl-C)."""
+    its hash record last. The temporary folder goes whatever happens (failure, timeout, Ctrl-C);
+    those of builds killed outright (SIGKILL, power loss) go with the next build, a day later."""
+    for stale in target.parent.glob(".build-*"):
+        try:
+            if time.time() - stale.lstat().st_mtime > _STALE:
+                shutil.rmtree(stale)
+        except OSError:
+            pass
     try:
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     except OSError as e:

@@ -352,6 +352,17 @@ def test_ctrl_c_during_a_build_leaves_nothing_behind(env, scan, monkeypatch):
     _runs_the_kernel(scan)
 
 
+def test_the_next_build_removes_what_a_killed_build_left(env, scan):
+    cache = env / "cache"
+    cache.mkdir(mode=0o700)
+    for name, age in ((".build-old", 2 * 86400), (".build-running", 10)):
+        (cache / name).mkdir()
+        (cache / name / "kernel.so").write_bytes(b"partial")
+        os.utime(cache / name, (time.time() - age,) * 2)
+    _runs_the_kernel(scan)
+    assert _leftovers(cache) == [".build-running"]  # another process may still be building there
+
+
 @pytest.mark.parametrize("where", ["folder", "library"])
 def test_a_cache_owned_by_another_user_is_refused(env, scan, monkeypatch, where):
     _built(env)
