@@ -80,7 +80,7 @@ def disabled() -> bool:
         return True
     if value.strip().lower() not in _FALSE:
         _warn(f"HH_JAX_NO_KERNEL={value!r} is not one of 1/true/yes/on or 0/false/no/off; "
-                      "the fused kernel stays enabled")
+              "the fused kernel stays enabled")
     return False
 
 
@@ -92,12 +92,13 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     if xdg and not os.path.isabs(xdg):
         _warn(f"XDG_CACHE_HOME={xdg!r} is a relative path, which the XDG specification "
-                      "says to ignore; the fused kernel is cached in ~/.cache/hh_jax")
+              "says to ignore; the fused kernel is cached in ~/.cache/hh_jax")
     base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "hh_jax"
 
 
 def compile_timeout() -> float:
+    """Seconds the compiler may take: ``$HH_JAX_COMPILE_TIMEOUT``, default `COMPILE_TIMEOUT`."""
     text = os.environ.get("HH_JAX_COMPILE_TIMEOUT", "")
     try:
         value = float(text) if text else COMPILE_TIMEOUT
@@ -105,7 +106,7 @@ def compile_timeout() -> float:
         value = float("nan")
     if not value > 0:
         _warn(f"HH_JAX_COMPILE_TIMEOUT={text!r} is not a positive number of seconds; "
-                      f"using {COMPILE_TIMEOUT:g} s")
+              f"using {COMPILE_TIMEOUT:g} s")
         return COMPILE_TIMEOUT
     return value
 

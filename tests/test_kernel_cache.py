@@ -10,8 +10,8 @@ clears the once-per-process load before and after.
 
 import os
 import re
+import hashlib
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -152,7 +152,6 @@ def test_a_build_is_private_and_records_its_hash(env, scan):
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0
     digest, size = open(path + ".sha256").read().split()
-    import hashlib
     data = open(path, "rb").read()
     assert (digest, int(size)) == (hashlib.sha256(data).hexdigest(), len(data))
     assert _leftovers(folder) == []
