@@ -353,17 +353,18 @@ def _run(cmd: list[str], *, timeout: float, what: str, env=None) -> tuple[int, s
                                 start_new_session=True)
     except OSError as e:
         raise _Unavailable(f"{what}: cannot run {cmd[0]}: {e.strerror or e}") from None
-    with proc:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException as e:
         try:
-            out, err = proc.communicate(timeout=timeout)
-        except BaseException as e:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            proc.wait()
-            if isinstance(e, subprocess.TimeoutExpired):
-                raise _Unavailable(f"{what} did not finish within {timeout:g} s "
-                                   "(HH_JAX_COMPILE_TIMEOUT)") from None
-            raise
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        if isinstance(e, subprocess.TimeoutExpired):
+            raise _Unavailable(f"{what} did not finish within {timeout:g} s "
+                               "(HH_JAX_COMPILE_TIMEOUT)") from None
+        raise
     return proc.returncode, out, err

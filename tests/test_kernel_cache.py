@@ -41,7 +41,7 @@ FAKE_CXX = textwrap.dedent("""\
       hang) echo partial > "$out"; echo tmp > "$TMPDIR/cc-fake.o"
             sleep 60 & echo $! > "$FAKE_CXX_PID"; wait ;;
       interrupt) echo partial > "$out"; echo tmp > "$TMPDIR/cc-fake.o"
-            sleep 60 & echo $! > "$FAKE_CXX_PID"; kill -INT $PPID; wait ;;
+            sleep 60 & echo $! > "$FAKE_CXX_PID"; sleep 0.2; kill -INT $PPID; wait ;;
     esac
 """)
 
