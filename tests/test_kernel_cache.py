@@ -19,7 +19,6 @@ import textwrap
 import time
 import warnings
 
-import _ctypes
 import numpy as np
 import pytest
 
@@ -65,8 +64,18 @@ def good(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def foreign(good, tmp_path_factory):
+    """A loadable library that is not the kernel (its path)."""
+    folder = tmp_path_factory.mktemp("foreign")
+    (folder / "foreign.c").write_text("int not_the_kernel(void) { return 42; }\n")
+    subprocess.run([os.environ.get("CXX", "g++"), "-x", "c", "-shared", "-fPIC", str(folder / "foreign.c"),
+                    "-o", str(folder / "foreign.so")], check=True, capture_output=True, timeout=120)
+    return str(folder / "foreign.so")
+
+
 @pytest.fixture
-def env(tmp_path, monkeypatch, good):
+def env(tmp_path, monkeypatch, good, foreign):
     """A private cache folder and the fake compiler (copying the good library by default)."""
     cxx = tmp_path / "fake-cxx"
     cxx.write_text(FAKE_CXX)
@@ -75,7 +84,7 @@ def env(tmp_path, monkeypatch, good):
     monkeypatch.setenv("CXX", str(cxx))
     monkeypatch.setenv("FAKE_CXX_MODE", "copy")
     monkeypatch.setenv("FAKE_CXX_GOOD", good)
-    monkeypatch.setenv("FAKE_CXX_NOSYM", _ctypes.__file__)  # loadable, without the kernel's symbols
+    monkeypatch.setenv("FAKE_CXX_NOSYM", foreign)  # loadable, without the kernel's symbols
     monkeypatch.setenv("FAKE_CXX_LOG", str(tmp_path / "calls"))
     monkeypatch.setenv("FAKE_CXX_PID", str(tmp_path / "pid"))
     for name in ("HH_JAX_NO_KERNEL", "HH_JAX_COMPILE_TIMEOUT", "XDG_CACHE_HOME"):
@@ -174,8 +183,14 @@ def _truncate(path):
     _replace(path, data[: len(data) // 2])
 
 
+def _corrupted(path):
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    _replace(path, bytes(data))
+
+
 def _foreign(path):
-    _replace(path, open(_ctypes.__file__, "rb").read())  # another library, the old record
+    _replace(path, open(os.environ["FAKE_CXX_NOSYM"], "rb").read())  # another library, the old record
 
 
 def _planted(path):
@@ -184,7 +199,8 @@ def _planted(path):
 
 
 @pytest.mark.parametrize("damage, pattern", [
-    (_truncate, r"truncated or replaced"),
+    (_truncate, r"has \d+ bytes where its build recorded \d+ \(truncated or replaced\)"),
+    (_corrupted, r"does not match the SHA-256 recorded when it was built \(damaged or replaced\)"),
     (_foreign, r"\(truncated or replaced\)|damaged or replaced"),
     (_planted, None),
 ])
@@ -207,6 +223,7 @@ def test_a_damaged_foreign_or_planted_library_is_rebuilt_never_loaded(env, scan,
 
 @pytest.mark.parametrize("damage, pattern", [
     (_truncate, r"truncated or replaced"),
+    (_corrupted, r"damaged or replaced"),
     (_foreign, r"replaced"),
     (_planted, r"failed"),
 ])
