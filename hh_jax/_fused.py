@@ -4,8 +4,9 @@ XLA's CPU backend splits one exponential-Euler step into ~16 kernels (it never f
 exponential into two consumers), so a `lax.scan` step streams the population through memory
 ~16 times and pays a kernel launch each time. ``_kernel/hh_expeuler.cc`` runs blocks of 128
 neurons through *all* steps with the state in L1 cache, vectorised by the compiler, on every
-core. It is compiled once per machine with the system C++ compiler (``$CXX``, default ``g++``)
-into ``$HH_JAX_CACHE_DIR`` (default ``~/.cache/hh_jax``) and registered as an XLA FFI target.
+core. `_kernel_build.py` compiles it once per machine with the system C++ compiler (``$CXX``,
+default ``g++``) into ``$HH_JAX_CACHE_DIR`` (default ``~/.cache/hh_jax``), verifies and loads it,
+and registers it as an XLA FFI target.
 
 `simulate` uses it for `ExpEuler` on the CPU when the stimulus can be tabulated (a constant, a
 population-wide waveform, or a small per-neuron one); otherwise, or when no compiler is found,
@@ -13,100 +14,25 @@ it runs the `lax.scan` loop, which computes the same mathematics (results agree 
 Derivatives (`jax.grad`, `jax.jvp`) are those of the `lax.scan` loop, through a custom JVP.
 """
 
-import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._kernel_build import kernel_path as kernel_path
+from ._kernel_build import library as _library
 from ._params import HHParams
 from ._stimulus import Constant
 from ._vector_field import HHState
 
-_SOURCE = Path(__file__).parent / "_kernel" / "hh_expeuler.cc"
-_FLAGS = ("-O3", "-fno-math-errno", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC")
 _TARGETS = {jnp.dtype(jnp.float32): "hh_jax_expeuler_f32", jnp.dtype(jnp.float64): "hh_jax_expeuler_f64"}
 _PARAM_ORDER = ("gNa", "gK", "gL", "ENa", "EK", "EL", "C", "V_th")
 _STATE = "Vmhn"
 MAX_TABLE = 2**25
 """Largest tabulated stimulus (elements, steps × neurons) the fused kernel takes."""
-
-
-def _cache_dir() -> Path:
-    if os.environ.get("HH_JAX_CACHE_DIR"):
-        return Path(os.environ["HH_JAX_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hh_jax"
-
-
-def _cpu_signature() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        lines = [ln for ln in text.splitlines() if ln.startswith(("flags", "model name", "Features"))]
-        return "\n".join(sorted(set(lines)))
-    except OSError:
-        return platform.processor()
-
-
-@functools.lru_cache(maxsize=None)
-def _library():
-    """``(ctypes library, None)`` once built and loaded, or ``(None, reason)``."""
-    if os.environ.get("HH_JAX_NO_KERNEL"):
-        return None, "HH_JAX_NO_KERNEL is set"
-    cxx = os.environ.get("CXX", "g++")
-    if shutil.which(cxx) is None:
-        return None, f"no C++ compiler ({cxx!r} not found; set CXX)"
-    try:
-        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        return None, f"{cxx} --version failed: {e}"
-    source = _SOURCE.read_bytes()
-    key = hashlib.sha256(
-        b"\0".join(x.encode() if isinstance(x, str) else x for x in (
-            source, jax.__version__, version, " ".join(_FLAGS), platform.machine(), _cpu_signature()))
-    ).hexdigest()[:16]
-    target = _cache_dir() / f"hh_expeuler-{key}.so"
-    if not target.exists():
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            return None, f"cannot create the kernel cache {target.parent}: {e}"
-        errors = []
-        for arch in (("-march=native",), ()):  # without -march=native where the compiler refuses it
-            fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-            os.close(fd)
-            cmd = [cxx, *_FLAGS, *arch, f"-I{jax.ffi.include_dir()}", str(_SOURCE), "-o", tmp]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode == 0:
-                os.replace(tmp, target)  # atomic: concurrent builders (test workers) are safe
-                break
-            os.unlink(tmp)
-            errors.append(proc.stderr.strip().splitlines()[-1:] or ["?"])
-        else:
-            return None, f"compiling {_SOURCE.name} failed: {errors}"
-    try:
-        lib = ctypes.CDLL(str(target))
-    except OSError as e:
-        return None, f"cannot load {target}: {e}"
-    for fn, name in (("HhExpEulerF32", _TARGETS[jnp.dtype(jnp.float32)]),
-                     ("HhExpEulerF64", _TARGETS[jnp.dtype(jnp.float64)])):
-        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, fn)), platform="cpu")
-    return lib, None
-
-
-def kernel_path() -> str | None:
-    """Path of the compiled kernel (building it if needed), or None where it cannot be built."""
-    lib, _ = _library()
-    return None if lib is None else lib._name
 
 
 def unavailable_reason(stimulus, config, dtype) -> str | None:

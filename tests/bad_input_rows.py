@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import tempfile
+import warnings
 
 import jax
 import numpy as np
@@ -261,9 +262,43 @@ RUN_ROWS = [
 
 # Issue 12 ("robustness, round two"): one list per area, so that the rows of each area stay together.
 
-# The kernel cache (hh_jax/_kernel_build.py and hh_jax/_fused.py): fallbacks are warnings, not errors;
-# rows here only for public calls that must raise.
+def _setenv(name, value):
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _with_env(**env):
+    """`simulate` under these environment variables (None: unset), the kernel cache in a
+    temporary folder, warnings raised as errors. The load of the kernel is redone, then undone."""
+    from hh_jax import _kernel_build
+
+    def call():
+        names = [*env, "HH_JAX_CACHE_DIR", "HOME"]
+        saved = {k: os.environ.get(k) for k in names}
+        os.environ.update(HH_JAX_CACHE_DIR=os.path.join(_DIR.name, "kernel_cache"), HOME=_DIR.name)
+        for k, v in env.items():
+            _setenv(k, v)
+        _kernel_build.load.cache_clear()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                return hh_jax.simulate(P(), 10.0, duration=1.0, dt=0.01)
+        finally:
+            for k, v in saved.items():
+                _setenv(k, v)
+            _kernel_build.load.cache_clear()
+
+    return call
+
+
+# The kernel cache (hh_jax/_kernel_build.py and hh_jax/_fused.py): fallbacks are warnings, not errors
+# (tests/test_kernel_cache.py); here the warnings about unclear settings, raised as errors.
 CACHE_ROWS = [
+    ("simulate", "HH_JAX_NO_KERNEL neither true nor false (a warning; the kernel stays enabled)", _with_env(HH_JAX_NO_KERNEL="maybe"), UserWarning, r"HH_JAX_NO_KERNEL='maybe' is not one of 1/true/yes/on or 0/false/no/off; the fused kernel stays enabled"),
+    ("simulate", "relative XDG_CACHE_HOME (a warning; ignored as the XDG specification says)", _with_env(HH_JAX_CACHE_DIR=None, XDG_CACHE_HOME="relative/cache"), UserWarning, r"XDG_CACHE_HOME='relative/cache' is a relative path, which the XDG specification says to ignore"),
+    ("simulate", "HH_JAX_COMPILE_TIMEOUT not a positive number (a warning; 300 s used)", _with_env(HH_JAX_COMPILE_TIMEOUT="-1"), UserWarning, r"HH_JAX_COMPILE_TIMEOUT='-1' is not a positive number of seconds; using 300 s"),
 ]
 
 
