@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._params import HHParams
+from ._rates import EXP_CLIP
 from ._vector_field import HHState
 
 _SOURCE = Path(__file__).parent / "_kernel" / "hh_expeuler.cc"
@@ -191,6 +192,7 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
         n_steps=np.int64(config.n_steps), dt=np.float64(config.dt), t0=np.float64(config.t0),
         every=np.int64(config.record_every), rec_mask=np.int64(mask), hermite=np.int64(hermite),
         staggered=np.int64(staggered), threads=np.int64(_threads()),
+        exp_clip=np.float64(EXP_CLIP),  # the one bound on the rate exponents, from _rates.py
     )
     final = HHState(*(yf[0, i].reshape(shape) for i in range(4)))
     traces = {v: rec[0, :, needed.index(v)].reshape((n_rec,) + shape) for v in needed}
