@@ -5,7 +5,7 @@ Every `simulate` feature the kernel implements is drawn at random against the sa
 (counts exactly, the rest to 1e-9). Populations of 1, 127, 128 and 129 neurons (the kernel's
 tiles are 128 neurons; fewer than 8 run its scalar code) and multi-dimensional ones; every
 stimulus class, sums, scalings and stacks of them, per neuron or population-wide; 1, 2, 3 and
-many steps; records on and off, `record_every`, `max_spikes` (none, few: the buffer overflows,
+many steps; initial voltages far beyond the rates' exponent clip; records on and off, `record_every`, `max_spikes` (none, few: the buffer overflows,
 the default), both spike interpolations, the staggered and the simultaneous scheme, nonzero
 `t0`; random parameters and initial states per neuron.
 
@@ -114,6 +114,7 @@ class Scenario:
     interp: str = "hermite"
     staggered: bool = True
     t0: float = 0.0
+    v0: tuple[float, float] = (-85.0, 45.0)  # range of the initial voltages, mV
 
 
 SCENARIOS = {
@@ -133,20 +134,23 @@ SCENARIOS = {
     "(5,2), many steps, OU noise": Scenario((5, 2), 100, _ou_noise, record=("V",), record_every=3,
                                             staggered=False, max_spikes=1),
     "(129,), 1 step, constants": Scenario((129,), 1, _constants, dt=0.1, record=("V", "I")),
+    # beyond the rate exponents' clip (|u| > 80: V outside [-840, 760] mV)
+    "(9,), 2 steps, extreme voltages": Scenario((9,), 2, _sine_plus_constant, dt=0.01, record=("V", "m", "h", "n"),
+                                                v0=(-1500.0, 1500.0)),
 }
-EXAMPLES = 6  # per scenario under the ci profile (60 in all), scaled for other profiles
+EXAMPLES = 6  # per scenario under the ci profile (66 in all), scaled for other profiles
 
 
 def _n_examples() -> int:
     return max(2, round(EXAMPLES * settings.default.max_examples / 25))
 
 
-def _draw(rng, shape):
+def _draw(rng, shape, v0=(-85.0, 45.0)):
     """Random parameters and initial state per neuron (many start near or above threshold)."""
     u = lambda lo, hi: jnp.asarray(rng.uniform(lo, hi, shape))
     params = HHParams(gNa=u(60, 180), gK=u(15, 60), gL=u(0.05, 0.6), ENa=u(40, 60), EK=u(-85, -70),
                       EL=u(-65, -50), C=u(0.6, 1.6), V_th=u(-10, 30))
-    y0 = hh_jax.HHState(V=u(-85, 45), m=u(0, 1), h=u(0, 1), n=u(0, 1))
+    y0 = hh_jax.HHState(V=u(*v0), m=u(0, 1), h=u(0, 1), n=u(0, 1))
     return params, y0
 
 
@@ -163,7 +167,7 @@ def test_fused_kernel_equals_scan_loop(name):
     @given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([2.0, 10.0, 40.0, 150.0]))
     def check(seed, scale):
         rng = np.random.default_rng(seed)
-        params, y0 = _draw(rng, sc.shape)
+        params, y0 = _draw(rng, sc.shape, sc.v0)
         stim = sc.stimulus(rng, sc.shape, scale, sc.t0, sc.dt, sc.n_steps)
         kw = dict(duration=sc.n_steps * sc.dt, dt=sc.dt, y0=y0, record=sc.record, record_every=sc.record_every,
                   max_spikes=sc.max_spikes, spike_interpolation=sc.interp, t0=sc.t0)
