@@ -52,6 +52,17 @@ def test_time_invariant_property_of_every_stimulus_class():
         assert s.time_invariant is True, s
     for s in varying:  # includes a one-sample Sampled: 0 outside its grid, so not constant
         assert s.time_invariant is False, s
+    # simulate_chunked's time shift keeps it (a constant's chunks are tabulated once)
+    from hh_jax._chunked import _Shifted
+
+    assert _Shifted(c + 1.0, jnp.asarray(5.0)).time_invariant is True
+    assert _Shifted(ramp, jnp.asarray(5.0)).time_invariant is False
+
+    class Custom(hh_jax.AbstractStimulus):  # a user's stimulus: varying unless it says otherwise
+        def __call__(self, t):
+            return 1.0 + 0.0 * t
+
+    assert Custom().time_invariant is False
 
 
 @needs_kernel
