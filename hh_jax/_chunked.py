@@ -51,6 +51,10 @@ class _Shifted(AbstractStimulus):
     def __call__(self, t):
         return self.stimulus(t + self.offset)
 
+    @property
+    def time_invariant(self):
+        return self.stimulus.time_invariant
+
     def jump_times(self):
         return self.stimulus.jump_times() - float(self.offset)
 

@@ -25,7 +25,7 @@ import numpy as np
 from ._kernel_build import kernel_path as kernel_path
 from ._kernel_build import library as _library
 from ._params import HHParams
-from ._stimulus import Constant
+from ._rates import EXP_CLIP
 from ._vector_field import HHState
 
 _TARGETS = {jnp.dtype(jnp.float32): "hh_jax_expeuler_f32", jnp.dtype(jnp.float64): "hh_jax_expeuler_f64"}
@@ -50,16 +50,20 @@ def unavailable_reason(stimulus, config, dtype) -> str | None:
 
 
 def _table_shape(stimulus, config, dtype) -> tuple[int, int]:
+    """``(rows, cols)`` of the mid-step current table: one row for a time-invariant stimulus
+    (its `time_invariant` property, never the number of steps), else one per step; one column
+    for a population-wide stimulus, else one per neuron."""
     N = int(np.prod(config.shape, dtype=np.int64))
     out = jax.eval_shape(stimulus, jax.ShapeDtypeStruct((), dtype))
     cols = 1 if out.size == 1 else N
-    rows = 1 if isinstance(stimulus, Constant) else config.n_steps
+    rows = 1 if stimulus.time_invariant else config.n_steps
     return rows, cols
 
 
-def _table(stimulus, ts, shape, rows, cols):
-    """The current (µA/cm²) at times `ts` as ``[rows, cols]`` (rows 1: time-independent)."""
-    values = stimulus(ts[0])[None] if rows == 1 else jax.vmap(stimulus)(ts)
+def _table(stimulus, ts, shape, cols):
+    """The current (µA/cm²) at times `ts` as ``[len(ts), cols]``, or as ``[1, cols]`` (evaluated
+    at ``ts[0]``) where the stimulus is time-invariant."""
+    values = stimulus(ts[0])[None] if stimulus.time_invariant else jax.vmap(stimulus)(ts)
     if cols == 1:
         return values.reshape(values.shape[0], 1)
     # the stimulus' shape broadcasts against the population's from the right
@@ -85,12 +89,14 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
     t0 = jnp.asarray(config.t0, dtype)
     k = jnp.arange(config.n_steps + 1, dtype=jnp.int32).astype(dtype)
     t_steps = t0 + k * dt
-    rows, cols = _table_shape(stimulus, config, dtype)
-    imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, rows, cols)
+    _, cols = _table_shape(stimulus, config, dtype)
+    # [1 or n_steps, cols] and [1 or n_steps + 1, cols]: one row only for a time-invariant
+    # stimulus (with n_steps = 1, a varying one has two rows of step-end currents)
+    imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, cols)
     S = config.max_spikes
     hermite = S > 0 and config.spike_interpolation == "hermite"
     if hermite:
-        iend = _table(stimulus, t_steps, shape, 1 if rows == 1 else rows + 1, cols)
+        iend = _table(stimulus, t_steps, shape, cols)
     else:
         iend = jnp.zeros((1, 1), dtype)
     needed = states
@@ -112,6 +118,7 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
         n_steps=np.int64(config.n_steps), dt=np.float64(config.dt), t0=np.float64(config.t0),
         every=np.int64(config.record_every), rec_mask=np.int64(mask), hermite=np.int64(hermite),
         staggered=np.int64(staggered), threads=np.int64(_threads()),
+        exp_clip=np.float64(EXP_CLIP),  # the one bound on the rate exponents, from _rates.py
     )
     final = HHState(*(yf[0, i].reshape(shape) for i in range(4)))
     traces = {v: rec[0, :, needed.index(v)].reshape((n_rec,) + shape) for v in needed}

@@ -18,13 +18,16 @@ import jax.numpy as jnp
 
 from ._custom_types import Array, PopArray
 
-# Exponent arguments are clipped here so that no rate overflows, even in float32 (e^80 ≈ 5.5e34)
-# at voltages far outside [−200, 200] mV. Inside ±1000 mV the clip is never active.
-_EXP_CLIP = 80.0
+EXP_CLIP = 80.0
+"""Bound (dimensionless) on the exponents of the rate functions, so that no rate overflows, even in
+float32 (e^80 ≈ 5.5e34), at voltages far outside [−200, 200] mV. The one place it is set: the
+fused kernel (``_kernel/hh_expeuler.cc``) receives it from `hh_jax._fused` as its ``exp_clip``
+attribute, so kernel and `lax.scan` loop clip alike. In `gate_rates` it bounds u = −(V+40)/10
+(active outside V ∈ [−840, 760] mV); in the separate rate functions the exponent's upper end."""
 
 
 def _exp(x: Array) -> Array:
-    return jnp.exp(jnp.minimum(x, _EXP_CLIP))
+    return jnp.exp(jnp.minimum(x, EXP_CLIP))
 
 
 def _as_float(name: str, x) -> Array:
@@ -91,7 +94,7 @@ def exprel(z: Array) -> Array:
     small_radius = 1e-3 if jnp.finfo(z.dtype).bits <= 32 else 1e-6
     small = jnp.abs(z) < small_radius
     z_big = jnp.where(small, -1.0, z)
-    big = jnp.expm1(jnp.minimum(z_big, _EXP_CLIP)) / z_big
+    big = jnp.expm1(jnp.minimum(z_big, EXP_CLIP)) / z_big
     z_small = jnp.where(small, z, 0.0)
     series = 1.0 + z_small * (0.5 + z_small / 6.0)
     return jnp.where(small, series, big)
@@ -145,20 +148,23 @@ def beta_n(V: PopArray) -> PopArray:
 # the population size at the last bit — XLA's vector and scalar exp differ — so expm1 it is.)
 # The Bernoulli terms use a Taylor series for |u| < 1/2 (through u¹², truncation < 1e-15
 # relative) and u/expm1(u) elsewhere, both through the "double where", so value, gradient and
-# hessian are finite and right at V = −40 and −55 mV. u is clipped to ±80 inside the
-# exponentials only (V outside [−840, 760] mV), so nothing overflows or underflows to a zero
-# under a square root, in float32 or float64.
+# hessian are finite and right at V = −40 and −55 mV. u is clipped once, to uc = clip(u, ±80),
+# inside the exponentials only (V outside [−840, 760] mV): E = e^uc, the α_m denominator is
+# expm1(uc), the α_n one expm1(uc − 1.5), β_n ∝ e^(uc/8). So nothing overflows or underflows to
+# a zero under a square root, in float32 or float64, and the fused kernel (which gets EXP_CLIP
+# from Python) computes exactly these functions at every voltage.
 _SMALL = 0.5
 _E_HALF = math.exp(0.5)
 _C_AH = 0.07 * math.exp(-1.25)
 _C_BN = 0.125 * math.exp(-0.3125)
 
 
-def _bernoulli_fast(u: Array) -> Array:
-    """u/expm1(u), safe at u = 0 (Taylor series for |u| < 1/2) and for large |u|."""
+def _bernoulli_fast(u: Array, uc: Array) -> Array:
+    """u/expm1(uc), `uc` the clipped exponent (= u for |u| ≤ EXP_CLIP): safe at u = 0 (Taylor
+    series for |u| < 1/2) and for large |u|."""
     small = jnp.abs(u) < _SMALL
     num = jnp.where(small, 1.0, u)
-    den = jnp.expm1(jnp.clip(jnp.where(small, 1.0, u), -_EXP_CLIP, _EXP_CLIP))
+    den = jnp.expm1(jnp.where(small, 1.0, uc))
     us = jnp.where(small, u, 0.0)
     u2 = us * us
     series = 1.0 - 0.5 * us + u2 * (
@@ -183,9 +189,10 @@ def gate_rates(V: PopArray) -> tuple[PopArray, PopArray, PopArray, PopArray, Pop
     **Example:** ``am, bm, ah, bh, an, bn = gate_rates(jnp.array(-65.0))``.
     """
     u = -(V + 40.0) / 10.0
-    E = jnp.exp(jnp.clip(u, -_EXP_CLIP, _EXP_CLIP))
-    am = _bernoulli_fast(u)
-    an = 0.1 * _bernoulli_fast(u - 1.5)
+    uc = jnp.clip(u, -EXP_CLIP, EXP_CLIP)
+    E = jnp.exp(uc)
+    am = _bernoulli_fast(u, uc)
+    an = 0.1 * _bernoulli_fast(u - 1.5, uc - 1.5)
     bh = 1.0 / (1.0 + E * _E_HALF)
     s = jnp.sqrt(E)
     ah = _C_AH * s

@@ -55,9 +55,21 @@ def _scalar(name: str, value, *, cls: str, positive=False, nonneg=False) -> floa
 class AbstractStimulus(eqx.Module):
     """An injected current density I(t), µA/cm², as a pure function of time t (ms).
 
-    Subclasses implement ``__call__(t)`` and, where the current jumps, :meth:`jump_times`.
-    Stimuli add with ``+`` (and subtract, negate, and scale by a number).
+    Subclasses implement ``__call__(t)`` and, where the current jumps, :meth:`jump_times`; a
+    stimulus that does not depend on time at all overrides :attr:`time_invariant`. Stimuli add
+    with ``+`` (and subtract, negate, and scale by a number).
     """
+
+    @property
+    def time_invariant(self) -> bool:
+        """True if ``self(t)`` is the same for every `t` (known in Python, before any tracing).
+
+        False by default: only stimuli that are constant *by construction* say True (`Constant`,
+        and sums, scalings and stacks of time-invariant stimuli). Consumers such as the fused
+        kernel tabulate a time-invariant stimulus once instead of once per step; they must
+        never infer time-invariance from a table's or an array's shape.
+        """
+        return False
 
     @abc.abstractmethod
     def __call__(self, t) -> PopArray:
@@ -121,6 +133,10 @@ class Constant(AbstractStimulus):
     def __call__(self, t) -> PopArray:
         return self.amplitude
 
+    @property
+    def time_invariant(self) -> bool:
+        return True
+
 
 class Sum(AbstractStimulus):
     """The sum of several stimuli (what ``a + b`` builds)."""
@@ -141,6 +157,10 @@ class Sum(AbstractStimulus):
         for s in self.terms[1:]:
             out = out + s(t)
         return out
+
+    @property
+    def time_invariant(self) -> bool:
+        return all(s.time_invariant for s in self.terms)
 
     def jump_times(self) -> np.ndarray:
         return np.unique(np.concatenate([np.asarray(s.jump_times(), float) for s in self.terms]))
@@ -164,6 +184,10 @@ class Scaled(AbstractStimulus):
 
     def __call__(self, t) -> PopArray:
         return self.factor * self.stimulus(t)
+
+    @property
+    def time_invariant(self) -> bool:
+        return self.stimulus.time_invariant
 
     def jump_times(self) -> np.ndarray:
         return self.stimulus.jump_times()
@@ -195,6 +219,10 @@ class Stack(AbstractStimulus):
         vals = [s(t) for s in self.stimuli]
         shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in vals))
         return jnp.stack([jnp.broadcast_to(v, shape) for v in vals], axis=-1)
+
+    @property
+    def time_invariant(self) -> bool:
+        return all(s.time_invariant for s in self.stimuli)
 
     def jump_times(self) -> np.ndarray:
         return np.unique(np.concatenate([np.asarray(s.jump_times(), float) for s in self.stimuli]))

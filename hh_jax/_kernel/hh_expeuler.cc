@@ -106,7 +106,9 @@ inline double exp_in_range(double x) {
 }
 
 // exp(x), branch-free, NaN-preserving (a NaN fails both comparisons and flows through the
-// polynomial); clamped to the finite range (as _rates.py clips its exponents).
+// polynomial); clamped to the floating-point range of the reduction (Consts::lo/hi: a guard
+// of this implementation, not part of the model; the model's bound on the rate exponents is
+// `exp_clip`, passed from hh_jax/_rates.py).
 template <typename T>
 inline T vexp(T x) {
   x = x < Consts<T>::lo ? Consts<T>::lo : (x > Consts<T>::hi ? Consts<T>::hi : x);
@@ -220,7 +222,7 @@ struct Job {
   int64_t P, N, n_steps, Tm, Nm, Te, Ne, every, n_rec, S;
   int rec_idx[4];
   int R;
-  T dt, t0;
+  T dt, t0, exp_clip;
   bool hermite, staggered;
 };
 
@@ -232,7 +234,7 @@ __attribute__((noinline)) void step_block(
     T* __restrict h, T* __restrict n, T* __restrict Vp, T* __restrict mp, T* __restrict hp,
     T* __restrict np_, const T* __restrict gNa, const T* __restrict gK, const T* __restrict gL,
     const T* __restrict ENa, const T* __restrict EK, const T* __restrict EL,
-    const T* __restrict invC) {
+    const T* __restrict invC, T clip) {
   const T e_half = T(1.6487212707001282), e_m15 = T(0.22313016014842982);
   const T c_ah = T(0.07 * 0.28650479686019010);
   auto EXP = [](T x) {
@@ -243,15 +245,20 @@ __attribute__((noinline)) void step_block(
   for (int64_t i = 0; i < len; ++i) {
     T v = V[i], m0 = m[i], h0 = h[i], n0 = n[i];
     T u = (v + T(40)) * T(-0.1);
-    T E = EXP(u);  // clipped inside to the finite range, as _rates.py clips u to +-80
+    // The exponent clipped once to +-exp_clip, exactly as _rates.gate_rates (E = e^uc; the
+    // alpha_m and alpha_n denominators e^uc - 1 and e^(uc - 1.5) - 1).
+    T uc = u < -clip ? -clip : (u > clip ? clip : u);
+    T E = EXP(uc);
     T am = bernoulli<Branchy>(u, E);
     T an = T(0.1) * bernoulli<Branchy>(u - T(1.5), E * e_m15);
     T bh = T(1) / (T(1) + E * e_half);
     T ah = c_ah * std::sqrt(E);
-    // beta_n = 0.125 exp(-(V+65)/80) from its own exponential, not E^(1/8) by three square
-    // roots: as fast in the vector loop, 40 % shorter latency for one neuron.
-    T bn = T(0.125) * EXP((v + T(65)) * T(-1.0 / 80.0));
-    T bm = T(4) * EXP((v + T(65)) * T(-1.0 / 18.0));
+    // beta_n = 0.125 exp(-(V+65)/80) = 0.125 e^(uc/8 - 5/16) from its own exponential, not
+    // E^(1/8) by three square roots: as fast in the vector loop, 40 % shorter latency for one
+    // neuron.
+    T bn = T(0.125) * EXP(uc * T(0.125) - T(0.3125));
+    T xm = (v + T(65)) * T(-1.0 / 18.0);
+    T bm = T(4) * EXP(xm > clip ? clip : xm);  // as _rates._exp: clipped above only
     T km = am + bm, kh = ah + bh, kn = an + bn;
     T minf = am / km, hinf = ah / kh, ninf = an / kn;
     T m1 = minf + (m0 - minf) * EXP(-dt * km);
@@ -314,7 +321,7 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
     // arithmetic with branches, bit-identical.
     auto step = staggered ? (len >= 8 ? step_block<T, true, false> : step_block<T, true, true>)
                           : (len >= 8 ? step_block<T, false, false> : step_block<T, false, true>);
-    step(len, dt, Imid, V, m, h, n, Vp, mp, hp, np_, gNa, gK, gL, ENa, EK, EL, invC);
+    step(len, dt, Imid, V, m, h, n, Vp, mp, hp, np_, gNa, gK, gL, ENa, EK, EL, invC, J.exp_clip);
     int any = 0;
     for (int64_t i = 0; i < len; ++i) {
       int c = (Vp[i] < Vth[i]) & (V[i] >= Vth[i]);
@@ -382,7 +389,7 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
                 ffi::ResultBuffer<DT> yf, ffi::ResultBuffer<ffi::S32> count,
                 ffi::ResultBuffer<DT> rec, ffi::ResultBuffer<DT> spikes, int64_t n_steps,
                 double dt, double t0, int64_t every, int64_t rec_mask, int64_t hermite,
-                int64_t staggered, int64_t threads) {
+                int64_t staggered, int64_t threads, double exp_clip) {
   using T = ffi::NativeType<DT>;
   auto d = y0.dimensions();
   if (d.size() < 2 || d[d.size() - 2] != 4) return ffi::Error::InvalidArgument("y0 must be [..., 4, N]");
@@ -419,6 +426,11 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
   J.n_steps = n_steps; J.every = every;
   J.dt = static_cast<T>(dt); J.t0 = static_cast<T>(t0);
   J.hermite = hermite != 0; J.staggered = staggered != 0;
+  // The model's bound on the rate exponents (hh_jax._rates.EXP_CLIP); within the exponential's
+  // floating-point range, or the clip would not be the one Python applies.
+  if (!(exp_clip > 0) || exp_clip > static_cast<double>(Consts<T>::hi) - 2)
+    return ffi::Error::InvalidArgument("exp_clip must be in (0, hi - 2] for this dtype");
+  J.exp_clip = static_cast<T>(exp_clip);
   if (J.P * J.N > 0) run_all(J, threads);
   return ffi::Error::Success();
 }
@@ -442,7 +454,8 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
       .Attr<int64_t>("rec_mask")                      \
       .Attr<int64_t>("hermite")                       \
       .Attr<int64_t>("staggered")                     \
-      .Attr<int64_t>("threads")
+      .Attr<int64_t>("threads")                       \
+      .Attr<double>("exp_clip")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF32, Impl<ffi::F32>, HH_BIND(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF64, Impl<ffi::F64>, HH_BIND(ffi::F64));
