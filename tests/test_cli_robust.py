@@ -121,7 +121,12 @@ def test_ranges_are_defined_once():
     assert _cli_args.DT_MAX == 0.1 and _cli_args.DT_STABLE["rk4"] < _cli_args.DT_MAX
     with pytest.raises(_cli_args.CLIError, match=r"--rtol 1e-07 is below what float32 can resolve"):
         _cli_args.check_rtol(1e-7, "float32")
-    _cli_args.check_rtol(1e-7, "float64")  # 10 eps of float64 = 2.2e-15
+    _cli_args.check_rtol(1e-7, "float64")  # 4 eps of float64 = 8.9e-16
+    _cli_args.check_rtol(1e-6, "float32")  # the CLI's default tolerance passes in float32
+
+
+def test_default_tolerance_of_an_adaptive_method_runs_in_float32(tmp_path, float32):
+    assert main(["simulate", "--method", "tsit5", "--duration", "1", "--no-plot", "--out", str(tmp_path / "a")]) == 0
 
 
 def test_entry_point_negative_current_and_bad_seed(tmp_path):
