@@ -7,6 +7,7 @@ and zipfile internals. Each now loads, or gives one line naming the file, the pr
 """
 
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def _zip_with(tmp_path, name, members):
 
 def _damaged(tmp_path):
     good = _npz(tmp_path, "good.npz", time_ms=T, voltage_mV=V_MV)
-    data = bytearray(open(good, "rb").read())
+    data = bytearray(Path(good).read_bytes())
     data[100] ^= 0xFF  # inside the first member's data: a CRC error on reading it
     path = tmp_path / "crc.npz"
     path.write_bytes(bytes(data))
@@ -93,7 +94,7 @@ def _damaged(tmp_path):
 
 def _truncated(tmp_path):
     good = _npz(tmp_path, "good.npz", time_ms=T, voltage_mV=V_MV)
-    data = open(good, "rb").read()
+    data = Path(good).read_bytes()
     path = tmp_path / "cut.npz"
     path.write_bytes(data[: len(data) // 2])
     return str(path)

@@ -104,7 +104,8 @@ def _check(path, t, V, I):
         if bad.size:
             _fail(path, f"{name} is NaN/non-finite at sample {bad[0]} "
                         f"({bad.size} sample(s) in all).")
-    step = np.diff(t)
+    with np.errstate(over="ignore"):  # ±1e308: the span check below names it
+        step = np.diff(t)
     bad = np.flatnonzero(step <= 0)
     if bad.size:
         k = bad[0] + 1
@@ -195,10 +196,16 @@ _EXPECTED_NPZ = "expected a zip of .npy arrays time_ms, voltage_mV[, current], a
 
 def _read_npz(path):
     try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
+        f = open(path, "rb")
     except OSError as e:
         _fail(path, f"cannot be read ({e.strerror}).")
+    with f:  # our handle: NumPy leaks its own when the zip directory is damaged
+        return _read_npz_from(path, f)
+
+
+def _read_npz_from(path, f):
+    magic = f.read(6)
+    f.seek(0)
     if not magic:
         _fail(path, f"not a readable NPZ file: empty file ({_EXPECTED_NPZ}).")
     if magic.startswith(b"\x93NUMPY"):
@@ -206,7 +213,7 @@ def _read_npz(path):
     if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         _fail(path, f"not a readable NPZ file: no zip signature ({_EXPECTED_NPZ}).")
     try:
-        z = np.load(path, allow_pickle=False)
+        z = np.load(f, allow_pickle=False)
     except Exception:  # a damaged zip directory: BadZipFile, EOFError, OSError, ...
         _fail(path, f"not a readable NPZ file: the zip archive is damaged or truncated ({_EXPECTED_NPZ}).")
     out = {}
