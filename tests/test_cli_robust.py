@@ -126,7 +126,21 @@ def test_ranges_are_defined_once():
 
 
 def test_default_tolerance_of_an_adaptive_method_runs_in_float32(tmp_path, float32):
+    import numpy as np
+
     assert main(["simulate", "--method", "tsit5", "--duration", "1", "--no-plot", "--out", str(tmp_path / "a")]) == 0
+    assert np.load(tmp_path / "a" / "result.npz")["V"].dtype == np.float32
+
+
+def test_tolerance_beyond_float32_runs_in_float64(tmp_path, float32):
+    """README's ``--rtol 1e-8 --atol 1e-8`` is below float32's resolution: the run is float64,
+    and --rtol 1e-300 (below float64's) is refused naming --rtol."""
+    import numpy as np
+
+    out = tmp_path / "t"
+    assert main(["simulate", "--method", "tsit5", "--rtol", "1e-8", "--atol", "1e-8", "--duration", "5",
+                 "--no-plot", "--out", str(out)]) == 0
+    assert np.load(out / "result.npz")["V"].dtype == np.float64
 
 
 def test_entry_point_negative_current_and_bad_seed(tmp_path):
