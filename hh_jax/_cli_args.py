@@ -229,9 +229,31 @@ def available_memory() -> int | None:
         return None
 
 
+def available_device_memory() -> tuple[int, str] | None:
+    """(bytes free, platform) of JAX's default device where it reports them (GPU), else None."""
+    try:
+        import jax
+
+        device = jax.devices()[0]
+        stats = device.memory_stats()
+        if stats and "bytes_limit" in stats:
+            return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)), device.platform
+    except Exception:  # no stats on this backend
+        pass
+    return None
+
+
 def check_memory(nbytes: float, *, what: str, fix: str) -> None:
-    """`CLIError` naming the estimate and the available memory if `nbytes` cannot fit."""
-    free = available_memory()
-    if free is not None and nbytes > free:
-        raise CLIError(f"{what} needs about {nbytes / 1e9:.3g} GB but {free / 1e9:.3g} GB of memory "
-                       f"is available; {fix}")
+    """`CLIError` naming the estimate and the available memory if `nbytes` cannot fit in host
+    memory (the result is copied there) or in the default device's memory."""
+    limits = []
+    host = available_memory()
+    if host is not None:
+        limits.append((host, "memory"))
+    device = available_device_memory()
+    if device is not None:
+        limits.append((device[0], f"{device[1]} memory"))
+    for free, where in limits:
+        if nbytes > free:
+            raise CLIError(f"{what} needs about {nbytes / 1e9:.3g} GB but {free / 1e9:.3g} GB of {where} "
+                           f"is available; {fix}")

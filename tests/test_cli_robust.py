@@ -149,3 +149,16 @@ def test_entry_point_negative_current_and_bad_seed(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--seed" in proc.stderr, proc.stderr
+
+
+def test_memory_estimate_checks_host_and_device_memory(monkeypatch):
+    from hh_jax import _cli_args
+
+    monkeypatch.setattr(_cli_args, "available_memory", lambda: 10**12)
+    monkeypatch.setattr(_cli_args, "available_device_memory", lambda: (10**9, "gpu"))
+    with pytest.raises(_cli_args.CLIError, match=r"x needs about 2 GB but 1 GB of gpu memory is available; y"):
+        _cli_args.check_memory(2e9, what="x", fix="y")
+    _cli_args.check_memory(5e8, what="x", fix="y")
+    monkeypatch.setattr(_cli_args, "available_device_memory", lambda: None)
+    monkeypatch.setattr(_cli_args, "available_memory", lambda: None)  # unknown: no refusal
+    _cli_args.check_memory(1e30, what="x", fix="y")
