@@ -1,58 +1,16 @@
 """The ``hh-jax`` command line: a thin layer over the public API."""
 
 import argparse
-import math
 import os
 import sys
 from typing import Sequence
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
-
-    def error(self, message):  # noqa: D401 - argparse API
-        sys.stderr.write(f"hh-jax: error: {message}\n")
-        sys.exit(2)
-
-
-class CLIError(Exception):
-    """A user error detected after parsing (printed as one line, exit status 2)."""
-
-
-def _positive(name):
-    def conv(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(v) or v <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive finite number, got {text}")
-        return v
-
-    return conv
-
-
-def _finite(name):
-    def conv(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(v):
-            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text}")
-        return v
-
-    return conv
-
-
-def _count(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--n must be an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"--n must be >= 1, got {v}")
-    return v
+from . import _cli_args as cli_args
+from ._cli_args import CLIError as CLIError
+from ._cli_args import Parser as _Parser
+from ._cli_args import finite as _finite  # noqa: F401 - the old helper names
+from ._cli_args import positive as _positive  # noqa: F401
 
 
 DIFFRAX_METHODS = {"tsit5": "Tsit5", "dopri5": "Dopri5", "dopri8": "Dopri8", "heun": "Heun",
@@ -74,10 +32,13 @@ def _stepper_options(args) -> dict:
         if args.rtol is not None or args.atol is not None:
             raise CLIError(f"--rtol/--atol apply to the Diffrax methods {sorted(DIFFRAX_METHODS)}, "
                            f"not to {args.method}")
+        cli_args.check_stability(args.dt, args.method)
         return dict(stepper=STEPPERS[args.method]())
     import diffrax
+    import jax
 
     rtol = 1e-6 if args.rtol is None else args.rtol
+    cli_args.check_rtol(rtol, jax.dtypes.canonicalize_dtype(float))  # float64 where _needs_x64
     atol = 1e-6 if args.atol is None else args.atol
     return dict(
         stepper=getattr(diffrax, DIFFRAX_METHODS[args.method])(),
@@ -95,7 +56,7 @@ def _commands() -> dict:
     from .fit import _cli as fit_cli
 
     return {
-        "simulate": (_add_simulate, _simulate),
+        "simulate": (_add_simulate, _run_simulate),
         "fi": (analysis_cli.add_fi, analysis_cli.run_fi),
         "bifurcation": (analysis_cli.add_bifurcation, analysis_cli.run_bifurcation),
         "fit": (fit_cli.add_parser, fit_cli.run),
@@ -117,28 +78,67 @@ def _add_simulate(sub) -> None:
     s = sub.add_parser("simulate", help="simulate HH neurons under a constant current")
     s.add_argument("--preset", default="brainpy", choices=sorted(PRESETS),
                    help="parameter set: brainpy (the seeds' defaults) or hh1952 (default: brainpy)")
-    s.add_argument("--current", type=_finite("--current"), default=10.0,
+    s.add_argument("--current", type=cli_args.current("--current"), default=10.0,
                    help="injected current density, uA/cm^2 (default: 10)")
-    s.add_argument("--duration", type=_positive("--duration"), default=200.0,
+    s.add_argument("--duration", type=cli_args.positive("--duration", unit=" ms"), default=200.0,
                    help="simulated time, ms (default: 200)")
-    s.add_argument("--dt", type=_positive("--dt"), default=0.01, help="time step, ms (default: 0.01)")
+    s.add_argument("--dt", type=cli_args.time_step(), default=0.01,
+                   help=f"time step, ms, <= {cli_args.DT_MAX} (default: 0.01)")
     s.add_argument("--method", default="exp_euler", choices=_method_names(),
                    help="integration scheme: a fixed-step scan stepper, or an adaptive Diffrax "
                         "solver (tsit5, dopri5, dopri8, heun, kvaerno5; dt is then the output "
                         "grid) (default: exp_euler)")
-    s.add_argument("--rtol", type=_positive("--rtol"), default=None,
-                   help="relative tolerance of a Diffrax method (default: 1e-6)")
-    s.add_argument("--atol", type=_positive("--atol"), default=None,
+    s.add_argument("--rtol", type=cli_args.positive("--rtol"), default=None,
+                   help="relative tolerance of a Diffrax method; below what float32 resolves "
+                        "(4 machine epsilons, 4.8e-7) the run is in float64 (default: 1e-6)")
+    s.add_argument("--atol", type=cli_args.positive("--atol", unit=" mV"), default=None,
                    help="absolute tolerance of a Diffrax method, mV (default: 1e-6)")
-    s.add_argument("--n", type=_count, default=1, help="number of neurons (default: 1)")
+    s.add_argument("--n", type=cli_args.integer("--n", lo=1, hi=cli_args.MAX_NEURONS), default=1,
+                   help="number of neurons (default: 1)")
     s.add_argument("--init", default="steady", choices=["steady", "rest", "brainpy"],
                    help="initial state: steady (gates at steady state at -65 mV), rest (exact "
                         "resting state under --current), brainpy (random V in [-70,-60]) "
                         "(default: steady)")
-    s.add_argument("--seed", type=int, default=0, help="PRNG seed for --init brainpy (default: 0)")
-    s.add_argument("--record-every", type=int, default=1, help="keep every k-th step (default: 1)")
+    s.add_argument("--seed", type=cli_args.seed(), default=0, help="PRNG seed for --init brainpy (default: 0)")
+    s.add_argument("--record-every", type=cli_args.integer("--record-every", lo=1, hi=cli_args.MAX_STEPS),
+                   default=1, help="keep every k-th step (default: 1)")
     s.add_argument("--out", default="out", help="output folder (default: out)")
     s.add_argument("--no-plot", action="store_true", help="do not write voltage.png")
+
+
+def _needs_x64(args) -> bool:
+    """True if ``--rtol`` asks a Diffrax method for more than float32 resolves."""
+    import numpy as np
+
+    return (args.method in DIFFRAX_METHODS and args.rtol is not None
+            and args.rtol < cli_args.RTOL_EPS_FACTOR * float(np.finfo(np.float32).eps))
+
+
+def _run_simulate(args) -> int:
+    """``hh-jax simulate``, in float64 where the tolerance needs it (e.g. ``--rtol 1e-8``)."""
+    import jax
+
+    if _needs_x64(args):
+        with jax.enable_x64(True):
+            return _simulate(args)
+    return _simulate(args)
+
+
+def _check_simulate_size(args) -> None:
+    """Refuse, before anything runs, a run whose steps or traces cannot fit (`CLIError`)."""
+    import jax
+    import numpy as np
+
+    steps = cli_args.check_steps(args.duration, args.dt)
+    if args.record_every > max(steps, 1):
+        raise CLIError(f"--record-every {args.record_every} exceeds the number of steps ({steps})")
+    itemsize = np.dtype(jax.dtypes.canonicalize_dtype(float)).itemsize
+    samples = steps // args.record_every + 1
+    spikes = int(np.ceil(args.duration / 2.0)) + 1  # simulate's default max_spikes
+    # t, V, m, h, n per sample and neuron, the spike buffer; twice: the result and its NumPy copy
+    nbytes = 2.0 * itemsize * (samples * (4 * args.n + 1) + spikes * args.n)
+    cli_args.check_memory(nbytes, what=f"recording V, m, h, n of {args.n} neuron(s) at {samples} times",
+                          fix="lower --n or --duration, or raise --dt or --record-every")
 
 
 def _simulate(args) -> int:
@@ -151,6 +151,7 @@ def _simulate(args) -> int:
 
     params = hh_jax.HHParams.from_preset(args.preset)
     options = _stepper_options(args)
+    _check_simulate_size(args)
     shape = (args.n,)
     if args.init == "steady":
         y0 = hh_jax.steady_state_at(-65.0, shape=shape)
@@ -158,8 +159,6 @@ def _simulate(args) -> int:
         y0 = hh_jax.resting_state(params, args.current).broadcast_to(shape)
     else:
         y0 = hh_jax.brainpy_initial_state(jax.random.key(args.seed), shape)
-    if args.record_every < 1:
-        raise CLIError(f"--record-every must be >= 1, got {args.record_every}")
     out = OutputFolder(args.out, command="simulate")  # checked before the computation
     try:
         result = hh_jax.simulate(
@@ -201,10 +200,15 @@ def _write_simulate(folder, args, result) -> str:
         f"(min {counts.min()}, max {counts.max()})",
         f"firing rate: mean {rate.mean():.2f} Hz",
     ]
-    if counts.sum() > 0:
+    if len(table):
         lines.append(f"first spike: {table[0, 1]:.3f} ms (neuron {int(table[0, 0])})")
+    if int(counts.sum()) > len(table):  # a crossing whose located time is NaN/Inf (huge currents)
+        lines.append(f"WARNING: {int(counts.sum()) - len(table)} spike(s) have no finite time and are "
+                     f"not in spikes.csv (the current or dt is too large for this method).")
     if not bool(result.finite):
-        lines.append("WARNING: the state became NaN/Inf: this method diverges at this dt.")
+        lines.append("WARNING: the state became NaN/Inf: " + (
+            "this method diverges at this dt." if args.method not in DIFFRAX_METHODS
+            else "the adaptive solver failed (check --rtol/--atol and --current)."))
     if not args.no_plot:
         _plot(result, args, os.path.join(folder, "voltage.png"))
         lines.append(f"figure: {os.path.join(args.out, 'voltage.png')}")
@@ -266,8 +270,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except (CLIError, ValueError, TypeError, OSError) as e:
-        sys.stderr.write(f"hh-jax: error: {e}\n")
+        sys.stderr.write(f"hh-jax: error: {_first_line(e)}\n")
         return 2
+    except Exception as e:  # XLA's out-of-memory error, where no estimate caught it
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        sys.stderr.write(f"hh-jax: error: out of memory ({_first_line(e)}); use fewer neurons, "
+                         f"a shorter run or a coarser recording\n")
+        return 2
+
+
+def _first_line(e: BaseException) -> str:
+    """The first non-empty line of an error message (library messages can carry a hint below)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
 
 
 if __name__ == "__main__":

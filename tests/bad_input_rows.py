@@ -387,7 +387,86 @@ OUTPUT_ROWS = [
 
 
 # The CLI and the recording loaders: implausible data, out-of-range settings, BOM, file names.
+def _cli(*argv):
+    """Run ``hh-jax ARGV`` in-process as the shell would; raise SystemExit("exit status N: <stderr>")."""
+    import contextlib
+    import io
+
+    from hh_jax._cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main([*argv, "--out", os.path.join(_DIR.name, "cli_out")])
+        except SystemExit as e:  # argparse
+            code = e.code
+    raise SystemExit(f"exit status {code}: {err.getvalue().strip()}")
+
+
+_T = [0.1 * k for k in range(101)]  # a 10 ms recording
+_rec_csv = lambda name, V=lambda t: -65.0, t=_T: _file(name, "time_ms,voltage_mV\n" + "".join(f"{x!r},{V(x)!r}\n" for x in t))  # noqa: E731
+_REC = lambda: _rec_csv("rec10.csv")  # noqa: E731
+
+
+def _rec_npz(name, **arrays):
+    path = os.path.join(_DIR.name, name)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def _npy_as_npz():
+    path = os.path.join(_DIR.name, "one.npz")
+    with open(path, "wb") as f:
+        np.save(f, np.arange(3.0))
+    return path
+
+
+def _zip_member_not_npy():
+    import zipfile
+
+    path = os.path.join(_DIR.name, "member.npz")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("time_ms", b"0,1")
+        z.writestr("voltage_mV.npy", b"x")
+    return path
+
+
+_E2 = r"exit status 2: hh-jax: error: "
 DATA_ROWS = [
+    ("hh-jax simulate", "--seed beyond int64", lambda: _cli("simulate", "--seed", "9" * 30), SystemExit, _E2 + r"argument --seed: must be an integer that fits in int64"),
+    ("hh-jax simulate", "--record-every huge", lambda: _cli("simulate", "--record-every", "9" * 20), SystemExit, _E2 + r"argument --record-every: must be an integer in \[1, 1000000000\]"),
+    ("hh-jax simulate", "--record-every above the number of steps", lambda: _cli("simulate", "--duration", "1", "--record-every", "1000"), SystemExit, _E2 + r"--record-every 1000 exceeds the number of steps \(100\)"),
+    ("hh-jax simulate", "--n huge", lambda: _cli("simulate", "--n", "9" * 20), SystemExit, _E2 + r"argument --n: must be an integer in \[1, 100000000\]"),
+    ("hh-jax simulate", "--n 1e7: traces larger than the memory", lambda: _cli("simulate", "--n", "10000000"), SystemExit, _E2 + r"recording V, m, h, n of 10000000 neuron\(s\) at 20001 times needs about .* GB but .* GB of memory is available; lower --n"),
+    ("hh-jax simulate", "--current 1e300", lambda: _cli("simulate", "--current", "1e300"), SystemExit, _E2 + r"argument --current: 1e300 uA/cm\^2 is outside the model's range \|I\| <= 10000 uA/cm\^2"),
+    ("hh-jax simulate", "--current -inf", lambda: _cli("simulate", "--current", "-inf"), SystemExit, _E2 + r"argument --current: must be finite, got -inf"),
+    ("hh-jax simulate", "--rtol 1e-300", lambda: _cli("simulate", "--method", "tsit5", "--rtol", "1e-300"), SystemExit, _E2 + r"--rtol 1e-300 is below what float(32|64) can resolve \(4 x machine epsilon"),
+    ("hh-jax simulate", "--dt outside the documented accuracy range", lambda: _cli("simulate", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms \(the documented accuracy range"),
+    ("hh-jax simulate", "more than 1e9 steps", lambda: _cli("simulate", "--dt", "1e-12", "--record-every", "1000000000"), SystemExit, _E2 + r"--duration/--dt: 200 ms at dt = 1e-12 ms is 2e\+14 steps, more than 1e\+09"),
+    ("hh-jax fi", "--i-max 1e300", lambda: _cli("fi", "--i-max", "1e300"), SystemExit, _E2 + r"argument --i-max: 1e300 uA/cm\^2 is outside the model's range"),
+    ("hh-jax fi", "--dt 100 (all-zero rates before)", lambda: _cli("fi", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms"),
+    ("hh-jax fi", "--num huge", lambda: _cli("fi", "--num", "9" * 20), SystemExit, _E2 + r"argument --num: must be an integer in \[2, 100000\]"),
+    ("hh-jax fi", "--transient 1e12", lambda: _cli("fi", "--transient", "1e12"), SystemExit, _E2 + r"--transient/--window/--dt: .* steps, more than 1e\+09"),
+    ("hh-jax bifurcation", "--i-max 1e300", lambda: _cli("bifurcation", "--i-max", "1e300"), SystemExit, _E2 + r"argument --i-max: 1e300 uA/cm\^2 is outside"),
+    ("hh-jax bifurcation", "tiny --cycle-step", lambda: _cli("bifurcation", "--cycle-step", "1e-12"), SystemExit, _E2 + r"--cycle-step 1e-12 over \[0, 200\] uA/cm\^2 implies 2e\+14 points, more than 2000"),
+    ("hh-jax fit", "--protocol outside the recording", lambda: _cli("fit", "--data", _REC(), "--protocol", "10@500-600"), SystemExit, _E2 + r"--protocol: step '10@500-600' \(500-600 ms\) lies outside the recording \(0-10 ms"),
+    ("hh-jax fit", "--protocol amplitude beyond 1e4", lambda: _cli("fit", "--data", _REC(), "--protocol", "-1e5"), SystemExit, _E2 + r"--protocol: '-1e5': -100000 uA/cm\^2 is outside the model's range"),
+    ("hh-jax fit", "--dt 100", lambda: _cli("fit", "--data", _REC(), "--protocol", "10", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms"),
+    ("hh-jax fit", "--seed beyond int64", lambda: _cli("fit", "--data", _REC(), "--protocol", "10", "--seed", "9" * 30), SystemExit, _E2 + r"argument --seed: must be an integer that fits in int64"),
+    ("fit.load_recording", "voltage in volts labelled voltage_mV", lambda: F.load_recording(_rec_csv("volts.csv", lambda t: -0.065)), ValueError, r"volts\.csv: voltage_mV stays within \[-0\.065, -0\.065\]: that looks like volts, not mV; multiply the column by 1000"),
+    ("fit.load_recording", "voltage in microvolts", lambda: F.load_recording(_rec_csv("uv.csv", lambda t: -65000.0)), ValueError, r"uv\.csv: voltage_mV is -6\.5e\+04 at sample 0, outside the plausible range \[-200, 200\] mV"),
+    ("fit.load_recording", "recording spanning 1e12 ms", lambda: F.load_recording(_rec_csv("long.csv", t=[0.0, 1e12])), ValueError, r"long\.csv: time_ms spans 1e\+12 ms \(0 to 1e\+12\), more than 1e\+08 ms"),
+    ("fit.load_recording", "times of ±1e308", lambda: F.load_recording(_rec_csv("huge.csv", t=[-1e308, 1e308])), ValueError, r"huge\.csv: time_ms spans inf ms"),
+    ("fit.load_recording", "current of 1e308", lambda: F.load_recording(_rec_npz("i.npz", time_ms=np.arange(3.0), voltage_mV=-65.0 + np.zeros(3), current=np.array([0.0, 1e308, 0.0]))), ValueError, r"i\.npz: current is 1e\+308 at sample 1, outside ±10000 uA/cm\^2"),
+    ("fit.load_recording", "NPZ: empty file", lambda: F.load_recording(_file("empty.npz", b"")), ValueError, r"empty\.npz: not a readable NPZ file: empty file \(expected a zip of \.npy arrays time_ms, voltage_mV\[, current\]"),
+    ("fit.load_recording", "NPZ: text, no zip signature", lambda: F.load_recording(_file("text.npz", "time_ms,voltage_mV")), ValueError, r"text\.npz: not a readable NPZ file: no zip signature \(expected a zip of \.npy arrays"),
+    ("fit.load_recording", "NPZ: a single .npy array", lambda: F.load_recording(_npy_as_npz()), ValueError, r"one\.npz: not a readable NPZ file: a single \.npy array"),
+    ("fit.load_recording", "NPZ: truncated zip", lambda: F.load_recording(_file("cut.npz", b"PK\x03\x04" + b"\x00" * 20)), ValueError, r"cut\.npz: not a readable NPZ file: the zip archive is damaged or truncated"),
+    ("fit.load_recording", "NPZ: pickled object array", lambda: F.load_recording(_rec_npz("obj.npz", time_ms=np.array([0, "a"], dtype=object), voltage_mV=np.ones(2))), ValueError, r"obj\.npz: array 'time_ms' holds pickled/object data, which is never loaded; store numbers"),
+    ("fit.load_recording", "NPZ: missing voltage array", lambda: F.load_recording(_rec_npz("miss.npz", time_ms=np.arange(3.0))), ValueError, r"miss\.npz: missing array 'voltage_mV' \(or 'V', 'voltage'\); found \['time_ms'\] \(expected arrays time_ms, voltage_mV\[, current\]\)"),
+    ("fit.load_recording", "NPZ: a member that is not .npy", lambda: F.load_recording(_zip_member_not_npy()), ValueError, r"member\.npz: member 'time_ms' is not a \.npy array"),
+    ("fit.Recording.resample", "grid of more than 1e8 samples", lambda: F.Recording(t=np.array([0.0, 1e7]), V=np.array([-65.0, -65.0])).resample(1e-5), ValueError, r"resample: dt = 1e-05 ms over 1e\+07 ms gives 1e\+12 samples, more than 1e\+08; use a larger dt"),
 ]
 
 

@@ -3,6 +3,8 @@
 import os
 import sys
 
+from .. import _cli_args as cli_args
+
 
 def _cli_helpers():
     from .._cli import CLIError, _atomic_write, _finite, _positive
@@ -13,24 +15,26 @@ def _cli_helpers():
 def _common(s) -> None:
     from .._params import PRESETS
 
-    _, _, _finite, _positive = _cli_helpers()
     s.add_argument("--preset", default="brainpy", choices=sorted(PRESETS),
                    help="parameter set (default: brainpy)")
-    s.add_argument("--i-min", type=_finite("--i-min"), default=0.0, help="lowest current, uA/cm^2 (default: 0)")
-    s.add_argument("--num", type=int, default=None, help="number of currents on the grid")
+    s.add_argument("--i-min", type=cli_args.current("--i-min"), default=0.0, help="lowest current, uA/cm^2 (default: 0)")
+    s.add_argument("--num", type=cli_args.integer("--num", lo=2, hi=cli_args.MAX_POINTS), default=None,
+                   help="number of currents on the grid")
     s.add_argument("--out", default="out", help="output folder (default: out)")
     s.add_argument("--no-plot", action="store_true", help="do not write the PNG")
 
 
 def add_fi(sub) -> None:
     """Register ``hh-jax fi``."""
-    _, _, _finite, _positive = _cli_helpers()
     s = sub.add_parser("fi", help="firing rate vs current (from rest, from a spike train, from equilibrium)")
     _common(s)
-    s.add_argument("--i-max", type=_finite("--i-max"), default=30.0, help="highest current, uA/cm^2 (default: 30)")
-    s.add_argument("--transient", type=_positive("--transient"), default=300.0, help="discarded time, ms (default: 300)")
-    s.add_argument("--window", type=_positive("--window"), default=300.0, help="measurement time, ms (default: 300)")
-    s.add_argument("--dt", type=_positive("--dt"), default=0.01, help="time step, ms (default: 0.01)")
+    s.add_argument("--i-max", type=cli_args.current("--i-max"), default=30.0, help="highest current, uA/cm^2 (default: 30)")
+    s.add_argument("--transient", type=cli_args.positive("--transient", unit=" ms"), default=300.0,
+                   help="discarded time, ms (default: 300)")
+    s.add_argument("--window", type=cli_args.positive("--window", unit=" ms"), default=300.0,
+                   help="measurement time, ms (default: 300)")
+    s.add_argument("--dt", type=cli_args.time_step(), default=0.01,
+                   help=f"time step, ms, <= {cli_args.DT_MAX} (default: 0.01)")
 
 
 def _grid(args, default_num):
@@ -61,6 +65,7 @@ def _run_fi(args) -> int:
 
     CLIError, _atomic_write, _, _ = _cli_helpers()
     I = _grid(args, 61)
+    cli_args.check_steps(args.transient + args.window, args.dt, options="--transient/--window/--dt")
     p = hh_jax.HHParams.from_preset(args.preset)
     kw = dict(transient=args.transient, window=args.window, dt=args.dt)
     out = OutputFolder(args.out, command="fi")  # checked before the computation
@@ -120,11 +125,10 @@ def _write_fi(folder, args, I, curves) -> list[str]:
 
 def add_bifurcation(sub) -> None:
     """Register ``hh-jax bifurcation``."""
-    _, _, _finite, _positive = _cli_helpers()
     s = sub.add_parser("bifurcation", help="equilibrium branch, Hopf points and limit cycles vs current")
     _common(s)
-    s.add_argument("--i-max", type=_finite("--i-max"), default=200.0, help="highest current, uA/cm^2 (default: 200)")
-    s.add_argument("--cycle-step", type=_positive("--cycle-step"), default=5.0,
+    s.add_argument("--i-max", type=cli_args.current("--i-max"), default=200.0, help="highest current, uA/cm^2 (default: 200)")
+    s.add_argument("--cycle-step", type=cli_args.positive("--cycle-step", unit=" uA/cm^2"), default=5.0,
                    help="current step of the limit-cycle continuation, uA/cm^2 (default: 5)")
     s.add_argument("--no-cycles", action="store_true", help="skip the limit-cycle branch")
 
@@ -148,6 +152,10 @@ def _run_bifurcation(args) -> int:
 
     CLIError, _atomic_write, _, _ = _cli_helpers()
     I = _grid(args, 201)
+    if not args.no_cycles:  # the continuation's currents lie in [--i-min, --i-max]
+        cli_args.check_points((args.i_max - args.i_min) / args.cycle_step + 1, option="--cycle-step",
+                              context=f" {args.cycle_step:g} over [{args.i_min:g}, {args.i_max:g}] uA/cm^2",
+                              limit=cli_args.MAX_CYCLE_POINTS)
     p = hh_jax.HHParams.from_preset(args.preset)
     out = OutputFolder(args.out, command="bifurcation")  # checked before the computation
     branch = A.equilibrium_branch(p, I)

@@ -11,6 +11,8 @@ import math
 import os
 import sys
 
+from .. import _cli_args as cli_args
+
 
 def add_parser(sub) -> None:
     s = sub.add_parser("fit", help="fit HH parameters to a voltage recording")
@@ -20,16 +22,24 @@ def add_parser(sub) -> None:
                         "(uA/cm^2, ms) joined by '+', e.g. '10@0-100'")
     s.add_argument("--fit", default="gNa,gK,gL", help="comma-separated fields to fit (default: gNa,gK,gL)")
     s.add_argument("--preset", default="hh1952", help="fixed values and initial guess (default: hh1952)")
-    s.add_argument("--dt", type=float, default=0.025, help="simulation step, ms (default: 0.025)")
-    s.add_argument("--starts", type=int, default=8, help="number of random starts (default: 8)")
-    s.add_argument("--steps", type=int, default=150, help="optimiser steps per stage (default: 150)")
-    s.add_argument("--seed", type=int, default=0, help="PRNG seed of the starts (default: 0)")
+    s.add_argument("--dt", type=cli_args.time_step(), default=0.025,
+                   help=f"simulation step, ms, <= {cli_args.DT_MAX} (default: 0.025)")
+    s.add_argument("--starts", type=cli_args.integer("--starts", lo=1, hi=cli_args.MAX_STARTS), default=8,
+                   help="number of random starts (default: 8)")
+    s.add_argument("--steps", type=cli_args.integer("--steps", lo=1, hi=cli_args.MAX_OPT_STEPS), default=150,
+                   help="optimiser steps per stage (default: 150)")
+    s.add_argument("--seed", type=cli_args.seed(), default=0, help="PRNG seed of the starts (default: 0)")
     s.add_argument("--out", default="out/fit", help="output folder (default: out/fit)")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def parse_protocol(text: str, duration: float):
-    """An `AbstractStimulus` from ``AMP@ON-OFF[+...]``; `ValueError` naming the bad part."""
+    """An `AbstractStimulus` from ``AMP@ON-OFF[+...]``; `ValueError` naming the bad part.
+
+    `duration` (ms) is the recording's span, from its first sample: a step that starts at or
+    after it (it would inject nothing into the fit) raises `ValueError` naming both spans, and
+    an amplitude beyond ``±MAX_ABS_CURRENT`` µA/cm² is refused as in every CLI.
+    """
     import hh_jax
 
     stim = None
@@ -46,6 +56,12 @@ def parse_protocol(text: str, duration: float):
             raise ValueError(f"--protocol: cannot parse {part!r}; expected AMP@ON-OFF, e.g. 10@0-100") from None
         if not (math.isfinite(amp) and math.isfinite(on) and on >= 0 and off > on):
             raise ValueError(f"--protocol: {part!r} needs finite AMP and 0 <= ON < OFF")
+        if abs(amp) > cli_args.MAX_ABS_CURRENT:
+            raise ValueError(f"--protocol: {part!r}: {amp:g} uA/cm^2 is outside the model's range "
+                             f"|I| <= {cli_args.MAX_ABS_CURRENT:g} uA/cm^2")
+        if on >= duration:
+            raise ValueError(f"--protocol: step {part!r} ({on:g}-{off:g} ms) lies outside the recording "
+                             f"(0-{duration:g} ms from its first sample): it would fit zero current")
         step = hh_jax.Step(amp, onset=on, offset=off if off < duration else math.inf)
         stim = step if stim is None else stim + step
     return stim
@@ -59,14 +75,12 @@ def run(args) -> int:
     import hh_jax
     import hh_jax.fit as hf
 
-    if not (math.isfinite(args.dt) and args.dt > 0):
-        raise ValueError(f"--dt must be a positive number (ms), got {args.dt}")
-    if args.starts < 1 or args.steps < 1:
-        raise ValueError("--starts and --steps must be >= 1")
     from .._output_dir import OutputFolder
 
     out_folder = OutputFolder(args.out, command="fit")  # checked before the computation
-    rec = hf.load_recording(args.data).resample(args.dt)
+    rec = hf.load_recording(args.data)
+    cli_args.check_steps(rec.duration, args.dt, options=f"--data {os.path.basename(args.data)} / --dt")
+    rec = rec.resample(args.dt)
     base = hh_jax.HHParams.from_preset(args.preset)
     space = hf.ParamSpace(base, [f.strip() for f in args.fit.split(",") if f.strip()])
     duration = rec.duration

@@ -1,6 +1,8 @@
 """Recordings in: CSV (``time_ms,voltage_mV[,current]``) or NPZ, resampled to the simulation grid.
 
-Malformed files raise a one-line `ValueError` that names the file and the problem.
+Malformed files raise a one-line `ValueError` that names the file and the problem. So do files
+whose values are implausible for their units (a voltage in volts labelled mV fits gNa ≈ 2000):
+`V_RANGE_MV`, `MAX_SPAN_MS`, and currents within the CLIs' ``±MAX_ABS_CURRENT`` µA/cm².
 """
 
 import math
@@ -8,6 +10,20 @@ import os
 
 import equinox as eqx
 import numpy as np
+
+from .._cli_args import MAX_ABS_CURRENT
+
+V_RANGE_MV = (-200.0, 200.0)
+"""Plausible membrane voltages, mV. A recording entirely within ±`V_VOLTS_BELOW` mV is taken to be in volts."""
+
+V_VOLTS_BELOW = 1.0
+"""A "voltage_mV" column whose every |value| is below this (mV) holds volts, not millivolts."""
+
+MAX_SPAN_MS = 1e8
+"""Longest recording accepted, ms (27.8 h); longer spans are a unit error (µs or ns as ms)."""
+
+MAX_SAMPLES = 10**8
+"""Most samples `Recording.resample` makes (0.8 GB per float64 array)."""
 
 _NPZ_KEYS = {"t": ("time_ms", "t", "time"), "V": ("voltage_mV", "V", "voltage"),
              "I": ("current", "I", "current_uA_cm2")}
@@ -53,6 +69,10 @@ class Recording(eqx.Module):
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a positive finite number (ms), got {dt!r}.")
         span = self.duration
+        steps = span / dt if duration is None else duration / dt
+        if not steps < MAX_SAMPLES:
+            raise ValueError(f"resample: dt = {dt} ms over {span if duration is None else duration:g} ms "
+                             f"gives {steps:.3g} samples, more than {MAX_SAMPLES:.0e}; use a larger dt.")
         if duration is None:
             n = int(math.floor(span / dt + 1e-9))
         else:
@@ -84,17 +104,40 @@ def _check(path, t, V, I):
         if bad.size:
             _fail(path, f"{name} is NaN/non-finite at sample {bad[0]} "
                         f"({bad.size} sample(s) in all).")
-    step = np.diff(t)
+    with np.errstate(over="ignore"):  # ±1e308: the span check below names it
+        step = np.diff(t)
     bad = np.flatnonzero(step <= 0)
     if bad.size:
         k = bad[0] + 1
         _fail(path, f"time_ms is not strictly increasing at sample {k} "
                     f"({t[k - 1]:g} then {t[k]:g} ms).")
+    _check_plausible(path, t, V, I)
+
+
+def _check_plausible(path, t, V, I):
+    """Values a recording in ms, mV and µA/cm² cannot hold: a unit error, named with a fix."""
+    with np.errstate(over="ignore"):
+        span = t[-1] - t[0]
+    if not span <= MAX_SPAN_MS:
+        _fail(path, f"time_ms spans {span:.3g} ms ({t[0]:g} to {t[-1]:g}), more than {MAX_SPAN_MS:.0e} ms "
+                    f"(27.8 h); is the time column in ms?")
+    lo, hi = float(V.min()), float(V.max())
+    if max(abs(lo), abs(hi)) < V_VOLTS_BELOW:
+        _fail(path, f"voltage_mV stays within [{lo:.4g}, {hi:.4g}]: that looks like volts, not mV; "
+                    f"multiply the column by 1000.")
+    if lo < V_RANGE_MV[0] or hi > V_RANGE_MV[1]:
+        k = int(np.argmax((V < V_RANGE_MV[0]) | (V > V_RANGE_MV[1])))
+        _fail(path, f"voltage_mV is {V[k]:.4g} at sample {k}, outside the plausible range "
+                    f"[{V_RANGE_MV[0]:g}, {V_RANGE_MV[1]:g}] mV; if it is in microvolts, divide by 1000.")
+    if I is not None and float(np.max(np.abs(I))) > MAX_ABS_CURRENT:
+        k = int(np.argmax(np.abs(I) > MAX_ABS_CURRENT))
+        _fail(path, f"current is {I[k]:.4g} at sample {k}, outside ±{MAX_ABS_CURRENT:g} uA/cm^2 "
+                    f"(the column must be a current density in uA/cm^2).")
 
 
 def _read_csv(path):
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # Excel writes a byte-order mark
             lines = [ln.strip() for ln in f.read().splitlines()]
     except UnicodeDecodeError as e:
         _fail(path, f"not a UTF-8 text file ({e.reason} at byte {e.start}).")
@@ -148,28 +191,58 @@ def _read_csv(path):
     return t, V, I
 
 
+_EXPECTED_NPZ = "expected a zip of .npy arrays time_ms, voltage_mV[, current], as numpy.savez writes"
+
+
 def _read_npz(path):
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")
-        with z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else ""
-        if "pickled" in msg or "Object arrays" in msg:
-            msg = "holds pickled/object data, which is never loaded"
-        _fail(path, f"not a readable NPZ file ({type(e).__name__}: {msg}).")
+        f = open(path, "rb")
+    except OSError as e:
+        _fail(path, f"cannot be read ({e.strerror}).")
+    with f:  # our handle: NumPy leaks its own when the zip directory is damaged
+        return _read_npz_from(path, f)
+
+
+def _read_npz_from(path, f):
+    magic = f.read(6)
+    f.seek(0)
+    if not magic:
+        _fail(path, f"not a readable NPZ file: empty file ({_EXPECTED_NPZ}).")
+    if magic.startswith(b"\x93NUMPY"):
+        _fail(path, f"not a readable NPZ file: a single .npy array ({_EXPECTED_NPZ}).")
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        _fail(path, f"not a readable NPZ file: no zip signature ({_EXPECTED_NPZ}).")
+    try:
+        z = np.load(f, allow_pickle=False)
+    except Exception:  # a damaged zip directory: BadZipFile, EOFError, OSError, ...
+        _fail(path, f"not a readable NPZ file: the zip archive is damaged or truncated ({_EXPECTED_NPZ}).")
     out = {}
-    for k, names in _NPZ_KEYS.items():
-        found = [n for n in names if n in arrays]
-        if not found and k != "I":
-            _fail(path, f"missing array {names[0]!r} (found {list(arrays)}).")
-        if found:
-            a = arrays[found[0]]
+    with z:
+        names = list(z.files)
+        for k, aliases in _NPZ_KEYS.items():
+            found = [n for n in aliases if n in names]
+            if not found:
+                if k != "I":
+                    also = ", ".join(repr(a) for a in aliases[1:])
+                    _fail(path, f"missing array {aliases[0]!r} (or {also}); found {names} "
+                                f"(expected arrays time_ms, voltage_mV[, current]).")
+                out[k] = None
+                continue
+            name = found[0]
+            try:
+                a = z[name]
+            except ValueError as e:
+                if "pickle" in str(e) or "Object arrays" in str(e):
+                    _fail(path, f"array {name!r} holds pickled/object data, which is never loaded; "
+                                f"store numbers.")
+                _fail(path, f"array {name!r} is not a readable .npy array (damaged archive member).")
+            except Exception:  # bad CRC, truncated or undecompressable member
+                _fail(path, f"array {name!r} is not a readable .npy array (damaged archive member).")
+            if not isinstance(a, np.ndarray):
+                _fail(path, f"member {name!r} is not a .npy array ({_EXPECTED_NPZ}).")
             if a.dtype.kind not in "iuf" or a.ndim != 1:
-                _fail(path, f"array {found[0]!r} must be 1-D real numbers, got {a.dtype} of shape {a.shape}.")
-        out[k] = np.asarray(arrays[found[0]], float) if found else None
+                _fail(path, f"array {name!r} must be 1-D real numbers, got {a.dtype} of shape {a.shape}.")
+            out[k] = np.asarray(a, float)
     for k in ("V", "I"):
         if out[k] is not None and out[k].shape != out["t"].shape:
             _fail(path, f"{_NPZ_KEYS[k][0]} has {out[k].size} samples but time_ms has {out['t'].size}.")
