@@ -387,7 +387,7 @@ OUTPUT_ROWS = [
 
 
 # The CLI and the recording loaders: implausible data, out-of-range settings, BOM, file names.
-def _cli(*argv):
+def _cli_exit(*argv):
     """Run ``hh-jax ARGV`` in-process as the shell would; raise SystemExit("exit status N: <stderr>")."""
     import contextlib
     import io
@@ -434,26 +434,26 @@ def _zip_member_not_npy():
 
 _E2 = r"exit status 2: hh-jax: error: "
 DATA_ROWS = [
-    ("hh-jax simulate", "--seed beyond int64", lambda: _cli("simulate", "--seed", "9" * 30), SystemExit, _E2 + r"argument --seed: must be an integer that fits in int64"),
-    ("hh-jax simulate", "--record-every huge", lambda: _cli("simulate", "--record-every", "9" * 20), SystemExit, _E2 + r"argument --record-every: must be an integer in \[1, 1000000000\]"),
-    ("hh-jax simulate", "--record-every above the number of steps", lambda: _cli("simulate", "--duration", "1", "--record-every", "1000"), SystemExit, _E2 + r"--record-every 1000 exceeds the number of steps \(100\)"),
-    ("hh-jax simulate", "--n huge", lambda: _cli("simulate", "--n", "9" * 20), SystemExit, _E2 + r"argument --n: must be an integer in \[1, 100000000\]"),
-    ("hh-jax simulate", "--n 1e7: traces larger than the memory", lambda: _cli("simulate", "--n", "10000000"), SystemExit, _E2 + r"recording V, m, h, n of 10000000 neuron\(s\) at 20001 times needs about .* GB but .* GB of memory is available; lower --n"),
-    ("hh-jax simulate", "--current 1e300", lambda: _cli("simulate", "--current", "1e300"), SystemExit, _E2 + r"argument --current: 1e300 uA/cm\^2 is outside the model's range \|I\| <= 10000 uA/cm\^2"),
-    ("hh-jax simulate", "--current -inf", lambda: _cli("simulate", "--current", "-inf"), SystemExit, _E2 + r"argument --current: must be finite, got -inf"),
-    ("hh-jax simulate", "--rtol 1e-300", lambda: _cli("simulate", "--method", "tsit5", "--rtol", "1e-300"), SystemExit, _E2 + r"--rtol 1e-300 is below what float(32|64) can resolve \(4 x machine epsilon"),
-    ("hh-jax simulate", "--dt outside the documented accuracy range", lambda: _cli("simulate", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms \(the documented accuracy range"),
-    ("hh-jax simulate", "more than 1e9 steps", lambda: _cli("simulate", "--dt", "1e-12", "--record-every", "1000000000"), SystemExit, _E2 + r"--duration/--dt: 200 ms at dt = 1e-12 ms is 2e\+14 steps, more than 1e\+09"),
-    ("hh-jax fi", "--i-max 1e300", lambda: _cli("fi", "--i-max", "1e300"), SystemExit, _E2 + r"argument --i-max: 1e300 uA/cm\^2 is outside the model's range"),
-    ("hh-jax fi", "--dt 100 (all-zero rates before)", lambda: _cli("fi", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms"),
-    ("hh-jax fi", "--num huge", lambda: _cli("fi", "--num", "9" * 20), SystemExit, _E2 + r"argument --num: must be an integer in \[2, 100000\]"),
-    ("hh-jax fi", "--transient 1e12", lambda: _cli("fi", "--transient", "1e12"), SystemExit, _E2 + r"--transient/--window/--dt: .* steps, more than 1e\+09"),
-    ("hh-jax bifurcation", "--i-max 1e300", lambda: _cli("bifurcation", "--i-max", "1e300"), SystemExit, _E2 + r"argument --i-max: 1e300 uA/cm\^2 is outside"),
-    ("hh-jax bifurcation", "tiny --cycle-step", lambda: _cli("bifurcation", "--cycle-step", "1e-12"), SystemExit, _E2 + r"--cycle-step 1e-12 over \[0, 200\] uA/cm\^2 implies 2e\+14 points, more than 2000"),
-    ("hh-jax fit", "--protocol outside the recording", lambda: _cli("fit", "--data", _REC(), "--protocol", "10@500-600"), SystemExit, _E2 + r"--protocol: step '10@500-600' \(500-600 ms\) lies outside the recording \(0-10 ms"),
-    ("hh-jax fit", "--protocol amplitude beyond 1e4", lambda: _cli("fit", "--data", _REC(), "--protocol", "-1e5"), SystemExit, _E2 + r"--protocol: '-1e5': -100000 uA/cm\^2 is outside the model's range"),
-    ("hh-jax fit", "--dt 100", lambda: _cli("fit", "--data", _REC(), "--protocol", "10", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms"),
-    ("hh-jax fit", "--seed beyond int64", lambda: _cli("fit", "--data", _REC(), "--protocol", "10", "--seed", "9" * 30), SystemExit, _E2 + r"argument --seed: must be an integer that fits in int64"),
+    ("hh-jax simulate", "--seed beyond int64", lambda: _cli_exit("simulate", "--seed", "9" * 30), SystemExit, _E2 + r"argument --seed: must be an integer that fits in int64"),
+    ("hh-jax simulate", "--record-every huge", lambda: _cli_exit("simulate", "--record-every", "9" * 20), SystemExit, _E2 + r"argument --record-every: must be an integer in \[1, 1000000000\]"),
+    ("hh-jax simulate", "--record-every above the number of steps", lambda: _cli_exit("simulate", "--duration", "1", "--record-every", "1000"), SystemExit, _E2 + r"--record-every 1000 exceeds the number of steps \(100\)"),
+    ("hh-jax simulate", "--n huge", lambda: _cli_exit("simulate", "--n", "9" * 20), SystemExit, _E2 + r"argument --n: must be an integer in \[1, 100000000\]"),
+    ("hh-jax simulate", "--n 1e7: traces larger than the memory", lambda: _cli_exit("simulate", "--n", "10000000"), SystemExit, _E2 + r"recording V, m, h, n of 10000000 neuron\(s\) at 20001 times needs about .* GB but .* GB of memory is available; lower --n"),
+    ("hh-jax simulate", "--current 1e300", lambda: _cli_exit("simulate", "--current", "1e300"), SystemExit, _E2 + r"argument --current: 1e300 uA/cm\^2 is outside the model's range \|I\| <= 10000 uA/cm\^2"),
+    ("hh-jax simulate", "--current -inf", lambda: _cli_exit("simulate", "--current", "-inf"), SystemExit, _E2 + r"argument --current: must be finite, got -inf"),
+    ("hh-jax simulate", "--rtol 1e-300", lambda: _cli_exit("simulate", "--method", "tsit5", "--rtol", "1e-300"), SystemExit, _E2 + r"--rtol 1e-300 is below what float(32|64) can resolve \(4 x machine epsilon"),
+    ("hh-jax simulate", "--dt outside the documented accuracy range", lambda: _cli_exit("simulate", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms \(the documented accuracy range"),
+    ("hh-jax simulate", "more than 1e9 steps", lambda: _cli_exit("simulate", "--dt", "1e-12", "--record-every", "1000000000"), SystemExit, _E2 + r"--duration/--dt: 200 ms at dt = 1e-12 ms is 2e\+14 steps, more than 1e\+09"),
+    ("hh-jax fi", "--i-max 1e300", lambda: _cli_exit("fi", "--i-max", "1e300"), SystemExit, _E2 + r"argument --i-max: 1e300 uA/cm\^2 is outside the model's range"),
+    ("hh-jax fi", "--dt 100 (all-zero rates before)", lambda: _cli_exit("fi", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms"),
+    ("hh-jax fi", "--num huge", lambda: _cli_exit("fi", "--num", "9" * 20), SystemExit, _E2 + r"argument --num: must be an integer in \[2, 100000\]"),
+    ("hh-jax fi", "--transient 1e12", lambda: _cli_exit("fi", "--transient", "1e12"), SystemExit, _E2 + r"--transient/--window/--dt: .* steps, more than 1e\+09"),
+    ("hh-jax bifurcation", "--i-max 1e300", lambda: _cli_exit("bifurcation", "--i-max", "1e300"), SystemExit, _E2 + r"argument --i-max: 1e300 uA/cm\^2 is outside"),
+    ("hh-jax bifurcation", "tiny --cycle-step", lambda: _cli_exit("bifurcation", "--cycle-step", "1e-12"), SystemExit, _E2 + r"--cycle-step 1e-12 over \[0, 200\] uA/cm\^2 implies 2e\+14 points, more than 2000"),
+    ("hh-jax fit", "--protocol outside the recording", lambda: _cli_exit("fit", "--data", _REC(), "--protocol", "10@500-600"), SystemExit, _E2 + r"--protocol: step '10@500-600' \(500-600 ms\) lies outside the recording \(0-10 ms"),
+    ("hh-jax fit", "--protocol amplitude beyond 1e4", lambda: _cli_exit("fit", "--data", _REC(), "--protocol", "-1e5"), SystemExit, _E2 + r"--protocol: '-1e5': -100000 uA/cm\^2 is outside the model's range"),
+    ("hh-jax fit", "--dt 100", lambda: _cli_exit("fit", "--data", _REC(), "--protocol", "10", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms"),
+    ("hh-jax fit", "--seed beyond int64", lambda: _cli_exit("fit", "--data", _REC(), "--protocol", "10", "--seed", "9" * 30), SystemExit, _E2 + r"argument --seed: must be an integer that fits in int64"),
     ("fit.load_recording", "voltage in volts labelled voltage_mV", lambda: F.load_recording(_rec_csv("volts.csv", lambda t: -0.065)), ValueError, r"volts\.csv: voltage_mV stays within \[-0\.065, -0\.065\]: that looks like volts, not mV; multiply the column by 1000"),
     ("fit.load_recording", "voltage in microvolts", lambda: F.load_recording(_rec_csv("uv.csv", lambda t: -65000.0)), ValueError, r"uv\.csv: voltage_mV is -6\.5e\+04 at sample 0, outside the plausible range \[-200, 200\] mV"),
     ("fit.load_recording", "recording spanning 1e12 ms", lambda: F.load_recording(_rec_csv("long.csv", t=[0.0, 1e12])), ValueError, r"long\.csv: time_ms spans 1e\+12 ms \(0 to 1e\+12\), more than 1e\+08 ms"),
