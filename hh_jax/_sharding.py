@@ -187,9 +187,12 @@ def simulate_sharded(
     record = kwargs.get("record", ("V",))
     record = (record,) if isinstance(record, str) else tuple(record)
     kwargs = dict(kwargs, record=record)
+    kwargs.pop("t0", None)
     static = _static_fields(duration, dt, kwargs)
+    # t0 is traced (a 0-d array): one compilation serves every start time
+    t0 = jnp.asarray(t0, jnp.result_type(params.dtype, y0.V.dtype))
     t, count, times, final, finite, traces = _sharded_call(
-        p_flat, y_flat, stim, mesh, duration, dt, tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
+        p_flat, y_flat, stim, t0, mesh, duration, dt, tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
     )
     unflat = lambda x, axis: jax.lax.slice_in_dim(x, 0, N, axis=axis).reshape(x.shape[:axis] + shape)
     result = SimulationResult(
@@ -217,18 +220,18 @@ def _static_fields(duration, dt, kwargs):
 
 
 @eqx.filter_jit
-def _sharded_call(p_flat, y_flat, stim, mesh, duration, dt, kwargs):
+def _sharded_call(p_flat, y_flat, stim, t0, mesh, duration, dt, kwargs):
     """One compiled program per (mesh, options, shapes): `simulate` on every slice."""
     kwargs = dict(kwargs)
     record = kwargs["record"]
 
-    def run(p, y, s):
-        r = simulate(p, s, duration=duration, dt=dt, y0=y, throw=False, **kwargs)
+    def run(p, y, s, t0):
+        r = simulate(p, s, duration=duration, dt=dt, y0=y, t0=t0, throw=False, **kwargs)
         traces = {k: getattr(r, k) for k in record}
         return r.t, r.spike_count, r.spike_times, r.final_state, r.finite[None], traces
 
     lane, row = P(_AXIS), P(None, _AXIS)
     out_specs = (P(), lane, row, lane, lane, {k: row for k in record})
-    sharded = jax.shard_map(run, mesh=mesh, in_specs=(lane, lane, P()), out_specs=out_specs,
+    sharded = jax.shard_map(run, mesh=mesh, in_specs=(lane, lane, P(), P()), out_specs=out_specs,
                             check_vma=False)
-    return sharded(p_flat, y_flat, stim)
+    return sharded(p_flat, y_flat, stim, t0)

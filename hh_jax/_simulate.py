@@ -1,5 +1,6 @@
 """`simulate`: run a population of HH neurons with a scan stepper; record, detect spikes."""
 
+import dataclasses
 import math
 from typing import Sequence
 
@@ -18,6 +19,7 @@ from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, re
 from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
 from ._simulate_checks import (
     _check_no_diffrax_options,
+    _check_t0,
     _check_positive_finite,
     _check_stimulus_grid,
     _check_y0,
@@ -44,8 +46,8 @@ _FEW = 32
 
 class _Config(eqx.Module):
     n_steps: int
-    dt: float
-    t0: float
+    dt: jax.Array  # 0-d, the working dtype: traced, so one compilation serves every dt and t0
+    t0: jax.Array
     record: tuple[str, ...]
     record_every: int
     max_spikes: int
@@ -125,7 +127,10 @@ def simulate(
     - `record_every`: keep every k-th step (k ≥ 1). Default 1.
     - `max_spikes`: rows of `spike_times` (per neuron). Default ``ceil(duration/2 ms) + 1``
       (a 500 Hz ceiling); 0 records counts only.
-    - `t0`: start time, ms. Default 0.0.
+    - `t0`: start time, ms: a number or a 0-d array (it may be traced, e.g. under the caller's
+      `jax.jit`). Default 0.0. `t0` and `dt` are runtime values of the compiled program (only
+      the step count ``duration/dt`` fixes shapes): calls that differ only in them reuse one
+      compilation.
     - `throw`: raise (via `eqx.error_if`) if the state becomes non-finite. Default True;
       with False, check `result.finite`.
     - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
@@ -174,9 +179,8 @@ def simulate(
         )
     if not isinstance(throw, (bool, np.bool_)):
         raise TypeError(f"throw must be a bool, got {throw!r}.")
-    if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
-        raise ValueError(f"t0 must be a finite number (ms), got {t0!r}.")
-    t0 = float(t0)
+    t0 = _check_t0(t0)  # a float, or a 0-d tracer (simulate under the caller's jit)
+    t0_known = None if isinstance(t0, jax.core.Tracer) else t0
     use_diffrax = isinstance(stepper, diffrax.AbstractSolver)
     if not (use_diffrax or isinstance(stepper, AbstractStepper)):
         raise TypeError(
@@ -195,7 +199,8 @@ def simulate(
         stimulus = as_stimulus(stimulus)
     except (TypeError, ValueError) as e:
         raise type(e)(f"stimulus: {e}") from None
-    _check_stimulus_grid(stimulus, dt, t0, t0 + duration)
+    if t0_known is not None:
+        _check_stimulus_grid(stimulus, dt, t0_known, t0_known + duration)
     if y0 is not None and not isinstance(y0, HHState):
         raise TypeError(f"y0 must be an HHState, got {type(y0).__name__}.")
     if y0 is not None:
@@ -214,23 +219,29 @@ def simulate(
         raise ValueError(f"max_spikes must be an integer >= 0, got {max_spikes!r}.")
     if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
         raise ValueError(f"unroll must be an integer >= 1, got {unroll!r}.")
-    shape = _population_shape(params, stimulus, y0, t0)
+    shape = _population_shape(params, stimulus, y0, 0.0 if t0_known is None else t0_known)
     if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
         y0 = _default_y0(jnp.asarray(-65.0, params.dtype), shape)
     else:
         # Strongly type the initial state (HHState(V=-65.0, ...) holds weakly typed scalars),
         # so that Python-number and array initial states share one compilation.
         y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), y0)
+    dtype = jnp.result_type(params.dtype, y0.V.dtype)
+    # t0 and dt enter the compiled programs as 0-d arrays (only n_steps fixes shapes): a new
+    # start time or step reuses the compilation (a closed loop of one-step calls does not
+    # recompile per step).
+    times = dict(t0=jnp.asarray(t0, dtype), dt=jnp.asarray(dt, dtype))
+    grid = dict(duration=n_steps * dt, dt=dt)  # the result's static fields, set outside the jit
     if use_diffrax:
-        return _simulate_diffrax(
+        result = _simulate_diffrax(
             params, stimulus, y0, stepper, stepsize_controller, adjoint, max_steps, population,
-            n_steps=n_steps, dt=dt, t0=t0, record=record, record_every=int(record_every),
-            max_spikes=int(max_spikes), shape=shape, throw=throw,
+            n_steps=n_steps, dt=dt, t0=t0_known, times=times, dtype=dtype, record=record,
+            record_every=int(record_every), max_spikes=int(max_spikes), shape=shape, throw=throw,
         )
+        return dataclasses.replace(result, **grid)
     config = _Config(
         n_steps=n_steps,
-        dt=dt,
-        t0=t0,
+        **times,
         record=record,
         record_every=int(record_every),
         max_spikes=int(max_spikes),
@@ -241,12 +252,12 @@ def simulate(
         spike_interpolation=spike_interpolation,
     )
     if isinstance(stepper, ExpEuler) and stepper.fused is not False:
-        reason = unavailable_reason(stimulus, config, jnp.result_type(params.dtype, y0.V.dtype))
+        reason = unavailable_reason(stimulus, config, dtype)
         if reason is None:
-            return _run_fused(params, stimulus, y0, stepper, config)
+            return dataclasses.replace(_run_fused(params, stimulus, y0, stepper, config), **grid)
         if stepper.fused:
             raise ValueError(f"stepper=ExpEuler(fused=True): the fused kernel cannot run this simulation: {reason}.")
-    return _run(params, stimulus, y0, stepper, config)
+    return dataclasses.replace(_run(params, stimulus, y0, stepper, config), **grid)
 
 
 @jax.jit(static_argnums=1)
@@ -255,9 +266,9 @@ def _default_y0(V, shape):
 
 
 def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
-                      throw, **grid):
+                      throw, dtype, **grid):
     controller, adjoint, config = prepare_diffrax(
-        stimulus, controller, adjoint, max_steps, population, params.dtype, throw=throw, **grid
+        stimulus, controller, adjoint, max_steps, population, dtype, throw=throw, **grid
     )
     ts, ys, final, count, buf, ok = run_diffrax(params, stimulus, y0, solver, controller, adjoint, config)
     return _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok)
@@ -275,7 +286,7 @@ def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
         traces = {name: observe(name) for name in config.record}
     result = SimulationResult(
         t=ts, spike_count=count, spike_times=buf, final_state=final, finite=ok & state_is_finite(final),
-        duration=config.n_steps * config.dt, dt=config.dt, **traces,
+        **traces,
     )
     return maybe_throw(result, config.throw)
 
@@ -391,8 +402,6 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         spike_times=buf.reshape((S,) + shape),
         final_state=y,
         finite=state_is_finite(y),
-        duration=config.n_steps * config.dt,
-        dt=config.dt,
         **traces,
     )
     return maybe_throw(result, config.throw)  # inside the jit: no eager compilation of the check
@@ -406,7 +415,9 @@ def _state_names(record) -> str:
 
 
 @eqx.filter_custom_jvp
-def _fused_core(params, stimulus, y0, *, stepper, config):
+def _fused_core(params, stimulus, y0, t0, dt, *, stepper, config):
+    # t0, dt: positional (differentiable) primals; `config` arrives without them.
+    config = dataclasses.replace(config, t0=t0, dt=dt)
     return fused_arrays(params, stimulus, y0, config=config, staggered=stepper.staggered,
                         states=_state_names(config.record))
 
@@ -415,10 +426,10 @@ def _fused_core(params, stimulus, y0, *, stepper, config):
 def _fused_core_jvp(primals, tangents, *, stepper, config):
     # The derivatives of the lax.scan loop (same mathematics; its primal replaces the kernel's).
     names = _state_names(config.record)
-    scan_config = eqx.tree_at(lambda c: (c.record, c.throw), config, (tuple(names), False))
+    scan_config = dataclasses.replace(config, record=tuple(names), throw=False)
 
-    def scan_arrays(params, stimulus, y0):
-        r = _run(params, stimulus, y0, stepper, scan_config)
+    def scan_arrays(params, stimulus, y0, t0, dt):
+        r = _run(params, stimulus, y0, stepper, dataclasses.replace(scan_config, t0=t0, dt=dt))
         return r.final_state, r.spike_count, r.spike_times, {v: getattr(r, v) for v in names}
 
     return eqx.filter_jvp(scan_arrays, primals, tangents)
@@ -429,7 +440,10 @@ def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config
     """`_run` for `ExpEuler` with the whole time loop in the fused CPU kernel (`_fused.py`)."""
     shape = config.shape
     params, y0, dtype = _common_dtype(params, y0, shape)
-    final, count, spikes, states = _fused_core(params, stimulus, y0, stepper=stepper, config=config)
+    final, count, spikes, states = _fused_core(
+        params, stimulus, y0, jnp.asarray(config.t0, dtype), jnp.asarray(config.dt, dtype),
+        stepper=stepper, config=dataclasses.replace(config, t0=None, dt=None),
+    )
     traces = {}
     if config.record:
         dt = jnp.asarray(config.dt, dtype)
@@ -446,6 +460,6 @@ def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config
         t = jnp.zeros((0,), dtype)
     result = SimulationResult(
         t=t, spike_count=count, spike_times=spikes, final_state=final, finite=state_is_finite(final),
-        duration=config.n_steps * config.dt, dt=config.dt, **traces,
+        **traces,
     )
     return maybe_throw(result, config.throw)

@@ -20,6 +20,20 @@ def _check_positive_finite(name, value):
     return value
 
 
+def _check_t0(t0):
+    """`t0` (ms) as a float; a 0-d JAX array is kept as an array (checked if concrete), so that
+    `simulate` runs under a caller's `jax.jit` with a traced start time."""
+    if isinstance(t0, jax.Array) and not isinstance(t0, bool):
+        if t0.ndim != 0 or not jnp.issubdtype(t0.dtype, jnp.number) or jnp.issubdtype(t0.dtype, jnp.complexfloating):
+            raise ValueError(f"t0 must be a finite number (ms), got an array of shape {t0.shape} and dtype {t0.dtype}.")
+        if isinstance(t0, jax.core.Tracer):
+            return t0
+        t0 = t0.item()
+    if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
+        raise ValueError(f"t0 must be a finite number (ms), got {t0!r}.")
+    return float(t0)
+
+
 def _n_steps(duration: float, dt: float) -> int:
     n = round(duration / dt)
     if n < 1 or abs(n * dt - duration) > 1e-6 * max(duration, dt):

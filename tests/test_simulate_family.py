@@ -1,0 +1,102 @@
+"""The simulate family (simulate, simulate_chunked, simulate_sharded): one set of argument checks,
+traced t0/dt (one compilation for every start time), in-jit parameter checks, working-dtype
+casts, memory estimates up front (issue 12)."""
+
+import contextlib
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax._src import dispatch, monitoring
+
+import hh_jax
+from hh_jax import HHParams
+
+P = HHParams
+
+
+@contextlib.contextmanager
+def _count_compiles():
+    """Counts XLA backend compilations inside the block (``n[0]``)."""
+    n = [0]
+
+    def listener(event, duration, **kw):
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            n[0] += 1
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield n
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+
+
+# --- 1. t0 and dt are traced: one compilation serves them all ---------------------------------
+
+STEPPERS = [
+    pytest.param(hh_jax.ExpEuler(), id="fused"),
+    pytest.param(hh_jax.ExpEuler(fused=False), id="scan"),
+    pytest.param(hh_jax.RK4(), id="rk4"),
+    pytest.param(diffrax.Tsit5(), id="diffrax"),
+]
+
+
+@pytest.mark.parametrize("stepper", STEPPERS)
+def test_new_t0_and_dt_do_not_recompile(stepper):
+    p = P(gNa=jnp.array([120.0, 110.0]))
+    stim = hh_jax.Step(10.0, onset=0.3, offset=0.8)
+    kw = dict(stepper=stepper, record=("V",), max_spikes=2)
+    hh_jax.simulate(p, stim, duration=0.5, dt=0.01, t0=0.0, **kw)  # warm-up (compiles)
+    with _count_compiles() as n:
+        rs = [hh_jax.simulate(p, stim, duration=50 * dt, dt=dt, t0=t0, **kw)
+              for t0, dt in ((0.1, 0.01), (1.7, 0.02), (-3.0, 0.005), (12.25, 0.01), (1e3, 0.025))]
+        jax.block_until_ready(rs)
+    assert n[0] == 0
+    # ... and the results are those of each t0/dt (not of the first call's)
+    assert [r.dt for r in rs] == [0.01, 0.02, 0.005, 0.01, 0.025]
+    np.testing.assert_allclose(np.asarray(rs[1].t)[[0, -1]], [1.7, 2.7])
+    np.testing.assert_allclose(np.asarray(rs[4].t)[[0, -1]], [1e3, 1e3 + 1.25])
+
+
+def test_simulate_under_jit_with_traced_t0_traces_once():
+    p = P()
+
+    @jax.jit
+    @eqx.debug.assert_max_traces(max_traces=1)
+    def run(t0, y0):
+        r = hh_jax.simulate(p, hh_jax.Step(10.0, onset=1.0, offset=1.5), duration=0.01,
+                            dt=0.01, t0=t0, y0=y0, record=())
+        return r.final_state
+
+    y = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), hh_jax.steady_state_at(-65.0))
+    ref = y
+    for k in range(5):  # a closed loop of one-step calls
+        y = run(jnp.asarray(0.01 * k), y)
+        ref = hh_jax.simulate(p, hh_jax.Step(10.0, onset=1.0, offset=1.5), duration=0.01,
+                              dt=0.01, t0=0.01 * k, y0=ref, record=()).final_state
+    np.testing.assert_allclose(np.asarray(y.V), np.asarray(ref.V), rtol=0, atol=1e-12)
+
+
+def test_fused_kernel_takes_t0_under_vmap():
+    """t0 is a kernel operand: vmapped over start times, each batch uses its own."""
+    p = P()
+    stim = hh_jax.Step(20.0, onset=1.0, offset=2.0)
+    f = jax.vmap(lambda t0: hh_jax.simulate(p, stim, duration=3.0, dt=0.01, t0=t0, record=(),
+                                            max_spikes=1).spike_times[0])
+    got = f(jnp.array([0.0, -0.5]))
+    ref = [hh_jax.simulate(p, stim, duration=3.0, dt=0.01, t0=t0, record=(), max_spikes=1,
+                           stepper=hh_jax.ExpEuler(fused=False)).spike_times[0] for t0 in (0.0, -0.5)]
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
+    assert not np.allclose(got[0], got[1])
+
+
+def test_sharded_new_t0_does_not_recompile():
+    p = P(gNa=jnp.array([120.0, 110.0]))
+    hh_jax.simulate_sharded(p, 10.0, duration=0.2, dt=0.01, t0=0.0)
+    with _count_compiles() as n:
+        jax.block_until_ready([hh_jax.simulate_sharded(p, 10.0, duration=0.2, dt=0.01, t0=t0)
+                               for t0 in (1.0, 2.0, 3.5)])
+    assert n[0] == 0
