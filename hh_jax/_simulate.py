@@ -18,12 +18,11 @@ from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
 from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
 from ._simulate_checks import (
+    _check_bool,
+    _check_int,
     _check_no_diffrax_options,
-    _check_t0,
-    _check_positive_finite,
+    check_family,
     _check_stimulus_grid,
-    _check_y0,
-    _n_steps,
     _population_shape,
 )
 from ._steppers import AbstractStepper, ExpEuler
@@ -167,20 +166,10 @@ def simulate(
     r.spike_count, r.V.shape  # 12 spikes; (20001,)
     ```
     """
-    if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {type(params).__name__}.")
-    duration = _check_positive_finite("duration", duration)
-    dt = _check_positive_finite("dt", dt)
-    n_steps = _n_steps(duration, dt)
-    if n_steps > 2**31 - 1:
-        raise ValueError(
-            f"duration/dt = {n_steps} steps exceeds the int32 step counter (2**31 - 1); "
-            "run in pieces (pass the final_state as y0 and t0)."
-        )
-    if not isinstance(throw, (bool, np.bool_)):
-        raise TypeError(f"throw must be a bool, got {throw!r}.")
-    t0 = _check_t0(t0)  # a float, or a 0-d tracer (simulate under the caller's jit)
-    t0_known = None if isinstance(t0, jax.core.Tracer) else t0
+    a = check_family(params, stimulus, duration=duration, dt=dt, t0=t0, y0=y0, record=record,
+                     record_every=record_every, max_spikes=max_spikes, throw=throw)
+    stimulus, duration, dt, t0, t0_known, n_steps = a.stimulus, a.duration, a.dt, a.t0, a.t0_known, a.n_steps
+    record, record_every, max_spikes, throw = a.record, a.record_every, a.max_spikes, a.throw
     use_diffrax = isinstance(stepper, diffrax.AbstractSolver)
     if not (use_diffrax or isinstance(stepper, AbstractStepper)):
         raise TypeError(
@@ -191,42 +180,23 @@ def simulate(
         raise ValueError(
             f"spike_interpolation must be one of {SPIKE_INTERPOLATIONS}, got {spike_interpolation!r}."
         )
-    if not isinstance(checkpoint, (bool, np.bool_)):
-        raise TypeError(f"checkpoint must be a bool, got {checkpoint!r}.")
+    checkpoint = _check_bool("checkpoint", checkpoint)
     if not use_diffrax:
         _check_no_diffrax_options(stepper, stepsize_controller, adjoint, max_steps, population)
-    try:
-        stimulus = as_stimulus(stimulus)
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"stimulus: {e}") from None
     if t0_known is not None:
         _check_stimulus_grid(stimulus, dt, t0_known, t0_known + duration)
-    if y0 is not None and not isinstance(y0, HHState):
-        raise TypeError(f"y0 must be an HHState, got {type(y0).__name__}.")
-    if y0 is not None:
-        _check_y0(y0)
-    if isinstance(record, str):
-        record = (record,)
-    record = tuple(record)
-    bad = [r for r in record if r not in RECORDABLE]
-    if bad:
-        raise ValueError(f"record: unknown variable(s) {bad}; recordable: {list(RECORDABLE)}.")
-    if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) or record_every < 1:
-        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}.")
     if max_spikes is None:
         max_spikes = int(math.ceil(duration / 2.0)) + 1
-    if isinstance(max_spikes, bool) or not isinstance(max_spikes, (int, np.integer)) or max_spikes < 0:
-        raise ValueError(f"max_spikes must be an integer >= 0, got {max_spikes!r}.")
-    if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
-        raise ValueError(f"unroll must be an integer >= 1, got {unroll!r}.")
+    unroll = _check_int("unroll", unroll, 1)
     shape = _population_shape(params, stimulus, y0, 0.0 if t0_known is None else t0_known)
+    dtype = a.dtype  # the working dtype: the parameters' and a strongly typed y0's
     if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
-        y0 = _default_y0(jnp.asarray(-65.0, params.dtype), shape)
+        y0 = _default_y0(jnp.asarray(-65.0, dtype), shape)
     else:
-        # Strongly type the initial state (HHState(V=-65.0, ...) holds weakly typed scalars),
-        # so that Python-number and array initial states share one compilation.
-        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), y0)
-    dtype = jnp.result_type(params.dtype, y0.V.dtype)
+        # The initial state in the working dtype (HHState(V=-65.0, ...) holds weakly typed
+        # scalars, which follow the parameters), so that Python-number and array initial states
+        # share one compilation.
+        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), y0)
     # t0 and dt enter the compiled programs as 0-d arrays (only n_steps fixes shapes): a new
     # start time or step reuses the compilation (a closed loop of one-step calls does not
     # recompile per step).

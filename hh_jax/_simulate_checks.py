@@ -1,13 +1,18 @@
-"""Argument checks of `simulate` (Python-level: shapes, types and values known before tracing)."""
+"""Argument checks of the simulate family (`simulate`, `simulate_chunked`, `simulate_sharded`):
+Python-level shapes, types and values known before tracing, one function per argument, so that
+every entry point gives the same message naming the argument for the same bad value."""
 
 import math
+from types import SimpleNamespace
 
 import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._stimulus import AbstractStimulus
+from ._params import HHParams
+from ._result import RECORDABLE
+from ._stimulus import AbstractStimulus, as_stimulus
 from ._vector_field import HHState
 
 
@@ -108,3 +113,121 @@ def _population_shape(params, stimulus, y0, t0) -> tuple[int, ...]:
     except ValueError:
         detail = ", ".join(f"{k} {v}" for k, v in shapes.items())
         raise ValueError(f"population shapes do not broadcast: {detail}.") from None
+
+
+def _check_params(params) -> None:
+    if not isinstance(params, HHParams):
+        raise TypeError(f"params must be an HHParams, got {type(params).__name__}.")
+
+
+def _check_stimulus(stimulus) -> AbstractStimulus:
+    try:
+        return as_stimulus(stimulus)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"stimulus: {e}") from None
+
+
+def _check_y0_arg(y0) -> None:
+    if y0 is not None and not isinstance(y0, HHState):
+        raise TypeError(f"y0 must be an HHState, got {type(y0).__name__}.")
+    if y0 is not None:
+        _check_y0(y0)
+
+
+def _check_record(record) -> tuple[str, ...]:
+    """`record` as a tuple of names. ``None`` is refused (ambiguous: nothing, or the default?)."""
+    if record is None:
+        raise TypeError(
+            "record must be a sequence of names (e.g. ('V', 'm')), got None; pass record=() to "
+            "record nothing, or leave it out for the default."
+        )
+    if isinstance(record, str):
+        return (record,)
+    try:
+        record = tuple(record)
+    except TypeError:
+        raise TypeError(f"record must be a sequence of names (e.g. ('V', 'm')), got {record!r}.") from None
+    bad = [r for r in record if not isinstance(r, str) or r not in RECORDABLE]
+    if bad:
+        raise ValueError(f"record: unknown variable(s) {bad}; recordable: {list(RECORDABLE)}.")
+    return record
+
+
+def _check_int(name, value, minimum) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _check_bool(name, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}.")
+    return bool(value)
+
+
+def _working_dtype(params: HHParams, y0) -> np.dtype:
+    """The dtype a run computes in: the parameters' and a *strongly typed* initial state's
+    (Python numbers in `y0` follow the parameters)."""
+    if y0 is None:
+        return jnp.dtype(params.dtype)
+    dtype = jnp.result_type(params.dtype, *(getattr(y0, v) for v in "Vmhn"))
+    return jnp.dtype(dtype if jnp.issubdtype(dtype, jnp.floating) else params.dtype)
+
+
+def _check_dt_nonzero(dt: float, dtype) -> None:
+    """`dt` must be a positive step in the working dtype (float32 ``dt = 1e-50`` is 0)."""
+    if not np.dtype(dtype).type(dt) > 0:
+        raise ValueError(f"dt ({dt} ms) is 0 in the working dtype {np.dtype(dtype).name}; use a larger dt.")
+
+
+def _check_clock_advances(dt: float, t0, t_end: float, dtype) -> None:
+    """The clock must advance by `dt` at every time of the run (``t + dt == t`` at large ``|t|``)."""
+    ftype = np.dtype(dtype).type
+    step = ftype(dt)
+    for t in ([] if t0 is None else [t0]) + [t_end]:
+        T = ftype(abs(t))
+        if T + step == T:
+            raise ValueError(
+                f"dt ({dt} ms) is below the resolution of {np.dtype(dtype).name} at t = {t} ms "
+                f"(t + dt == t): the clock would not advance; use a larger dt, an earlier t0, or float64."
+            )
+
+
+def check_family(params, stimulus, *, duration, dt, t0, y0, record, record_every, max_spikes,
+                 throw, one_call=True) -> SimpleNamespace:
+    """The checks shared by `simulate`, `simulate_chunked` and `simulate_sharded`.
+
+    `one_call`: the whole run is one `simulate` call (its step counter is int32, its clock runs
+    in the working dtype from `t0`); False for `simulate_chunked`, whose chunks each run from a
+    local time 0 and are checked by `simulate` itself.
+
+    **Returns:** a namespace with `stimulus` (an `AbstractStimulus`), `duration`, `dt` (floats,
+    ms), `t0` (a float, or a 0-d tracer under the caller's jit), `t0_known` (float or None),
+    `n_steps`, `record` (tuple), `record_every`, `max_spikes` (int or None), `throw`, `dtype`
+    (the working dtype).
+    """
+    _check_params(params)
+    duration = _check_positive_finite("duration", duration)
+    dt = _check_positive_finite("dt", dt)
+    t0 = _check_t0(t0)
+    t0_known = None if isinstance(t0, jax.core.Tracer) else t0
+    throw = _check_bool("throw", throw)
+    stimulus = _check_stimulus(stimulus)
+    _check_y0_arg(y0)
+    record = _check_record(record)
+    record_every = _check_int("record_every", record_every, 1)
+    if max_spikes is not None:
+        max_spikes = _check_int("max_spikes", max_spikes, 0)
+    dtype = _working_dtype(params, y0)
+    _check_dt_nonzero(dt, dtype)
+    n_steps = _n_steps(duration, dt)
+    if one_call and n_steps > 2**31 - 1:
+        raise ValueError(
+            f"duration/dt = {n_steps} steps exceeds the int32 step counter (2**31 - 1); "
+            "run in pieces (pass the final_state as y0 and t0), or use simulate_chunked."
+        )
+    if one_call:
+        _check_clock_advances(dt, t0_known, (0.0 if t0_known is None else t0_known) + duration, dtype)
+    return SimpleNamespace(stimulus=stimulus, duration=duration, dt=dt, t0=t0, t0_known=t0_known,
+                           n_steps=n_steps, record=record, record_every=record_every,
+                           max_spikes=max_spikes, throw=throw, dtype=dtype)

@@ -100,3 +100,72 @@ def test_sharded_new_t0_does_not_recompile():
         jax.block_until_ready([hh_jax.simulate_sharded(p, 10.0, duration=0.2, dt=0.01, t0=t0)
                                for t0 in (1.0, 2.0, 3.5)])
     assert n[0] == 0
+
+
+# --- 2. one set of checks for the whole simulate family ---------------------------------------
+
+def _simulate(**kw):
+    args = dict(duration=1.0, dt=0.01)
+    args.update(kw)
+    return hh_jax.simulate(P(), 10.0, **args)
+
+
+def _chunked(tmp, **kw):
+    args = dict(duration=1.0, dt=0.01, out=tmp, progress=False)
+    args.update(kw)
+    return hh_jax.simulate_chunked(P(), 10.0, **args)
+
+
+def _sharded(**kw):
+    args = dict(duration=1.0, dt=0.01)
+    args.update(kw)
+    return hh_jax.simulate_sharded(P(), 10.0, **args)
+
+
+NAN, INF = float("nan"), float("inf")
+# (id, keyword arguments, error type, regex); `record_every` rows also set record, which
+# simulate_chunked needs for record_every to matter
+BAD_FAMILY = [
+    ("t0 NaN", dict(t0=NAN), ValueError, r"t0 must be a finite number \(ms\), got nan"),
+    ("t0 inf", dict(t0=INF), ValueError, r"t0 must be a finite number \(ms\), got inf"),
+    ("t0 -inf", dict(t0=-INF), ValueError, r"t0 must be a finite number \(ms\), got -inf"),
+    ("t0 bool", dict(t0=True), ValueError, r"t0 must be a finite number \(ms\), got True"),
+    ("t0 string", dict(t0="0"), ValueError, r"t0 must be a finite number \(ms\), got '0'"),
+    ("t0 None", dict(t0=None), ValueError, r"t0 must be a finite number \(ms\), got None"),
+    ("t0 array", dict(t0=np.zeros(2)), ValueError, r"t0 must be a finite number \(ms\)"),
+    ("t0 NaN 0-d array", dict(t0=jnp.asarray(NAN)), ValueError, r"t0 must be a finite number \(ms\), got nan"),
+    ("dt negative", dict(dt=-0.01), ValueError, r"dt must be a positive finite number \(ms\), got -0\.01"),
+    ("dt zero", dict(dt=0.0), ValueError, r"dt must be a positive finite number \(ms\), got 0\.0"),
+    ("dt NaN", dict(dt=NAN), ValueError, r"dt must be a positive finite number \(ms\), got nan"),
+    ("dt inf", dict(dt=INF), ValueError, r"dt must be a positive finite number \(ms\), got inf"),
+    ("dt bool", dict(dt=True), TypeError, r"dt must be a number \(ms\), got True"),
+    ("dt string", dict(dt="0.01"), TypeError, r"dt must be a number \(ms\), got '0\.01'"),
+    ("duration negative", dict(duration=-1.0), ValueError, r"duration must be a positive finite number \(ms\), got -1\.0"),
+    ("duration NaN", dict(duration=NAN), ValueError, r"duration must be a positive finite number \(ms\), got nan"),
+    ("duration inf", dict(duration=INF), ValueError, r"duration must be a positive finite number \(ms\), got inf"),
+    ("duration bool", dict(duration=True), TypeError, r"duration must be a number \(ms\), got True"),
+    ("duration string", dict(duration="1"), TypeError, r"duration must be a number \(ms\), got '1'"),
+    ("duration not a whole number of steps", dict(duration=1.0, dt=0.03), ValueError, r"duration \(1\.0 ms\) must be a whole number of steps dt \(0\.03 ms\)"),
+    ("y0 tuple", dict(y0=(-65.0, 0.05, 0.6, 0.32)), TypeError, r"y0 must be an HHState, got tuple"),
+    ("y0 NaN", dict(y0=hh_jax.HHState(V=NAN, m=0.05, h=0.6, n=0.32)), ValueError, r"y0\.V must be finite"),
+    ("y0 gate > 1", dict(y0=hh_jax.HHState(V=-65.0, m=1.5, h=0.6, n=0.32)), ValueError, r"y0\.m \(a gate\) must lie in \[0, 1\]"),
+    ("record unknown", dict(record=("Q",)), ValueError, r"record: unknown variable\(s\) \['Q'\]"),
+    ("record None", dict(record=None), TypeError, r"record must be a sequence of names .*got None; pass record=\(\) to record nothing"),
+    ("record number", dict(record=3), TypeError, r"record must be a sequence of names \(e\.g\. \('V', 'm'\)\), got 3"),
+    ("record_every 0", dict(record=("V",), record_every=0), ValueError, r"record_every must be an integer >= 1, got 0"),
+    ("record_every float", dict(record=("V",), record_every=2.5), ValueError, r"record_every must be an integer >= 1, got 2\.5"),
+    ("max_spikes negative", dict(max_spikes=-1), ValueError, r"max_spikes must be an integer >= 0, got -1"),
+    ("max_spikes bool", dict(max_spikes=True), ValueError, r"max_spikes must be an integer >= 0, got True"),
+    ("throw string", dict(throw="yes"), TypeError, r"throw must be a bool, got 'yes'"),
+]
+ENTRY_POINTS = ["simulate", "simulate_chunked", "simulate_sharded"]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("kw, exc, pattern", [r[1:] for r in BAD_FAMILY], ids=[r[0] for r in BAD_FAMILY])
+def test_family_rejects_bad_values_alike(entry, kw, exc, pattern, tmp_path):
+    call = {"simulate": _simulate, "simulate_sharded": _sharded,
+            "simulate_chunked": lambda **k: _chunked(tmp_path / "run", **k)}[entry]
+    with pytest.raises(exc, match=pattern):
+        call(**kw)
+    assert not (tmp_path / "run" / "chunk_00000.npz").exists()  # nothing ran
