@@ -22,6 +22,7 @@ from ._simulate_checks import (
     _check_int,
     _check_no_diffrax_options,
     check_family,
+    check_traced_params,
     _check_stimulus_grid,
     _population_shape,
 )
@@ -130,8 +131,10 @@ def simulate(
       `jax.jit`). Default 0.0. `t0` and `dt` are runtime values of the compiled program (only
       the step count ``duration/dt`` fixes shapes): calls that differ only in them reuse one
       compilation.
-    - `throw`: raise (via `eqx.error_if`) if the state becomes non-finite. Default True;
-      with False, check `result.finite`.
+    - `throw`: raise (via `eqx.error_if`) if the state becomes non-finite, or if traced
+      parameters (inside `jax.jit`/`grad`/`vmap`, where `HHParams` cannot check them) are invalid:
+      C ≤ 0, a negative conductance, a non-finite V_th (the message names the field). Default
+      True; with False, check `result.finite` (False in all these cases).
     - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
     - `spike_interpolation`: scan steppers only: ``"hermite"`` (default; cubic Hermite on the
       step's end values and dV/dt, spike-time error ~dt⁴) or ``"linear"`` (chord, ~dt²).
@@ -170,6 +173,7 @@ def simulate(
                      record_every=record_every, max_spikes=max_spikes, throw=throw)
     stimulus, duration, dt, t0, t0_known, n_steps = a.stimulus, a.duration, a.dt, a.t0, a.t0_known, a.n_steps
     record, record_every, max_spikes, throw = a.record, a.record_every, a.max_spikes, a.throw
+    params, params_ok = check_traced_params(params, throw)
     use_diffrax = isinstance(stepper, diffrax.AbstractSolver)
     if not (use_diffrax or isinstance(stepper, AbstractStepper)):
         raise TypeError(
@@ -208,7 +212,7 @@ def simulate(
             n_steps=n_steps, dt=dt, t0=t0_known, times=times, dtype=dtype, record=record,
             record_every=int(record_every), max_spikes=int(max_spikes), shape=shape, throw=throw,
         )
-        return dataclasses.replace(result, **grid)
+        return _finish(result, grid, params_ok)
     config = _Config(
         n_steps=n_steps,
         **times,
@@ -224,10 +228,18 @@ def simulate(
     if isinstance(stepper, ExpEuler) and stepper.fused is not False:
         reason = unavailable_reason(stimulus, config, dtype)
         if reason is None:
-            return dataclasses.replace(_run_fused(params, stimulus, y0, stepper, config), **grid)
+            return _finish(_run_fused(params, stimulus, y0, stepper, config), grid, params_ok)
         if stepper.fused:
             raise ValueError(f"stepper=ExpEuler(fused=True): the fused kernel cannot run this simulation: {reason}.")
-    return dataclasses.replace(_run(params, stimulus, y0, stepper, config), **grid)
+    return _finish(_run(params, stimulus, y0, stepper, config), grid, params_ok)
+
+
+def _finish(result: SimulationResult, grid: dict, params_ok) -> SimulationResult:
+    """The result with its static `duration`/`dt` set (outside the jit, where they are traced)
+    and `finite` False where a traced parameter was invalid (`check_traced_params`)."""
+    if params_ok is not None:
+        grid = dict(grid, finite=result.finite & params_ok)
+    return dataclasses.replace(result, **grid)
 
 
 @jax.jit(static_argnums=1)

@@ -6,6 +6,7 @@ import math
 from types import SimpleNamespace
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -231,3 +232,34 @@ def check_family(params, stimulus, *, duration, dt, t0, y0, record, record_every
     return SimpleNamespace(stimulus=stimulus, duration=duration, dt=dt, t0=t0, t0_known=t0_known,
                            n_steps=n_steps, record=record, record_every=record_every,
                            max_spikes=max_spikes, throw=throw, dtype=dtype)
+
+
+_PARAM_RULES = (
+    ("C", lambda x: x <= 0, "HHParams.C (capacitance, uF/cm^2) must be > 0"),
+    ("gNa", lambda x: x < 0, "HHParams.gNa (conductance, mS/cm^2) must be >= 0"),
+    ("gK", lambda x: x < 0, "HHParams.gK (conductance, mS/cm^2) must be >= 0"),
+    ("gL", lambda x: x < 0, "HHParams.gL (conductance, mS/cm^2) must be >= 0"),
+    # a NaN in any other field makes the state NaN (caught by the run's finiteness check); a NaN
+    # threshold would only hide every spike
+    ("V_th", lambda x: ~jnp.isfinite(x), "HHParams.V_th must be finite"),
+)
+
+
+def check_traced_params(params: HHParams, throw: bool):
+    """The value checks of `HHParams` for fields that are traced (inside `jax.jit`/`grad`/`vmap`,
+    where its constructor cannot check them): C > 0, conductances >= 0, a finite threshold.
+
+    **Returns:** ``(params, ok)``: with `throw`, `params` carries an `eqx.error_if` per rule (the
+    run raises a message naming the field); `ok` is a bool scalar to fold into the result's
+    `finite` (None when no field is traced).
+    """
+    ok = None
+    for name, bad, message in _PARAM_RULES:
+        value = getattr(params, name)
+        if not isinstance(value, jax.core.Tracer):
+            continue
+        pred = jnp.any(bad(value))
+        if throw:
+            params = eqx.error_if(params, pred, f"hh_jax.simulate: {message} (a traced parameter).")
+        ok = ~pred if ok is None else ok & ~pred
+    return params, ok

@@ -169,3 +169,49 @@ def test_family_rejects_bad_values_alike(entry, kw, exc, pattern, tmp_path):
     with pytest.raises(exc, match=pattern):
         call(**kw)
     assert not (tmp_path / "run" / "chunk_00000.npz").exists()  # nothing ran
+
+
+# --- 3. invalid traced parameters are caught inside jit ----------------------------------------
+
+BAD_TRACED = [
+    ("C", 0.0, r"HHParams\.C \(capacitance, uF/cm\^2\) must be > 0"),
+    ("C", -1.0, r"HHParams\.C \(capacitance, uF/cm\^2\) must be > 0"),
+    ("gNa", -5.0, r"HHParams\.gNa \(conductance, mS/cm\^2\) must be >= 0"),
+    ("gK", -1.0, r"HHParams\.gK \(conductance, mS/cm\^2\) must be >= 0"),
+    ("gL", -0.1, r"HHParams\.gL \(conductance, mS/cm\^2\) must be >= 0"),
+    ("V_th", NAN, r"HHParams\.V_th must be finite"),
+]
+PATHS = [("fused", hh_jax.ExpEuler()), ("scan", hh_jax.ExpEuler(fused=False)), ("diffrax", diffrax.Tsit5())]
+
+
+def _traced_run(field, stepper, throw):
+    @jax.jit
+    def run(value):
+        p = P(**{field: value})
+        return hh_jax.simulate(p, 10.0, duration=0.5, dt=0.01, stepper=stepper, throw=throw, record=("V",))
+
+    return run
+
+
+CASES = [pytest.param(*r, PATHS[0][1], id=f"{r[0]}={r[1]}-fused") for r in BAD_TRACED] + [
+    pytest.param(*BAD_TRACED[1], st, id=f"C=-1-{name}") for name, st in PATHS[1:]
+]
+
+
+@pytest.mark.parametrize("field, value, pattern, stepper", CASES)
+def test_invalid_traced_params_raise_naming_the_field(field, value, pattern, stepper):
+    with pytest.raises(Exception, match=pattern):
+        jax.block_until_ready(_traced_run(field, stepper, True)(jnp.asarray(value)))
+    assert not bool(_traced_run(field, stepper, False)(jnp.asarray(value)).finite)
+
+
+def test_valid_traced_params_run_and_differentiate():
+    r = _traced_run("gK", hh_jax.ExpEuler(), True)(jnp.asarray(36.0))
+    ref = hh_jax.simulate(P(), 10.0, duration=0.5, dt=0.01)
+    np.testing.assert_allclose(r.V, ref.V, rtol=0, atol=1e-12)
+    assert bool(r.finite)
+    g = jax.grad(lambda gK: hh_jax.simulate(P(gK=gK), 10.0, duration=2.0, dt=0.01).V[-1])(36.0)
+    assert np.isfinite(g)
+    # vmapped over a population of parameters: the bad neuron fails the whole run
+    f = jax.vmap(lambda C: hh_jax.simulate(P(C=C), 10.0, duration=1.0, dt=0.01, throw=False, record=()).finite)
+    np.testing.assert_array_equal(f(jnp.array([1.0, -1.0])), [True, False])
