@@ -197,7 +197,7 @@ def _flatten_stimulus(stimulus, shape):
 def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, config: _DiffraxConfig):
     """Solve with Diffrax; returns the pieces of a `SimulationResult` (see `_simulate.py`)."""
     shape = config.shape
-    dtype = jnp.result_type(params.dtype, y0.V.dtype)
+    dtype = y0.V.dtype  # the working dtype (simulate cast y0 to it)
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
     params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
     n_samples = config.n_steps // config.record_every

@@ -23,6 +23,7 @@ from ._simulate_checks import (
     _check_no_diffrax_options,
     check_family,
     check_traced_params,
+    stimulus_in_dtype,
     _check_stimulus_grid,
     _population_shape,
 )
@@ -192,8 +193,9 @@ def simulate(
     if max_spikes is None:
         max_spikes = int(math.ceil(duration / 2.0)) + 1
     unroll = _check_int("unroll", unroll, 1)
-    shape = _population_shape(params, stimulus, y0, 0.0 if t0_known is None else t0_known)
     dtype = a.dtype  # the working dtype: the parameters' and a strongly typed y0's
+    stimulus = stimulus_in_dtype(stimulus, dtype)  # a float32 current never meets a float64 state
+    shape = _population_shape(params, stimulus, y0, 0.0 if t0_known is None else t0_known, dtype)
     if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
         y0 = _default_y0(jnp.asarray(-65.0, dtype), shape)
     else:
@@ -244,7 +246,8 @@ def _finish(result: SimulationResult, grid: dict, params_ok) -> SimulationResult
 
 @jax.jit(static_argnums=1)
 def _default_y0(V, shape):
-    return steady_state_at(V, shape=shape)
+    # in V's dtype (the working dtype; steady_state_at computes in the default float)
+    return jax.tree_util.tree_map(lambda x: x.astype(V.dtype), steady_state_at(V, shape=shape))
 
 
 def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
@@ -274,8 +277,9 @@ def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
 
 
 def _common_dtype(params: HHParams, y0: HHState, shape):
-    """Parameters and initial state in one dtype, the state broadcast to the population."""
-    dtype = jnp.result_type(params.dtype, y0.V.dtype)
+    """Parameters and initial state in one dtype (`simulate` gave y0 the working dtype), the
+    state broadcast to the population."""
+    dtype = y0.V.dtype
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
     params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
     return params, y0, dtype

@@ -101,10 +101,11 @@ def _check_no_diffrax_options(stepper, controller, adjoint, max_steps, populatio
         )
 
 
-def _population_shape(params, stimulus, y0, t0) -> tuple[int, ...]:
+def _population_shape(params, stimulus, y0, t0, dtype=None) -> tuple[int, ...]:
     shapes = {"params": params.pop_shape}
     try:
-        shapes["stimulus"] = tuple(jax.eval_shape(stimulus, jnp.asarray(t0, params.dtype)).shape)
+        t = jnp.asarray(t0, params.dtype if dtype is None else dtype)
+        shapes["stimulus"] = tuple(jax.eval_shape(stimulus, t).shape)
     except Exception as e:
         raise ValueError(f"stimulus could not be evaluated at t={t0} ms: {e}") from None
     if y0 is not None:
@@ -169,10 +170,17 @@ def _check_bool(name, value) -> bool:
 def _working_dtype(params: HHParams, y0) -> np.dtype:
     """The dtype a run computes in: the parameters' and a *strongly typed* initial state's
     (Python numbers in `y0` follow the parameters)."""
-    if y0 is None:
-        return jnp.dtype(params.dtype)
-    dtype = jnp.result_type(params.dtype, *(getattr(y0, v) for v in "Vmhn"))
-    return jnp.dtype(dtype if jnp.issubdtype(dtype, jnp.floating) else params.dtype)
+    dtype = jnp.dtype(params.dtype)
+    for v in "Vmhn":
+        x = None if y0 is None else getattr(y0, v)
+        if x is None or isinstance(x, (int, float)) or getattr(x, "weak_type", False):
+            continue  # Python numbers (weakly typed) follow the parameters
+        x_dtype = jnp.dtype(jnp.result_type(x))
+        if jnp.issubdtype(x_dtype, jnp.floating) and x_dtype != dtype:
+            # the wider float (by hand: jnp.promote_types refuses under strict promotion)
+            wide = max(dtype, x_dtype, key=lambda d: d.itemsize)
+            dtype = wide if dtype.itemsize != x_dtype.itemsize else jnp.dtype(jnp.float32)
+    return jnp.dtype(dtype)
 
 
 def _check_dt_nonzero(dt: float, dtype) -> None:
@@ -263,3 +271,39 @@ def check_traced_params(params: HHParams, throw: bool):
             params = eqx.error_if(params, pred, f"hh_jax.simulate: {message} (a traced parameter).")
         ok = ~pred if ok is None else ok & ~pred
     return params, ok
+
+
+class _InDtype(AbstractStimulus):
+    """`stimulus` with its output cast to `dtype` (where casting its arrays was not enough)."""
+
+    stimulus: AbstractStimulus
+    dtype: np.dtype = eqx.field(static=True)
+
+    def __call__(self, t):
+        return jnp.asarray(self.stimulus(t)).astype(self.dtype)
+
+    def jump_times(self):
+        return self.stimulus.jump_times()
+
+    def grid_dt(self):
+        return self.stimulus.grid_dt()
+
+    def grid_span(self):
+        return self.stimulus.grid_span()
+
+
+def stimulus_in_dtype(stimulus: AbstractStimulus, dtype) -> AbstractStimulus:
+    """`stimulus` computing in the working `dtype`: its floating arrays cast (the class is kept,
+    so a `Constant` stays a `Constant`), and if its output still differs (a float64 constant
+    inside `__call__`, an integer current), wrapped in a cast. Run before anything compiles, so
+    that no path (fused kernel, `lax.scan`, Diffrax, gradients) meets two dtypes."""
+    dtype = jnp.dtype(dtype)
+    cast = lambda x: x.astype(dtype) if eqx.is_inexact_array(x) and x.dtype != dtype else x
+    stimulus = jax.tree_util.tree_map(cast, stimulus)
+    try:
+        out = jax.eval_shape(stimulus, jax.ShapeDtypeStruct((), dtype))
+    except Exception:  # reported, naming the stimulus, by _population_shape
+        return stimulus
+    if getattr(out, "dtype", dtype) != dtype:
+        stimulus = _InDtype(stimulus, dtype)
+    return stimulus

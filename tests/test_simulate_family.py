@@ -215,3 +215,51 @@ def test_valid_traced_params_run_and_differentiate():
     # vmapped over a population of parameters: the bad neuron fails the whole run
     f = jax.vmap(lambda C: hh_jax.simulate(P(C=C), 10.0, duration=1.0, dt=0.01, throw=False, record=()).finite)
     np.testing.assert_array_equal(f(jnp.array([1.0, -1.0])), [True, False])
+
+
+# --- 4. stimulus and y0 in the working dtype, on every path -----------------------------------
+
+DTYPE_PATHS = [("fused", hh_jax.ExpEuler()), ("scan", hh_jax.ExpEuler(fused=False)),
+               ("rk4", hh_jax.RK4()), ("diffrax", diffrax.Tsit5())]
+STIMULI = [("python float", 10.0), ("Sine", hh_jax.Sine(5.0, frequency=0.1, offset=5.0)),
+           ("float64 Sampled", hh_jax.Sampled(np.full(101, 10.0), dt=0.01))]
+# every stimulus on the kernel and the scan loop; one on the other paths (compiling is slow)
+DTYPE_CASES = [pytest.param(st, stim, id=f"{sn}-{pn}") for pn, st in DTYPE_PATHS[:2] for sn, stim in STIMULI] + [
+    pytest.param(st, STIMULI[0][1], id=f"python float-{pn}") for pn, st in DTYPE_PATHS[2:]]
+
+
+@pytest.mark.parametrize("stepper", [p[1] for p in DTYPE_PATHS], ids=[p[0] for p in DTYPE_PATHS])
+def test_float32_current_with_float64_params(stepper):
+    kw = dict(duration=0.5, dt=0.01, stepper=stepper, max_spikes=2)
+    r = hh_jax.simulate(P(), jnp.full(2, 10.0, jnp.float32), **kw)  # was: FFI "bad operands"
+    ref = hh_jax.simulate(P(), jnp.full(2, 10.0), **kw)
+    assert r.V.dtype == jnp.float64
+    np.testing.assert_allclose(r.V, ref.V, rtol=0, atol=1e-12)
+    if isinstance(stepper, hh_jax.ExpEuler) and stepper.fused is not False:  # grad: the kernel's JVP is the scan loop's
+        g = jax.grad(lambda a: hh_jax.simulate(P(), a * jnp.ones(2, jnp.float32), **kw).V[-1, 0])(jnp.float32(10.0))
+        assert g.dtype == jnp.float32 and np.isfinite(g)
+
+
+@pytest.mark.parametrize("stepper, stim", DTYPE_CASES)
+def test_float32_params_run_in_float32_under_x64(stepper, stim):
+    p32 = P().astype(jnp.float32)
+    kw = dict(duration=0.5, dt=0.01, stepper=stepper, max_spikes=2)
+    r = hh_jax.simulate(p32, stim, **kw)  # was: a dtype-promotion or scan carry-type error
+    assert r.V.dtype == r.final_state.m.dtype == r.spike_times.dtype == jnp.float32
+    ref = hh_jax.simulate(P(), stim, **kw)
+    np.testing.assert_allclose(r.V, ref.V, rtol=0, atol=1e-3)
+    if isinstance(stepper, hh_jax.ExpEuler) and stepper.fused is not False:
+        g = jax.grad(lambda gK: hh_jax.simulate(p32.replace(gK=gK), stim, **kw).V[-1])(jnp.float32(36.0))
+        assert g.dtype == jnp.float32 and np.isfinite(g)
+
+
+def test_python_float_y0_follows_float32_params_and_array_y0_promotes():
+    p32 = P().astype(jnp.float32)
+    y = hh_jax.HHState(V=-65.0, m=0.05, h=0.6, n=0.32)
+    assert hh_jax.simulate(p32, 10.0, duration=0.1, dt=0.01, y0=y).V.dtype == jnp.float32
+    y64 = hh_jax.steady_state_at(jnp.asarray(-65.0, jnp.float64))
+    for stepper in (hh_jax.ExpEuler(), diffrax.Tsit5()):
+        r = hh_jax.simulate(p32, 10.0, duration=0.1, dt=0.01, y0=y64, stepper=stepper)
+        assert r.V.dtype == jnp.float64
+    r = hh_jax.simulate_sharded(p32, 10.0, duration=0.1, dt=0.01, y0=y)
+    assert r.V.dtype == jnp.float32
