@@ -28,7 +28,7 @@ from ._initial_state import steady_state_at
 from ._params import HHParams
 from ._result import SimulationResult
 from ._simulate import simulate
-from ._simulate_checks import check_family
+from ._simulate_checks import check_family, check_memory, default_max_spikes
 from ._stimulus import AbstractStimulus, as_stimulus
 from ._vector_field import HHState
 
@@ -161,7 +161,7 @@ def simulate_sharded(
     stimulus, duration, dt, t0, throw = a.stimulus, a.duration, a.dt, a.t0, a.throw
     mesh = _mesh(devices)
     n_dev = mesh.devices.size
-    shapes = [params.pop_shape, tuple(jax.eval_shape(stimulus, jnp.asarray(0.0, params.dtype)).shape)]
+    shapes = [params.pop_shape, tuple(jax.eval_shape(stimulus, jax.ShapeDtypeStruct((), a.dtype)).shape)]
     if y0 is not None:
         shapes.append(y0.shape)
     try:
@@ -171,6 +171,10 @@ def simulate_sharded(
     N = math.prod(shape)
     local = -(-N // n_dev)
     padded = local * n_dev
+    if jax.default_backend() == "cpu":  # the slices share the host's memory: check their sum
+        check_memory(shape=(padded,), n_steps=a.n_steps, record=a.record, record_every=a.record_every,
+                     max_spikes=default_max_spikes(duration) if a.max_spikes is None else a.max_spikes,
+                     dtype=a.dtype)
     if y0 is None:
         y0 = steady_state_at(jnp.asarray(-65.0, a.dtype), shape=shape)
     y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, a.dtype), y0)  # the working dtype, as simulate

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._custom_types import Array
 from ._diffrax import prepare_diffrax, run_diffrax
-from ._fused import fused_arrays, unavailable_reason
+from ._fused import _table_shape, fused_arrays, unavailable_reason
 from ._initial_state import steady_state_at
 from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
@@ -22,6 +22,8 @@ from ._simulate_checks import (
     _check_int,
     _check_no_diffrax_options,
     check_family,
+    check_memory,
+    default_max_spikes,
     check_traced_params,
     stimulus_in_dtype,
     _check_stimulus_grid,
@@ -126,8 +128,12 @@ def simulate(
     - `record`: names of traces to keep, from ``V m h n INa IK IL gNa gK gL I``. Default
       ``("V",)``; ``()`` keeps none.
     - `record_every`: keep every k-th step (k ≥ 1). Default 1.
-    - `max_spikes`: rows of `spike_times` (per neuron). Default ``ceil(duration/2 ms) + 1``
-      (a 500 Hz ceiling); 0 records counts only.
+    - `max_spikes`: rows of `spike_times` (per neuron). Default
+      ``min(ceil(duration/2 ms) + 1, 1000)`` (a 500 Hz ceiling up to 2 s, then 1000 rows, so
+      that the buffer does not grow with the duration); counts stay exact beyond it and
+      `result.spike_overflow` flags the neurons whose times were truncated. 0 records counts
+      only. A run whose traces, spike buffer and state cannot fit in the available memory
+      raises `ValueError` with the estimate before anything is allocated.
     - `t0`: start time, ms: a number or a 0-d array (it may be traced, e.g. under the caller's
       `jax.jit`). Default 0.0. `t0` and `dt` are runtime values of the compiled program (only
       the step count ``duration/dt`` fixes shapes): calls that differ only in them reuse one
@@ -191,11 +197,15 @@ def simulate(
     if t0_known is not None:
         _check_stimulus_grid(stimulus, dt, t0_known, t0_known + duration)
     if max_spikes is None:
-        max_spikes = int(math.ceil(duration / 2.0)) + 1
+        max_spikes = default_max_spikes(duration)
     unroll = _check_int("unroll", unroll, 1)
     dtype = a.dtype  # the working dtype: the parameters' and a strongly typed y0's
     stimulus = stimulus_in_dtype(stimulus, dtype)  # a float32 current never meets a float64 state
     shape = _population_shape(params, stimulus, y0, 0.0 if t0_known is None else t0_known, dtype)
+    # memory up front: refuse (with the estimate) what cannot fit, before anything is allocated
+    memory = dict(shape=shape, n_steps=n_steps, record=record, record_every=record_every,
+                  max_spikes=max_spikes, dtype=dtype)
+    check_memory(**memory, saved_states=4 if use_diffrax else 0)
     if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
         y0 = _default_y0(jnp.asarray(-65.0, dtype), shape)
     else:
@@ -230,6 +240,10 @@ def simulate(
     if isinstance(stepper, ExpEuler) and stepper.fused is not False:
         reason = unavailable_reason(stimulus, config, dtype)
         if reason is None:
+            rows, cols = _table_shape(stimulus, config, dtype)
+            hermite = max_spikes > 0 and spike_interpolation == "hermite"
+            if rows > 1:  # the current tabulated per step (at mid-steps, and at ends for Hermite)
+                check_memory(**memory, table_elements=rows * cols * (2 if hermite else 1))
             return _finish(_run_fused(params, stimulus, y0, stepper, config), grid, params_ok)
         if stepper.fused:
             raise ValueError(f"stepper=ExpEuler(fused=True): the fused kernel cannot run this simulation: {reason}.")

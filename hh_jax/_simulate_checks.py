@@ -3,6 +3,7 @@ Python-level shapes, types and values known before tracing, one function per arg
 every entry point gives the same message naming the argument for the same bad value."""
 
 import math
+import os
 from types import SimpleNamespace
 
 import diffrax
@@ -104,7 +105,7 @@ def _check_no_diffrax_options(stepper, controller, adjoint, max_steps, populatio
 def _population_shape(params, stimulus, y0, t0, dtype=None) -> tuple[int, ...]:
     shapes = {"params": params.pop_shape}
     try:
-        t = jnp.asarray(t0, params.dtype if dtype is None else dtype)
+        t = jax.ShapeDtypeStruct((), params.dtype if dtype is None else dtype)  # nothing to compile
         shapes["stimulus"] = tuple(jax.eval_shape(stimulus, t).shape)
     except Exception as e:
         raise ValueError(f"stimulus could not be evaluated at t={t0} ms: {e}") from None
@@ -307,3 +308,80 @@ def stimulus_in_dtype(stimulus: AbstractStimulus, dtype) -> AbstractStimulus:
     if getattr(out, "dtype", dtype) != dtype:
         stimulus = _InDtype(stimulus, dtype)
     return stimulus
+
+
+MAX_SPIKES_CAP = 1000
+"""Default `max_spikes` is ``min(ceil(duration / 2 ms) + 1, MAX_SPIKES_CAP)``: a 500 Hz ceiling
+for runs up to 2 s, then 1000 rows (counts stay exact; `SimulationResult.spike_overflow` flags
+neurons with more spikes than rows)."""
+
+
+def default_max_spikes(duration: float) -> int:
+    return min(int(math.ceil(duration / 2.0)) + 1, MAX_SPIKES_CAP)
+
+
+def available_memory() -> tuple[int, str] | tuple[None, None]:
+    """Bytes the run may still allocate, and where that number comes from: the default device's
+    free memory on an accelerator, else the host's available memory (psutil if installed,
+    ``MemAvailable`` of /proc/meminfo, ``sysconf``); ``(None, None)`` where none is known."""
+    try:
+        if jax.default_backend() != "cpu":
+            stats = jax.devices()[0].memory_stats() or {}
+            if "bytes_limit" in stats:
+                return stats["bytes_limit"] - stats.get("bytes_in_use", 0), f"{jax.devices()[0].device_kind} memory"
+    except Exception:
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available), "host memory"
+    except Exception:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "host memory"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"), "host memory (free pages)"
+    except (AttributeError, ValueError, OSError):
+        return None, None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_memory(*, shape, n_steps, record, record_every, max_spikes, dtype, saved_states=0,
+                 table_elements=0) -> int:
+    """`ValueError` with the estimate and the available memory when a run cannot fit.
+
+    The estimate is a lower bound of what the run allocates (so that it never refuses a run that
+    fits): the recorded traces (``samples × neurons × names``), the spike-time buffer
+    (``max_spikes × neurons``), the state and parameters (~16 values per neuron), the states a
+    Diffrax solve saves (`saved_states` per sample), and the fused kernel's stimulus tables
+    (`table_elements`). **Returns:** the estimate, bytes.
+    """
+    N = math.prod(shape)
+    b = np.dtype(dtype).itemsize
+    samples = n_steps // record_every + 1
+    parts = {
+        "traces": samples * N * b * len(record),
+        "spike times": max_spikes * N * b,
+        "state and parameters": 16 * N * b + 4 * N,
+        "saved states": samples * N * b * saved_states,
+        "stimulus tables": table_elements * b,
+    }
+    total = sum(parts.values())
+    available, source = available_memory()
+    if available is not None and total > available:
+        detail = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items() if v)
+        raise ValueError(
+            f"this run needs at least {_gib(total)} ({detail}; {N} neurons, {n_steps} steps) but "
+            f"only {_gib(available)} of {source} is available: record fewer variables or every "
+            "k-th step (record, record_every), lower max_spikes, split the population, or use "
+            "simulate_chunked."
+        )
+    return total

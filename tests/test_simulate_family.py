@@ -263,3 +263,30 @@ def test_python_float_y0_follows_float32_params_and_array_y0_promotes():
         assert r.V.dtype == jnp.float64
     r = hh_jax.simulate_sharded(p32, 10.0, duration=0.1, dt=0.01, y0=y)
     assert r.V.dtype == jnp.float32
+
+
+# --- 5. memory up front -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("entry", ["simulate", "simulate_sharded"])
+def test_a_run_that_cannot_fit_is_refused_before_allocating(entry):
+    n = 10**7
+    I = jnp.full((n,), 10.0)  # 80 MB; the run would need ~8 TB (V at every step for 1000 ms)
+    f = getattr(hh_jax, entry)
+    with _count_compiles() as compiles:
+        with pytest.raises(ValueError, match=r"needs at least [\d.e+]+ GiB \(traces [\d.e+]+ GiB.*10000000 neurons, "
+                                             r"100000 steps\) but only [\d.e+]+ GiB of .*memory is available"):
+            f(P(), I, duration=1000.0, dt=0.01, record=("V",))
+    assert compiles[0] == 0  # refused before anything compiled (or ran)
+
+
+def test_default_max_spikes_is_bounded():
+    from hh_jax._simulate_checks import MAX_SPIKES_CAP
+
+    # 10^4 neurons x 1000 s asked for 40 GB of spike times (a row per 2 ms); now 1000 rows
+    out = jax.eval_shape(lambda: hh_jax.simulate(P(), jnp.full((10**4,), 10.0), duration=1e6, dt=0.01,
+                                                 record=()))
+    assert out.spike_times.shape == (MAX_SPIKES_CAP, 10**4) == (1000, 10**4)
+    assert hh_jax.simulate(P(), 10.0, duration=100.0, dt=0.01, record=()).spike_times.shape == (51,)
+    # truncation is flagged, counts stay exact
+    r = hh_jax.simulate(P(), 10.0, duration=100.0, dt=0.01, record=(), max_spikes=2)
+    assert bool(r.spike_overflow) and int(r.spike_count) > 2
