@@ -290,3 +290,36 @@ def test_default_max_spikes_is_bounded():
     # truncation is flagged, counts stay exact
     r = hh_jax.simulate(P(), 10.0, duration=100.0, dt=0.01, record=(), max_spikes=2)
     assert bool(r.spike_overflow) and int(r.spike_count) > 2
+
+
+# --- 6. small things: longdouble / bool parameters, float32 dt underflow ----------------------
+
+@pytest.mark.parametrize("kw, pattern", [
+    (dict(gNa=np.longdouble(120.0)), r"HHParams\.gNa: dtype float128 \(long double\) is not supported"),
+    (dict(C=np.full(3, 1.0, np.longdouble)), r"HHParams\.C: dtype float128 \(long double\) is not supported"),
+    (dict(gK=True), r"HHParams\.gK must be a number or a float array, got a bool \(True\)"),
+    (dict(gL=np.array([True, False])), r"HHParams\.gL must be a number or a float array, got a bool"),
+], ids=["longdouble scalar", "longdouble array", "bool conductance", "bool array"])
+def test_params_reject_longdouble_and_bool_naming_the_field(kw, pattern):
+    if np.dtype(np.longdouble).itemsize <= 8 and "long" in pattern:
+        pytest.skip("longdouble is float64 on this platform")
+    with pytest.raises(TypeError, match=pattern):
+        P(**kw)
+    with pytest.raises(TypeError, match=pattern):
+        P().replace(**kw)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_float32_dt_that_underflows_or_does_not_advance_the_clock(entry, tmp_path, float32):
+    p = P().astype(jnp.float32)
+    run = {"simulate": hh_jax.simulate, "simulate_sharded": hh_jax.simulate_sharded,
+           "simulate_chunked": lambda *a, **k: hh_jax.simulate_chunked(*a, out=tmp_path, progress=False, **k)}[entry]
+    with pytest.raises(ValueError, match=r"dt \(1e-50 ms\) is 0 in the working dtype float32"):
+        run(p, 10.0, duration=1e-50, dt=1e-50)
+    if entry != "simulate_chunked":  # (chunks run from a local time 0)
+        with pytest.raises(ValueError, match=r"dt \(0\.01 ms\) is below the resolution of float32 at t = 1000000\.0 ms"):
+            run(p, 10.0, duration=0.1, dt=0.01, t0=1e6)
+    # in float64 the same small step is fine
+    with jax.enable_x64(True):
+        r = hh_jax.simulate(P(), 10.0, duration=1e-50, dt=1e-50, record=())
+        assert r.dt == 1e-50
