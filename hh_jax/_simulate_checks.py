@@ -30,7 +30,7 @@ def _check_positive_finite(name, value):
 def _check_t0(t0):
     """`t0` (ms) as a float; a 0-d JAX array is kept as an array (checked if concrete), so that
     `simulate` runs under a caller's `jax.jit` with a traced start time."""
-    if isinstance(t0, jax.Array) and not isinstance(t0, bool):
+    if isinstance(t0, (jax.Array, np.ndarray)):
         if t0.ndim != 0 or not jnp.issubdtype(t0.dtype, jnp.number) or jnp.issubdtype(t0.dtype, jnp.complexfloating):
             raise ValueError(f"t0 must be a finite number (ms), got an array of shape {t0.shape} and dtype {t0.dtype}.")
         if isinstance(t0, jax.core.Tracer):
