@@ -141,7 +141,8 @@ def simulate_chunked(
     - `chunk_steps`: steps per chunk, a multiple of `record_every`. Default 100 000.
     - `record`: trace names (see `hh_jax.RECORDABLE`). Default ``()`` (spikes only).
     - `record_every`: keep every k-th step. Default 100.
-    - `max_spikes`: spike-time slots per neuron *per chunk*. Default: a 500 Hz ceiling.
+    - `max_spikes`: spike-time slots per neuron *per chunk*. Default: as in `simulate` for the
+      chunk's duration (a 500 Hz ceiling, at most 1000 rows).
     - `progress`: show a tqdm progress bar (steps). Default True.
     - `throw`: raise if the state becomes NaN/Inf. Default True.
 
