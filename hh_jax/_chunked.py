@@ -19,7 +19,6 @@ chunk files are removed) or ``resume=True``.
 
 import hashlib
 import json
-import math
 import os
 import re
 import uuid
@@ -35,10 +34,10 @@ import numpy as np
 from ._initial_state import steady_state_at
 from ._io import _atomic_write
 from ._params import HHParams
-from ._result import RECORDABLE
 from ._simulate import simulate
+from ._simulate_checks import check_family
 from ._steppers import AbstractStepper, ExpEuler
-from ._stimulus import AbstractStimulus, as_stimulus
+from ._stimulus import AbstractStimulus
 from ._vector_field import HHState
 
 
@@ -382,7 +381,8 @@ def simulate_chunked(
     - `chunk_steps`: steps per chunk, a multiple of `record_every`. Default 100 000.
     - `record`: trace names (see `hh_jax.RECORDABLE`). Default ``()`` (spikes only).
     - `record_every`: keep every k-th step. Default 100.
-    - `max_spikes`: spike-time slots per neuron *per chunk*. Default: a 500 Hz ceiling.
+    - `max_spikes`: spike-time slots per neuron *per chunk*. Default: as in `simulate` for the
+      chunk's duration (a 500 Hz ceiling, at most 1000 rows).
     - `progress`: show a tqdm progress bar (steps). Default True.
     - `throw`: raise if the state becomes NaN/Inf. Default True.
     - `overwrite`: replace what `out` holds. The new run's ``meta.json`` (marked incomplete)
@@ -408,24 +408,18 @@ def simulate_chunked(
     """
     from tqdm.auto import tqdm
 
-    if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {type(params).__name__}.")
+    # the simulate family's shared checks (t0, dt, duration, y0, record, ...): same messages as simulate
+    a = check_family(params, stimulus, duration=duration, dt=dt, t0=t0, y0=y0, record=record,
+                     record_every=record_every, max_spikes=max_spikes, throw=throw, one_call=False)
+    if a.t0_known is None:
+        raise TypeError("t0 must be a concrete number (ms) in simulate_chunked (it runs a host loop), got a traced value.")
+    stimulus, duration, dt, t0, n_steps = a.stimulus, a.duration, a.dt, a.t0, a.n_steps
+    record, record_every, max_spikes, throw = a.record, a.record_every, a.max_spikes, a.throw
     chunk_steps = _int_arg("chunk_steps", chunk_steps, 1)
-    record_every = _int_arg("record_every", record_every, 1)
     if chunk_steps % record_every:
         raise ValueError(
             f"chunk_steps ({chunk_steps}) must be a multiple of record_every ({record_every})."
         )
-    record = (record,) if isinstance(record, str) else tuple(record)
-    bad = [r for r in record if r not in RECORDABLE]
-    if bad:
-        raise ValueError(f"record: unknown variable(s) {bad}; recordable: {list(RECORDABLE)}.")
-    for name, v in (("duration", duration), ("dt", dt)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{name} must be a positive finite number (ms), got {v!r}.")
-    n_steps = round(duration / dt)
-    if n_steps < 1 or abs(n_steps * dt - duration) > 1e-6 * max(duration, dt):
-        raise ValueError(f"duration ({duration} ms) must be a whole number of steps dt ({dt} ms).")
     if n_steps % record_every and record:
         raise ValueError(f"the number of steps ({n_steps}) must be a multiple of record_every.")
     if not isinstance(progress, (bool, np.bool_)):
@@ -435,7 +429,6 @@ def simulate_chunked(
             raise TypeError(f"{name} must be a bool, got {v!r}.")
     if overwrite and resume:
         raise ValueError("overwrite and resume exclude each other: pass at most one.")
-    stimulus = as_stimulus(stimulus)
     out = _out_folder(out)
     if y0 is None:
         y0 = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=params.pop_shape)

@@ -130,8 +130,8 @@ def _with_tolerances(solver, controller):
 
 class _DiffraxConfig(eqx.Module):
     n_steps: int
-    dt: float
-    t0: float
+    dt: jax.Array  # 0-d, traced: one compilation serves every t0 and dt (as in `_simulate._Config`)
+    t0: jax.Array
     record: tuple[str, ...]
     record_every: int
     max_spikes: int
@@ -197,7 +197,7 @@ def _flatten_stimulus(stimulus, shape):
 def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, config: _DiffraxConfig):
     """Solve with Diffrax; returns the pieces of a `SimulationResult` (see `_simulate.py`)."""
     shape = config.shape
-    dtype = jnp.result_type(params.dtype, y0.V.dtype)
+    dtype = y0.V.dtype  # the working dtype (simulate cast y0 to it)
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
     params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
     n_samples = config.n_steps // config.record_every
@@ -249,8 +249,11 @@ def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:
 
 
 def prepare_diffrax(stimulus, controller, adjoint, max_steps, population, dtype, *, n_steps, dt,
-                    t0, record, record_every, max_spikes, shape, throw):
-    """Validate the Diffrax options of `simulate`; returns ``(controller, adjoint, config)``."""
+                    t0, times, record, record_every, max_spikes, shape, throw):
+    """Validate the Diffrax options of `simulate`; returns ``(controller, adjoint, config)``.
+
+    `dt` (ms) is a float; `t0` (ms) a float, or None where it is traced (then every jump time of
+    the stimulus is passed on); `times` holds both as 0-d arrays of the working dtype."""
     if not isinstance(controller, diffrax.AbstractStepSizeController):
         raise TypeError(
             f"stepsize_controller must be a diffrax.AbstractStepSizeController, got {controller!r}."
@@ -266,14 +269,15 @@ def prepare_diffrax(stimulus, controller, adjoint, max_steps, population, dtype,
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
     if adjoint is None:
         adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=int(max_steps))
-    t1 = t0 + n_steps * dt
     jumps = np.asarray(stimulus.jump_times(), float)
-    jumps = jumps[(jumps > t0) & (jumps < t1)]
+    if t0 is not None:
+        t1 = t0 + n_steps * dt
+        jumps = jumps[(jumps > t0) & (jumps < t1)]
     controller = with_jump_times(controller, jumps)
     if population == "vmap":
-        check_vmap_stimulus(stimulus, shape, t0, dtype)
+        check_vmap_stimulus(stimulus, shape, 0.0 if t0 is None else t0, dtype)
     config = _DiffraxConfig(
-        n_steps=n_steps, dt=dt, t0=t0, record=record, record_every=record_every,
+        n_steps=n_steps, **times, record=record, record_every=record_every,
         max_spikes=max_spikes, shape=shape, max_steps=int(max_steps), population=population,
         throw=bool(throw),
     )

@@ -114,8 +114,8 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
     yf, count, rec, spikes = jax.ffi.ffi_call(
         _TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all"
     )(
-        y0a, par, imid[None], iend[None],
-        n_steps=np.int64(config.n_steps), dt=np.float64(config.dt), t0=np.float64(config.t0),
+        y0a, par, imid[None], iend[None], jnp.stack([t0, dt])[None],  # traced: no recompilation per t0/dt
+        n_steps=np.int64(config.n_steps),
         every=np.int64(config.record_every), rec_mask=np.int64(mask), hermite=np.int64(hermite),
         staggered=np.int64(staggered), threads=np.int64(_threads()),
         exp_clip=np.float64(EXP_CLIP),  # the one bound on the rate exponents, from _rates.py

@@ -33,6 +33,13 @@ def _as_float_array(name: str, value) -> PopArray:
         raise TypeError(f"HHParams.{name} must be numeric, got dtype {arr.dtype}.")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise TypeError(f"HHParams.{name} must be real, got dtype {arr.dtype}.")
+    if np.issubdtype(arr.dtype, np.bool_):  # True as 120 mS/cm^2's stand-in is a bug, not a value
+        raise TypeError(f"HHParams.{name} must be a number or a float array, got a bool ({_show_raw(arr)}).")
+    if np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > 8:
+        raise TypeError(
+            f"HHParams.{name}: dtype {arr.dtype} (long double) is not supported by JAX; "
+            "pass float64 or float32."
+        )
     if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
         return value
     if np.issubdtype(arr.dtype, np.floating) and arr.dtype != np.float64:
@@ -61,8 +68,10 @@ class HHParams(eqx.Module):
     - `V_th`: spike-detection threshold (upward crossing), mV. Default 20.0.
 
     Invalid values (non-finite, ``C ≤ 0``, a negative conductance, fields that do not broadcast
-    together) raise `ValueError` naming the field. Checks run on concrete values only; inside
-    `jax.jit`/`jax.grad` the values are traced and checked by the simulation instead.
+    together) raise `ValueError` naming the field; bools, strings, complex numbers and
+    ``longdouble`` (which JAX cannot hold) raise `TypeError` naming the field. Checks run on
+    concrete values only; inside `jax.jit`/`jax.grad` the values are traced and checked by the
+    simulation instead (C > 0, conductances ≥ 0, a finite V_th: see `simulate`'s `throw`).
 
     **Example:**
 
@@ -205,6 +214,10 @@ class HHParams(eqx.Module):
 
 PRESETS = {"brainpy": "brainpy", "hh1952": "hh1952"}
 """Preset names accepted by :meth:`HHParams.from_preset` (and the CLI's ``--preset``)."""
+
+
+def _show_raw(arr: np.ndarray) -> str:
+    return repr(arr.item()) if arr.ndim == 0 else f"array of shape {arr.shape}"
 
 
 def _show(arr: np.ndarray) -> str:

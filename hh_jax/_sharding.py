@@ -28,7 +28,7 @@ from ._initial_state import steady_state_at
 from ._params import HHParams
 from ._result import SimulationResult
 from ._simulate import simulate
-from ._simulate_checks import _check_positive_finite
+from ._simulate_checks import check_family, check_memory, default_max_spikes
 from ._stimulus import AbstractStimulus, as_stimulus
 from ._vector_field import HHState
 
@@ -154,20 +154,14 @@ def simulate_sharded(
                                 record=(), max_spikes=0, y0=hh_jax.steady_state_at(shape=10_000))
     ```
     """
-    if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {type(params).__name__}.")
-    if y0 is not None and not isinstance(y0, HHState):
-        raise TypeError(f"y0 must be an HHState, got {type(y0).__name__}.")
-    duration = _check_positive_finite("duration", duration)
-    dt = _check_positive_finite("dt", dt)
-    t0 = kwargs.get("t0", 0.0)
-    if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
-        raise ValueError(f"t0 must be a finite number (ms), got {t0!r}.")
-    t0 = float(t0)
-    stimulus = as_stimulus(stimulus)
+    # the simulate family's shared checks: same messages as simulate for the same bad value
+    a = check_family(params, stimulus, duration=duration, dt=dt, t0=kwargs.get("t0", 0.0), y0=y0,
+                     record=kwargs.get("record", ("V",)), record_every=kwargs.get("record_every", 1),
+                     max_spikes=kwargs.get("max_spikes"), throw=throw)
+    stimulus, duration, dt, t0, throw = a.stimulus, a.duration, a.dt, a.t0, a.throw
     mesh = _mesh(devices)
     n_dev = mesh.devices.size
-    shapes = [params.pop_shape, tuple(jax.eval_shape(stimulus, jnp.asarray(t0, params.dtype)).shape)]
+    shapes = [params.pop_shape, tuple(jax.eval_shape(stimulus, jax.ShapeDtypeStruct((), a.dtype)).shape)]
     if y0 is not None:
         shapes.append(y0.shape)
     try:
@@ -177,19 +171,25 @@ def simulate_sharded(
     N = math.prod(shape)
     local = -(-N // n_dev)
     padded = local * n_dev
+    if jax.default_backend() == "cpu":  # the slices share the host's memory: check their sum
+        check_memory(shape=(padded,), n_steps=a.n_steps, record=a.record, record_every=a.record_every,
+                     max_spikes=default_max_spikes(duration) if a.max_spikes is None else a.max_spikes,
+                     dtype=a.dtype)
     if y0 is None:
-        y0 = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=shape)
+        y0 = steady_state_at(jnp.asarray(-65.0, a.dtype), shape=shape)
+    y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, a.dtype), y0)  # the working dtype, as simulate
     sharding = NamedSharding(mesh, P(_AXIS))
     flat = lambda tree: jax.tree_util.tree_map(lambda x: _pad_flat(x, shape, padded, sharding), tree)
     p_flat, y_flat = flat(params), flat(y0)
     stim = _SliceStimulus(stimulus, shape=shape, padded=padded, local=local)
 
-    record = kwargs.get("record", ("V",))
-    record = (record,) if isinstance(record, str) else tuple(record)
-    kwargs = dict(kwargs, record=record)
+    kwargs = dict(kwargs, record=a.record)
+    kwargs.pop("t0", None)
     static = _static_fields(duration, dt, kwargs)
+    # t0 is traced (a 0-d array): one compilation serves every start time
+    t0 = jnp.asarray(t0, a.dtype)
     t, count, times, final, finite, traces = _sharded_call(
-        p_flat, y_flat, stim, mesh, duration, dt, tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
+        p_flat, y_flat, stim, t0, mesh, duration, dt, tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
     )
     unflat = lambda x, axis: jax.lax.slice_in_dim(x, 0, N, axis=axis).reshape(x.shape[:axis] + shape)
     result = SimulationResult(
@@ -217,18 +217,18 @@ def _static_fields(duration, dt, kwargs):
 
 
 @eqx.filter_jit
-def _sharded_call(p_flat, y_flat, stim, mesh, duration, dt, kwargs):
+def _sharded_call(p_flat, y_flat, stim, t0, mesh, duration, dt, kwargs):
     """One compiled program per (mesh, options, shapes): `simulate` on every slice."""
     kwargs = dict(kwargs)
     record = kwargs["record"]
 
-    def run(p, y, s):
-        r = simulate(p, s, duration=duration, dt=dt, y0=y, throw=False, **kwargs)
+    def run(p, y, s, t0):
+        r = simulate(p, s, duration=duration, dt=dt, y0=y, t0=t0, throw=False, **kwargs)
         traces = {k: getattr(r, k) for k in record}
         return r.t, r.spike_count, r.spike_times, r.final_state, r.finite[None], traces
 
     lane, row = P(_AXIS), P(None, _AXIS)
     out_specs = (P(), lane, row, lane, lane, {k: row for k in record})
-    sharded = jax.shard_map(run, mesh=mesh, in_specs=(lane, lane, P()), out_specs=out_specs,
+    sharded = jax.shard_map(run, mesh=mesh, in_specs=(lane, lane, P(), P()), out_specs=out_specs,
                             check_vma=False)
-    return sharded(p_flat, y_flat, stim)
+    return sharded(p_flat, y_flat, stim, t0)

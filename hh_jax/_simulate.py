@@ -1,5 +1,6 @@
 """`simulate`: run a population of HH neurons with a scan stepper; record, detect spikes."""
 
+import dataclasses
 import math
 from typing import Sequence
 
@@ -11,17 +12,21 @@ import numpy as np
 
 from ._custom_types import Array
 from ._diffrax import prepare_diffrax, run_diffrax
-from ._fused import fused_arrays, unavailable_reason
+from ._fused import _table_shape, fused_arrays, unavailable_reason
 from ._initial_state import steady_state_at
 from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
 from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
 from ._simulate_checks import (
+    _check_bool,
+    _check_int,
     _check_no_diffrax_options,
-    _check_positive_finite,
+    check_family,
+    check_memory,
+    default_max_spikes,
+    check_traced_params,
+    stimulus_in_dtype,
     _check_stimulus_grid,
-    _check_y0,
-    _n_steps,
     _population_shape,
 )
 from ._steppers import AbstractStepper, ExpEuler
@@ -44,8 +49,8 @@ _FEW = 32
 
 class _Config(eqx.Module):
     n_steps: int
-    dt: float
-    t0: float
+    dt: jax.Array  # 0-d, the working dtype: traced, so one compilation serves every dt and t0
+    t0: jax.Array
     record: tuple[str, ...]
     record_every: int
     max_spikes: int
@@ -123,11 +128,20 @@ def simulate(
     - `record`: names of traces to keep, from ``V m h n INa IK IL gNa gK gL I``. Default
       ``("V",)``; ``()`` keeps none.
     - `record_every`: keep every k-th step (k ≥ 1). Default 1.
-    - `max_spikes`: rows of `spike_times` (per neuron). Default ``ceil(duration/2 ms) + 1``
-      (a 500 Hz ceiling); 0 records counts only.
-    - `t0`: start time, ms. Default 0.0.
-    - `throw`: raise (via `eqx.error_if`) if the state becomes non-finite. Default True;
-      with False, check `result.finite`.
+    - `max_spikes`: rows of `spike_times` (per neuron). Default
+      ``min(ceil(duration/2 ms) + 1, 1000)`` (a 500 Hz ceiling up to 2 s, then 1000 rows, so
+      that the buffer does not grow with the duration); counts stay exact beyond it and
+      `result.spike_overflow` flags the neurons whose times were truncated. 0 records counts
+      only. A run whose traces, spike buffer and state cannot fit in the available memory
+      raises `ValueError` with the estimate before anything is allocated.
+    - `t0`: start time, ms: a number or a 0-d array (it may be traced, e.g. under the caller's
+      `jax.jit`). Default 0.0. `t0` and `dt` are runtime values of the compiled program (only
+      the step count ``duration/dt`` fixes shapes): calls that differ only in them reuse one
+      compilation.
+    - `throw`: raise (via `eqx.error_if`) if the state becomes non-finite, or if traced
+      parameters (inside `jax.jit`/`grad`/`vmap`, where `HHParams` cannot check them) are invalid:
+      C ≤ 0, a negative conductance, a non-finite V_th (the message names the field). Default
+      True; with False, check `result.finite` (False in all these cases).
     - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
     - `spike_interpolation`: scan steppers only: ``"hermite"`` (default; cubic Hermite on the
       step's end values and dV/dt, spike-time error ~dt⁴) or ``"linear"`` (chord, ~dt²).
@@ -162,21 +176,11 @@ def simulate(
     r.spike_count, r.V.shape  # 12 spikes; (20001,)
     ```
     """
-    if not isinstance(params, HHParams):
-        raise TypeError(f"params must be an HHParams, got {type(params).__name__}.")
-    duration = _check_positive_finite("duration", duration)
-    dt = _check_positive_finite("dt", dt)
-    n_steps = _n_steps(duration, dt)
-    if n_steps > 2**31 - 1:
-        raise ValueError(
-            f"duration/dt = {n_steps} steps exceeds the int32 step counter (2**31 - 1); "
-            "run in pieces (pass the final_state as y0 and t0)."
-        )
-    if not isinstance(throw, (bool, np.bool_)):
-        raise TypeError(f"throw must be a bool, got {throw!r}.")
-    if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
-        raise ValueError(f"t0 must be a finite number (ms), got {t0!r}.")
-    t0 = float(t0)
+    a = check_family(params, stimulus, duration=duration, dt=dt, t0=t0, y0=y0, record=record,
+                     record_every=record_every, max_spikes=max_spikes, throw=throw)
+    stimulus, duration, dt, t0, t0_known, n_steps = a.stimulus, a.duration, a.dt, a.t0, a.t0_known, a.n_steps
+    record, record_every, max_spikes, throw = a.record, a.record_every, a.max_spikes, a.throw
+    params, params_ok = check_traced_params(params, throw)
     use_diffrax = isinstance(stepper, diffrax.AbstractSolver)
     if not (use_diffrax or isinstance(stepper, AbstractStepper)):
         raise TypeError(
@@ -187,50 +191,43 @@ def simulate(
         raise ValueError(
             f"spike_interpolation must be one of {SPIKE_INTERPOLATIONS}, got {spike_interpolation!r}."
         )
-    if not isinstance(checkpoint, (bool, np.bool_)):
-        raise TypeError(f"checkpoint must be a bool, got {checkpoint!r}.")
+    checkpoint = _check_bool("checkpoint", checkpoint)
     if not use_diffrax:
         _check_no_diffrax_options(stepper, stepsize_controller, adjoint, max_steps, population)
-    try:
-        stimulus = as_stimulus(stimulus)
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"stimulus: {e}") from None
-    _check_stimulus_grid(stimulus, dt, t0, t0 + duration)
-    if y0 is not None and not isinstance(y0, HHState):
-        raise TypeError(f"y0 must be an HHState, got {type(y0).__name__}.")
-    if y0 is not None:
-        _check_y0(y0)
-    if isinstance(record, str):
-        record = (record,)
-    record = tuple(record)
-    bad = [r for r in record if r not in RECORDABLE]
-    if bad:
-        raise ValueError(f"record: unknown variable(s) {bad}; recordable: {list(RECORDABLE)}.")
-    if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) or record_every < 1:
-        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}.")
+    if t0_known is not None:
+        _check_stimulus_grid(stimulus, dt, t0_known, t0_known + duration)
     if max_spikes is None:
-        max_spikes = int(math.ceil(duration / 2.0)) + 1
-    if isinstance(max_spikes, bool) or not isinstance(max_spikes, (int, np.integer)) or max_spikes < 0:
-        raise ValueError(f"max_spikes must be an integer >= 0, got {max_spikes!r}.")
-    if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
-        raise ValueError(f"unroll must be an integer >= 1, got {unroll!r}.")
-    shape = _population_shape(params, stimulus, y0, t0)
+        max_spikes = default_max_spikes(duration)
+    unroll = _check_int("unroll", unroll, 1)
+    dtype = a.dtype  # the working dtype: the parameters' and a strongly typed y0's
+    stimulus = stimulus_in_dtype(stimulus, dtype)  # a float32 current never meets a float64 state
+    shape = _population_shape(params, stimulus, y0, 0.0 if t0_known is None else t0_known, dtype)
+    # memory up front: refuse (with the estimate) what cannot fit, before anything is allocated
+    memory = dict(shape=shape, n_steps=n_steps, record=record, record_every=record_every,
+                  max_spikes=max_spikes, dtype=dtype)
+    check_memory(**memory, saved_states=4 if use_diffrax else 0)
     if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
-        y0 = _default_y0(jnp.asarray(-65.0, params.dtype), shape)
+        y0 = _default_y0(jnp.asarray(-65.0, dtype), shape)
     else:
-        # Strongly type the initial state (HHState(V=-65.0, ...) holds weakly typed scalars),
-        # so that Python-number and array initial states share one compilation.
-        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), y0)
+        # The initial state in the working dtype (HHState(V=-65.0, ...) holds weakly typed
+        # scalars, which follow the parameters), so that Python-number and array initial states
+        # share one compilation.
+        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), y0)
+    # t0 and dt enter the compiled programs as 0-d arrays (only n_steps fixes shapes): a new
+    # start time or step reuses the compilation (a closed loop of one-step calls does not
+    # recompile per step).
+    times = dict(t0=jnp.asarray(t0, dtype), dt=jnp.asarray(dt, dtype))
+    grid = dict(duration=n_steps * dt, dt=dt)  # the result's static fields, set outside the jit
     if use_diffrax:
-        return _simulate_diffrax(
+        result = _simulate_diffrax(
             params, stimulus, y0, stepper, stepsize_controller, adjoint, max_steps, population,
-            n_steps=n_steps, dt=dt, t0=t0, record=record, record_every=int(record_every),
-            max_spikes=int(max_spikes), shape=shape, throw=throw,
+            n_steps=n_steps, dt=dt, t0=t0_known, times=times, dtype=dtype, record=record,
+            record_every=int(record_every), max_spikes=int(max_spikes), shape=shape, throw=throw,
         )
+        return _finish(result, grid, params_ok)
     config = _Config(
         n_steps=n_steps,
-        dt=dt,
-        t0=t0,
+        **times,
         record=record,
         record_every=int(record_every),
         max_spikes=int(max_spikes),
@@ -241,23 +238,36 @@ def simulate(
         spike_interpolation=spike_interpolation,
     )
     if isinstance(stepper, ExpEuler) and stepper.fused is not False:
-        reason = unavailable_reason(stimulus, config, jnp.result_type(params.dtype, y0.V.dtype))
+        reason = unavailable_reason(stimulus, config, dtype)
         if reason is None:
-            return _run_fused(params, stimulus, y0, stepper, config)
+            rows, cols = _table_shape(stimulus, config, dtype)
+            hermite = max_spikes > 0 and spike_interpolation == "hermite"
+            if rows > 1:  # the current tabulated per step (at mid-steps, and at ends for Hermite)
+                check_memory(**memory, table_elements=rows * cols * (2 if hermite else 1))
+            return _finish(_run_fused(params, stimulus, y0, stepper, config), grid, params_ok)
         if stepper.fused:
             raise ValueError(f"stepper=ExpEuler(fused=True): the fused kernel cannot run this simulation: {reason}.")
-    return _run(params, stimulus, y0, stepper, config)
+    return _finish(_run(params, stimulus, y0, stepper, config), grid, params_ok)
+
+
+def _finish(result: SimulationResult, grid: dict, params_ok) -> SimulationResult:
+    """The result with its static `duration`/`dt` set (outside the jit, where they are traced)
+    and `finite` False where a traced parameter was invalid (`check_traced_params`)."""
+    if params_ok is not None:
+        grid = dict(grid, finite=result.finite & params_ok)
+    return dataclasses.replace(result, **grid)
 
 
 @jax.jit(static_argnums=1)
 def _default_y0(V, shape):
-    return steady_state_at(V, shape=shape)
+    # in V's dtype (the working dtype; steady_state_at computes in the default float)
+    return jax.tree_util.tree_map(lambda x: x.astype(V.dtype), steady_state_at(V, shape=shape))
 
 
 def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
-                      throw, **grid):
+                      throw, dtype, **grid):
     controller, adjoint, config = prepare_diffrax(
-        stimulus, controller, adjoint, max_steps, population, params.dtype, throw=throw, **grid
+        stimulus, controller, adjoint, max_steps, population, dtype, throw=throw, **grid
     )
     ts, ys, final, count, buf, ok = run_diffrax(params, stimulus, y0, solver, controller, adjoint, config)
     return _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok)
@@ -275,14 +285,15 @@ def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
         traces = {name: observe(name) for name in config.record}
     result = SimulationResult(
         t=ts, spike_count=count, spike_times=buf, final_state=final, finite=ok & state_is_finite(final),
-        duration=config.n_steps * config.dt, dt=config.dt, **traces,
+        **traces,
     )
     return maybe_throw(result, config.throw)
 
 
 def _common_dtype(params: HHParams, y0: HHState, shape):
-    """Parameters and initial state in one dtype, the state broadcast to the population."""
-    dtype = jnp.result_type(params.dtype, y0.V.dtype)
+    """Parameters and initial state in one dtype (`simulate` gave y0 the working dtype), the
+    state broadcast to the population."""
+    dtype = y0.V.dtype
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
     params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
     return params, y0, dtype
@@ -391,8 +402,6 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         spike_times=buf.reshape((S,) + shape),
         final_state=y,
         finite=state_is_finite(y),
-        duration=config.n_steps * config.dt,
-        dt=config.dt,
         **traces,
     )
     return maybe_throw(result, config.throw)  # inside the jit: no eager compilation of the check
@@ -406,7 +415,9 @@ def _state_names(record) -> str:
 
 
 @eqx.filter_custom_jvp
-def _fused_core(params, stimulus, y0, *, stepper, config):
+def _fused_core(params, stimulus, y0, t0, dt, *, stepper, config):
+    # t0, dt: positional (differentiable) primals; `config` arrives without them.
+    config = dataclasses.replace(config, t0=t0, dt=dt)
     return fused_arrays(params, stimulus, y0, config=config, staggered=stepper.staggered,
                         states=_state_names(config.record))
 
@@ -415,10 +426,10 @@ def _fused_core(params, stimulus, y0, *, stepper, config):
 def _fused_core_jvp(primals, tangents, *, stepper, config):
     # The derivatives of the lax.scan loop (same mathematics; its primal replaces the kernel's).
     names = _state_names(config.record)
-    scan_config = eqx.tree_at(lambda c: (c.record, c.throw), config, (tuple(names), False))
+    scan_config = dataclasses.replace(config, record=tuple(names), throw=False)
 
-    def scan_arrays(params, stimulus, y0):
-        r = _run(params, stimulus, y0, stepper, scan_config)
+    def scan_arrays(params, stimulus, y0, t0, dt):
+        r = _run(params, stimulus, y0, stepper, dataclasses.replace(scan_config, t0=t0, dt=dt))
         return r.final_state, r.spike_count, r.spike_times, {v: getattr(r, v) for v in names}
 
     return eqx.filter_jvp(scan_arrays, primals, tangents)
@@ -429,7 +440,10 @@ def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config
     """`_run` for `ExpEuler` with the whole time loop in the fused CPU kernel (`_fused.py`)."""
     shape = config.shape
     params, y0, dtype = _common_dtype(params, y0, shape)
-    final, count, spikes, states = _fused_core(params, stimulus, y0, stepper=stepper, config=config)
+    final, count, spikes, states = _fused_core(
+        params, stimulus, y0, jnp.asarray(config.t0, dtype), jnp.asarray(config.dt, dtype),
+        stepper=stepper, config=dataclasses.replace(config, t0=None, dt=None),
+    )
     traces = {}
     if config.record:
         dt = jnp.asarray(config.dt, dtype)
@@ -446,6 +460,6 @@ def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config
         t = jnp.zeros((0,), dtype)
     result = SimulationResult(
         t=t, spike_count=count, spike_times=spikes, final_state=final, finite=state_is_finite(final),
-        duration=config.n_steps * config.dt, dt=config.dt, **traces,
+        **traces,
     )
     return maybe_throw(result, config.throw)

@@ -309,7 +309,31 @@ KERNEL_ROWS = [
 
 # The simulate family's shared checks (simulate, simulate_chunked, simulate_sharded): t0, dtypes,
 # memory estimates, record=None, longdouble/bool parameters, float32 dt underflow.
+_SIM = lambda *a, **kw: hh_jax.simulate(*(a or (P(), 10.0)), **{"duration": 1.0, "dt": 0.01, **kw})  # noqa: E731
+_P32 = lambda: P().astype(np.float32)  # noqa: E731
+_HUGE = lambda f: f(P(), np.full(10**6, 10.0), duration=1e5, dt=0.01, record=("V",))  # noqa: E731; ~7e4 GiB of trace
+
 FAMILY_ROWS = [
+    ("simulate_chunked", "NaN t0", lambda: _CHUNKED(t0=NAN), ValueError, r"t0 must be a finite number \(ms\), got nan"),
+    ("simulate_chunked", "infinite t0", lambda: _CHUNKED(t0=float("inf")), ValueError, r"t0 must be a finite number \(ms\), got inf"),
+    ("simulate_chunked", "bool t0", lambda: _CHUNKED(t0=True), ValueError, r"t0 must be a finite number \(ms\), got True"),
+    ("simulate_chunked", "duration not a number", lambda: _CHUNKED(duration="1"), TypeError, r"duration must be a number \(ms\), got '1'"),
+    ("simulate_chunked", "y0 not an HHState", lambda: _CHUNKED(y0=(-65.0, 0.1, 0.6, 0.3)), TypeError, r"y0 must be an HHState, got tuple"),
+    ("simulate_chunked", "throw not a bool", lambda: _CHUNKED(throw="yes"), TypeError, r"throw must be a bool, got 'yes'"),
+    ("simulate_sharded", "NaN t0", lambda: _SHARDED(t0=NAN), ValueError, r"t0 must be a finite number \(ms\), got nan"),
+    ("simulate_sharded", "record_every < 1", lambda: _SHARDED(record_every=0), ValueError, r"record_every must be an integer >= 1, got 0"),
+    ("simulate", "t0 an array of several times", lambda: _SIM(t0=np.zeros(2)), ValueError, r"t0 must be a finite number \(ms\), got an array of shape \(2,\)"),
+    ("simulate", "record=None", lambda: _SIM(record=None), TypeError, r"record must be a sequence of names .*got None; pass record=\(\) to record nothing"),
+    ("simulate_chunked", "record=None", lambda: _CHUNKED(record=None), TypeError, r"record must be a sequence of names .*got None"),
+    ("simulate_sharded", "record=None", lambda: _SHARDED(record=None), TypeError, r"record must be a sequence of names .*got None"),
+    ("simulate", "record not a sequence", lambda: _SIM(record=3), TypeError, r"record must be a sequence of names \(e\.g\. \('V', 'm'\)\), got 3"),
+    ("simulate", "float32 dt that is 0 in float32 (1e-50)", lambda: _SIM(_P32(), 10.0, duration=1e-50, dt=1e-50), ValueError, r"dt \(1e-50 ms\) is 0 in the working dtype float32"),
+    ("simulate_chunked", "float32 dt that is 0 in float32 (1e-50)", lambda: hh_jax.simulate_chunked(_P32(), 10.0, duration=1e-50, dt=1e-50, out=os.path.join(_DIR.name, "chunks"), progress=False), ValueError, r"dt \(1e-50 ms\) is 0 in the working dtype float32"),
+    ("simulate", "float32 clock does not advance (t0 = 1e6 ms, dt = 0.01 ms)", lambda: _SIM(_P32(), 10.0, t0=1e6), ValueError, r"dt \(0\.01 ms\) is below the resolution of float32 at t = 1000000\.0 ms \(t \+ dt == t\)"),
+    ("simulate", "run larger than the available memory", lambda: _HUGE(hh_jax.simulate), ValueError, r"this run needs at least [\d.e+]+ GiB \(traces .*\) but only [\d.e+]+ GiB of .*memory is available"),
+    ("simulate_sharded", "run larger than the available memory", lambda: _HUGE(hh_jax.simulate_sharded), ValueError, r"this run needs at least [\d.e+]+ GiB \(traces .*\) but only [\d.e+]+ GiB of .*memory is available"),
+    ("HHParams", "bool conductance", lambda: P(gK=True), TypeError, r"HHParams\.gK must be a number or a float array, got a bool \(True\)"),
+    ("HHParams", "longdouble field", lambda: P(gNa=np.ones(2, np.longdouble) if np.dtype(np.longdouble).itemsize > 8 else "x"), TypeError, r"HHParams\.gNa(: dtype float128 \(long double\) is not supported| must be a number)"),
 ]
 
 

@@ -16,6 +16,8 @@
 //                           Nm in {1, N}
 //   iend   [P, Te, Ne]      injected current at the step ends t_k (Hermite spike times only);
 //                           Te in {1, n_steps + 1}, Ne in {1, N}
+//   times  [P, 2]           t0 (ms), dt (ms): operands, not attributes, so that one compiled
+//                           program serves every start time and step
 //   yf     [P, 4, N]        final state
 //   count  [P, N] int32     upward crossings of V_th
 //   rec    [P, n_rec, R, N] the state variables selected by rec_mask (bits V, m, h, n) at
@@ -216,13 +218,13 @@ inline T crossing_time(bool use_hermite, T t, T dt, T V0, T V1, T dVdt0, T dVdt1
 
 template <typename T>
 struct Job {
-  const T *y0, *par, *imid, *iend;
+  const T *y0, *par, *imid, *iend, *times;
   T *yf, *rec, *spikes;
   int32_t* count;
   int64_t P, N, n_steps, Tm, Nm, Te, Ne, every, n_rec, S;
   int rec_idx[4];
   int R;
-  T dt, t0, exp_clip;
+  T exp_clip;
   bool hermite, staggered;
 };
 
@@ -306,7 +308,7 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
     T* row = J.spikes + (p * J.S + s) * N + i0;
     for (int64_t i = 0; i < len; ++i) row[i] = std::numeric_limits<T>::infinity();
   }
-  const T dt = J.dt;
+  const T t0 = J.times[2 * p], dt = J.times[2 * p + 1];
   const T* imid = J.imid + p * J.Tm * J.Nm;
   const T* iend = J.iend + p * J.Te * J.Ne;
   const bool staggered = J.staggered;
@@ -330,7 +332,7 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
       any |= c;
     }
     if (any && J.S > 0) {
-      const T t = J.t0 + T(k) * dt;
+      const T t = t0 + T(k) * dt;
       for (int64_t i = 0; i < len; ++i) {
         if (!crossed[i] || cnt[i] > J.S) continue;
         T d0 = 0, d1 = 0;
@@ -386,9 +388,9 @@ void run_all(const Job<T>& J, int64_t threads) {
 
 template <ffi::DataType DT>
 ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, ffi::Buffer<DT> iend,
-                ffi::ResultBuffer<DT> yf, ffi::ResultBuffer<ffi::S32> count,
+                ffi::Buffer<DT> times, ffi::ResultBuffer<DT> yf, ffi::ResultBuffer<ffi::S32> count,
                 ffi::ResultBuffer<DT> rec, ffi::ResultBuffer<DT> spikes, int64_t n_steps,
-                double dt, double t0, int64_t every, int64_t rec_mask, int64_t hermite,
+                int64_t every, int64_t rec_mask, int64_t hermite,
                 int64_t staggered, int64_t threads, double exp_clip) {
   using T = ffi::NativeType<DT>;
   auto d = y0.dimensions();
@@ -412,7 +414,8 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
     return ffi::Error::InvalidArgument("inconsistent shapes");
   if (static_cast<int64_t>(imid.element_count()) != J.P * J.Tm * J.Nm ||
       static_cast<int64_t>(iend.element_count()) != J.P * J.Te * J.Ne ||
-      static_cast<int64_t>(par.element_count()) != J.P * 8 * J.N)
+      static_cast<int64_t>(par.element_count()) != J.P * 8 * J.N ||
+      static_cast<int64_t>(times.element_count()) != J.P * 2)
     return ffi::Error::InvalidArgument("batch dimensions differ between inputs");
   int r = 0;
   for (int b = 0; b < 4; ++b)
@@ -422,9 +425,9 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
   if (J.n_rec > 0 && r != J.R) return ffi::Error::InvalidArgument("rec_mask does not match rec");
   if (J.n_rec == 0) J.R = 0;
   J.y0 = y0.typed_data(); J.par = par.typed_data(); J.imid = imid.typed_data(); J.iend = iend.typed_data();
+  J.times = times.typed_data();
   J.yf = yf->typed_data(); J.count = count->typed_data(); J.rec = rec->typed_data(); J.spikes = spikes->typed_data();
   J.n_steps = n_steps; J.every = every;
-  J.dt = static_cast<T>(dt); J.t0 = static_cast<T>(t0);
   J.hermite = hermite != 0; J.staggered = staggered != 0;
   // The model's bound on the rate exponents (hh_jax._rates.EXP_CLIP); within the exponential's
   // floating-point range, or the clip would not be the one Python applies.
@@ -443,13 +446,12 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
       .Arg<ffi::Buffer<DT>>()                         \
       .Arg<ffi::Buffer<DT>>()                         \
       .Arg<ffi::Buffer<DT>>()                         \
+      .Arg<ffi::Buffer<DT>>()                         \
       .Ret<ffi::Buffer<DT>>()                         \
       .Ret<ffi::Buffer<ffi::S32>>()                   \
       .Ret<ffi::Buffer<DT>>()                         \
       .Ret<ffi::Buffer<DT>>()                         \
       .Attr<int64_t>("n_steps")                       \
-      .Attr<double>("dt")                             \
-      .Attr<double>("t0")                             \
       .Attr<int64_t>("every")                         \
       .Attr<int64_t>("rec_mask")                      \
       .Attr<int64_t>("hermite")                       \
