@@ -358,12 +358,18 @@ def test_a_failing_compiler_leaves_nothing_behind(env, scan, monkeypatch):
 
 
 def test_ctrl_c_during_a_build_leaves_nothing_behind(env, scan, monkeypatch):
+    """A real SIGINT (the fake compiler sends it to its parent mid-build), in a fresh
+    interpreter as a user's Ctrl-C would be: inside a pytest-xdist worker the signal's delivery
+    to the waiting thread is not reliable, and the test must not depend on it."""
     monkeypatch.setenv("FAKE_CXX_MODE", "interrupt")
-    with pytest.raises(KeyboardInterrupt):
-        library()
+    code = "from hh_jax._kernel_build import library; library()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode != 0 and "KeyboardInterrupt" in proc.stderr, (proc.returncode, proc.stderr[-2000:])
+    assert _calls(env) == 1  # interrupted, not retried without -march=native
     assert _leftovers(env / "cache") == []
     assert _gone(int((env / "pid").read_text()))
-    # not remembered as a failure: the next call builds
+    # nothing remembered as a failure: the next process builds
     monkeypatch.setenv("FAKE_CXX_MODE", "copy")
     _runs_the_kernel(scan)
 
