@@ -19,9 +19,11 @@ chunk files are removed) or ``resume=True``.
 
 import hashlib
 import json
+import math
 import os
 import re
 import uuid
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Sequence
@@ -340,6 +342,13 @@ def _prepare_folder(folder: Path, config: dict, meta: dict, *, overwrite: bool, 
     return meta, 0, None
 
 
+def _chunk_max_spikes(max_spikes: int | None, duration: float) -> int:
+    """Spike-time rows of one chunk: the caller's, else a 500 Hz ceiling over the chunk's
+    duration (`chunk_steps` bounds the memory, so `simulate`'s cap on its default does not
+    apply: a chunk keeps every spike time up to 500 Hz)."""
+    return max_spikes if max_spikes is not None else int(math.ceil(duration / 2.0)) + 1
+
+
 def simulate_chunked(
     params: HHParams,
     stimulus: AbstractStimulus | float = 0.0,
@@ -381,8 +390,9 @@ def simulate_chunked(
     - `chunk_steps`: steps per chunk, a multiple of `record_every`. Default 100 000.
     - `record`: trace names (see `hh_jax.RECORDABLE`). Default ``()`` (spikes only).
     - `record_every`: keep every k-th step. Default 100.
-    - `max_spikes`: spike-time slots per neuron *per chunk*. Default: as in `simulate` for the
-      chunk's duration (a 500 Hz ceiling, at most 1000 rows).
+    - `max_spikes`: spike-time slots per neuron *per chunk*. Default: a 500 Hz ceiling over
+      the chunk's duration (not capped as `simulate`'s default is: `chunk_steps` bounds the
+      memory). A chunk with more spikes than slots warns once (counts stay exact).
     - `progress`: show a tqdm progress bar (steps). Default True.
     - `throw`: raise if the state becomes NaN/Inf. Default True.
     - `overwrite`: replace what `out` holds. The new run's ``meta.json`` (marked incomplete)
@@ -430,8 +440,9 @@ def simulate_chunked(
     if overwrite and resume:
         raise ValueError("overwrite and resume exclude each other: pass at most one.")
     out = _out_folder(out)
-    if y0 is None:
-        y0 = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=params.pop_shape)
+    if y0 is None:  # in the working dtype (float32 parameters run in float32, as in simulate)
+        y0 = jax.tree_util.tree_map(lambda x: x.astype(a.dtype),
+                                    steady_state_at(-65.0, shape=params.pop_shape))
     n_chunks = -(-n_steps // chunk_steps)
     config = _configuration(
         params, stimulus, stepper, y0, n_steps=n_steps, dt=float(dt), t0=float(t0),
@@ -446,16 +457,17 @@ def simulate_chunked(
         return ChunkedResult.load(out)
     run_id = meta["run_id"]
     y, total = (y0, None) if carry is None else (carry["y"], carry["total"])
-    done = i * chunk_steps
+    done, warned = i * chunk_steps, False
     with tqdm(total=n_steps, initial=done, unit="step", unit_scale=True, disable=not progress) as bar:
         while done < n_steps:
             steps = min(chunk_steps, n_steps - done)
             offset = float(t0) + done * float(dt)
-            stim = _Shifted(stimulus, jnp.asarray(offset, params.dtype))
+            stim = _Shifted(stimulus, jnp.asarray(offset, a.dtype))
+            rows = _chunk_max_spikes(max_spikes, steps * dt)
             r = simulate(
                 params, stim, duration=steps * dt, dt=dt, stepper=stepper, y0=y,
                 record=record, record_every=record_every if record else 1,
-                max_spikes=max_spikes, throw=throw,
+                max_spikes=rows, throw=throw,
             )
             y = r.final_state
             count = np.asarray(r.spike_count)
@@ -469,6 +481,12 @@ def simulate_chunked(
             data |= {f"final_state.{k}": np.asarray(getattr(y, k)) for k in _STATE}
             _write_chunk(out / _chunk_name(i), dict(spikes=spikes, spike_count=count, run_id=np.asarray(run_id), **data))
             total = count.astype(np.int64) if total is None else total + count
+            if not warned and rows < np.max(count, initial=0):
+                warned = True
+                warnings.warn(
+                    f"simulate_chunked: chunk {i} holds more spikes per neuron ({int(np.max(count))}) "
+                    f"than max_spikes={rows}; the spike table lacks their later times (spike_count "
+                    "is exact). Pass a larger max_spikes.", stacklevel=2)
             del r, data, times
             done += steps
             i += 1

@@ -84,6 +84,13 @@ class _SliceStimulus(AbstractStimulus):
         start = jax.lax.axis_index(_AXIS) * self.local
         return jax.lax.dynamic_slice_in_dim(I, start, self.local)
 
+    @property
+    def time_invariant(self) -> bool:
+        return self.stimulus.time_invariant
+
+    def jump_times(self):
+        return self.stimulus.jump_times()
+
     def grid_dt(self):
         return self.stimulus.grid_dt()
 

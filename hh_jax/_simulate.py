@@ -26,7 +26,6 @@ from ._simulate_checks import (
     default_max_spikes,
     check_traced_params,
     stimulus_in_dtype,
-    _check_stimulus_grid,
     _population_shape,
 )
 from ._steppers import AbstractStepper, ExpEuler
@@ -194,8 +193,6 @@ def simulate(
     checkpoint = _check_bool("checkpoint", checkpoint)
     if not use_diffrax:
         _check_no_diffrax_options(stepper, stepsize_controller, adjoint, max_steps, population)
-    if t0_known is not None:
-        _check_stimulus_grid(stimulus, dt, t0_known, t0_known + duration)
     if max_spikes is None:
         max_spikes = default_max_spikes(duration)
     unroll = _check_int("unroll", unroll, 1)

@@ -51,7 +51,9 @@ def _n_steps(duration: float, dt: float) -> int:
     return int(n)
 
 
-def _check_stimulus_grid(stimulus: AbstractStimulus, dt: float, t0: float, t_end: float) -> None:
+def _check_stimulus_grid(stimulus: AbstractStimulus, dt: float, t0: float | None, t_end: float | None) -> None:
+    """A sampled stimulus's grid must be a whole multiple of `dt` and (where the run's times are
+    known in Python, `t0` not None) cover the run."""
     for d in stimulus.grid_dt():
         ratio = d / dt
         if abs(ratio - round(ratio)) > 1e-6 * max(ratio, 1.0) or round(ratio) < 1:
@@ -59,6 +61,8 @@ def _check_stimulus_grid(stimulus: AbstractStimulus, dt: float, t0: float, t_end
                 f"stimulus is sampled with dt={d} ms, which is not a whole multiple of the "
                 f"simulation dt={dt} ms."
             )
+    if t0 is None:
+        return
     for start, end in stimulus.grid_span():
         if start > t0 + 1e-9 * max(abs(t0), 1.0) or end < t_end - 1e-6 * max(abs(t_end), 1.0):
             raise ValueError(
@@ -217,6 +221,7 @@ def check_family(params, stimulus, *, duration, dt, t0, y0, record, record_every
     (the working dtype).
     """
     _check_params(params)
+    _check_param_values(params)
     duration = _check_positive_finite("duration", duration)
     dt = _check_positive_finite("dt", dt)
     t0 = _check_t0(t0)
@@ -238,6 +243,7 @@ def check_family(params, stimulus, *, duration, dt, t0, y0, record, record_every
         )
     if one_call:
         _check_clock_advances(dt, t0_known, (0.0 if t0_known is None else t0_known) + duration, dtype)
+    _check_stimulus_grid(stimulus, dt, t0_known, None if t0_known is None else t0_known + duration)
     return SimpleNamespace(stimulus=stimulus, duration=duration, dt=dt, t0=t0, t0_known=t0_known,
                            n_steps=n_steps, record=record, record_every=record_every,
                            max_spikes=max_spikes, throw=throw, dtype=dtype)
@@ -254,9 +260,23 @@ _PARAM_RULES = (
 )
 
 
+def _check_param_values(params: HHParams) -> None:
+    """`_PARAM_RULES` for the concrete fields (parameters that bypassed the constructor, e.g.
+    set with `eqx.tree_at`): a `ValueError` naming the field."""
+    for name, bad, message in _PARAM_RULES:
+        value = getattr(params, name)
+        if isinstance(value, jax.core.Tracer):
+            continue
+        with jax.ensure_compile_time_eval():  # concrete, even inside the caller's jit
+            is_bad = bool(np.any(np.asarray(bad(np.asarray(value)))))
+        if is_bad:
+            raise ValueError(f"{message}, got {np.asarray(value).ravel()[:4].tolist()}.")
+
+
 def check_traced_params(params: HHParams, throw: bool):
-    """The value checks of `HHParams` for fields that are traced (inside `jax.jit`/`grad`/`vmap`,
-    where its constructor cannot check them): C > 0, conductances >= 0, a finite threshold.
+    """The value checks of `HHParams` that its constructor makes, for parameters that bypassed
+    it: C > 0, conductances >= 0, a finite threshold, for the fields traced inside
+    `jax.jit`/`grad`/`vmap` (checked in the run; concrete ones by `_check_param_values`).
 
     **Returns:** ``(params, ok)``: with `throw`, `params` carries an `eqx.error_if` per rule (the
     run raises a message naming the field); `ok` is a bool scalar to fold into the result's
@@ -266,7 +286,7 @@ def check_traced_params(params: HHParams, throw: bool):
     for name, bad, message in _PARAM_RULES:
         value = getattr(params, name)
         if not isinstance(value, jax.core.Tracer):
-            continue
+            continue  # checked by _check_param_values
         pred = jnp.any(bad(value))
         if throw:
             params = eqx.error_if(params, pred, f"hh_jax.simulate: {message} (a traced parameter).")

@@ -323,3 +323,68 @@ def test_float32_dt_that_underflows_or_does_not_advance_the_clock(entry, tmp_pat
     with jax.enable_x64(True):
         r = hh_jax.simulate(P(), 10.0, duration=1e-50, dt=1e-50, record=())
         assert r.dt == 1e-50
+
+
+# --- found in review of the merged change -------------------------------------------------
+
+
+def test_chunked_default_max_spikes_keeps_every_spike_time(tmp_path):
+    """`simulate`'s cap on its default (1000 rows) is not applied per chunk: a 20 s chunk at
+    70 Hz keeps all ~1400 spike times (the capped default kept the first 1000, silently)."""
+    r = hh_jax.simulate_chunked(P(), 10.0, duration=20_000.0, dt=0.2, chunk_steps=100_000,
+                                out=tmp_path / "run", progress=False)
+    table = r.spike_table()
+    assert int(r.spike_count) > 1000 and len(table) == int(r.spike_count)
+    assert table[-1, 1] > 19_900.0
+
+
+def test_chunked_warns_once_when_a_chunk_overflows_its_spike_rows(tmp_path):
+    with pytest.warns(UserWarning, match=r"more spikes per neuron \(\d+\) than max_spikes=1") as caught:
+        r = hh_jax.simulate_chunked(P(), 10.0, duration=100.0, dt=0.01, chunk_steps=5000,
+                                    max_spikes=1, out=tmp_path / "run", progress=False)
+    assert len([w for w in caught if "max_spikes" in str(w.message)]) == 1
+    assert int(r.spike_count) > 5
+
+
+@pytest.mark.parametrize("field, value", [("C", -1.0), ("C", 0.0), ("gK", -36.0), ("gNa", -1.0), ("V_th", np.nan)])
+def test_invalid_params_set_with_tree_at_raise_naming_the_field(field, value):
+    """`eqx.tree_at` bypasses the constructor; concrete fields are checked before the run."""
+    bad = eqx.tree_at(lambda p: getattr(p, field), P(), jnp.asarray(value))
+    with pytest.raises(ValueError, match=rf"HHParams\.{field}"):
+        hh_jax.simulate(bad, 10.0, duration=1.0, dt=0.01)
+    with pytest.raises(ValueError, match=rf"HHParams\.{field}"):
+        hh_jax.simulate_sharded(bad, 10.0, duration=1.0, dt=0.01)
+
+
+@pytest.mark.parametrize("entry", ["sharded", "jit"])
+def test_sampled_stimulus_grid_is_checked_with_a_traced_t0(entry):
+    """simulate_sharded (which traces t0) and simulate under the caller's jit check a sampled
+    stimulus's grid as simulate does (they ran with a stimulus that did not cover the run)."""
+    short = hh_jax.Sampled(np.zeros(1001), dt=0.01)  # 0..10 ms
+    off_grid = hh_jax.Sampled(np.zeros(3001), dt=0.015)
+    if entry == "sharded":
+        run = lambda s: hh_jax.simulate_sharded(P(), s, duration=20.0, dt=0.01)  # noqa: E731
+        with pytest.raises(ValueError, match=r"stimulus samples cover \[0\.0, 10\.01\] ms"):
+            run(short)
+    else:
+        run = lambda s: jax.jit(lambda t0: hh_jax.simulate(P(), s, duration=20.0, dt=0.01, t0=t0).V)(0.0)  # noqa: E731
+    with pytest.raises(ValueError, match=r"not a whole multiple of the simulation dt"):
+        run(off_grid)
+
+
+def test_sharded_per_neuron_constant_stays_tabulated_once():
+    """The sharding slice forwards `time_invariant`: a per-neuron constant over 4000 neurons ×
+    10 000 steps (beyond the kernel's per-step table limit) still runs in the fused kernel."""
+    I = jnp.linspace(0.0, 20.0, 4000)
+    kw = dict(duration=100.0, dt=0.01, record=(), stepper=hh_jax.ExpEuler(fused=True))
+    a = hh_jax.simulate_sharded(P(), hh_jax.Constant(I), **kw)
+    b = hh_jax.simulate(P(), hh_jax.Constant(I), **kw)
+    np.testing.assert_array_equal(np.asarray(a.spike_count), np.asarray(b.spike_count))
+
+
+def test_chunked_float32_params_run_in_float32(tmp_path):
+    p = P().astype(jnp.float32) if hasattr(P(), "astype") else jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), P())
+    r = hh_jax.simulate_chunked(p, 10.0, duration=10.0, dt=0.01, chunk_steps=500,
+                                out=tmp_path / "run", progress=False)
+    assert r.final_state.V.dtype == jnp.float32
+    assert hh_jax.simulate(p, 10.0, duration=10.0, dt=0.01).final_state.V.dtype == jnp.float32
