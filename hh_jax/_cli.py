@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import signal
 import sys
 from typing import Sequence
 
@@ -267,8 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _, run = _commands()[args.command]
+    previous = _terminate_as_interrupt()
     try:
         return run(args)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the output folder was left as it was
+        sys.stderr.write("hh-jax: interrupted; --out was left as it was\n")
+        return 130
     except (CLIError, ValueError, TypeError, OSError) as e:
         sys.stderr.write(f"hh-jax: error: {_first_line(e)}\n")
         return 2
@@ -278,6 +283,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"hh-jax: error: out of memory ({_first_line(e)}); use fewer neurons, "
                          f"a shorter run or a coarser recording\n")
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt():
+    """SIGTERM (a batch system's time limit, `timeout`, `kill`) raises `KeyboardInterrupt`, so
+    that a run cleans up its temporary output folder as after Ctrl-C. Returns the previous
+    handler (None where no handler can be set: not the main thread)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
 
 
 def _first_line(e: BaseException) -> str:

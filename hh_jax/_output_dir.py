@@ -1,10 +1,14 @@
 """CLI output folders that appear whole: one run's files together, or none of them.
 
 Every ``hh-jax`` command writes its files into a temporary sibling folder
-(``PARENT/.NAME.tmp-XXXXXXXX``), writes ``manifest.json`` last, and only then puts the folder in
+(``PARENT/.hh-jax.tmp-XXXXXXXX``), writes ``manifest.json`` last, and only then puts the folder in
 place of ``--out``: with one atomic exchange of the two folders where the system offers it
 (Linux ``renameat2(RENAME_EXCHANGE)``), else with two renames (old folder aside, new one in).
 An interrupted or failing run removes its temporary folder and leaves ``--out`` as it was.
+A ``--out`` that cannot be renamed as a whole (it, or a folder in it, is a mount point, as with
+a container's bind mount) is written in place instead: the files are written into a temporary
+folder inside it, the manifest first marks this command's outputs ``"incomplete": true``, the
+files are renamed in one by one, and the manifest is written again last.
 
 **What may be replaced.** ``--out`` may be missing, an empty folder, or an hh-jax output folder:
 one holding ``manifest.json`` (format ``hh_jax.cli-output``) or, from hh-jax versions that wrote
@@ -161,6 +165,12 @@ class OutputFolder:
             if not path.is_dir():
                 raise ValueError(f"--out: {self.shown!r} exists and is not a folder.")
             _owners(path)
+            if not _writable(path):
+                raise ValueError(f"--out: cannot write in {self.shown!r} (permission denied).")
+            cwd = Path(os.getcwd())
+            if cwd == path or path in cwd.parents:
+                raise ValueError(f"--out: {self.shown!r} holds the working folder; replacing it "
+                                 "would pull the folder from under the shell. Choose a sub-folder.")
         ancestor = path.parent
         while not ancestor.exists():
             ancestor = ancestor.parent
@@ -193,13 +203,15 @@ class _Writing:
         target = self.folder.path
         self.folder.check()  # again: the folder may have changed during the computation
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        self.in_place = _pinned(target)
+        where = target if self.in_place else target.parent
+        self.tmp = Path(tempfile.mkdtemp(prefix=".hh-jax.tmp-", dir=where))
         os.chmod(self.tmp, 0o777 & ~_umask())  # as mkdir would (mkdtemp makes it 0700)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
-            _commit(self.folder, self.tmp)  # cleans up after itself
+            (_commit_in_place if self.in_place else _commit)(self.folder, self.tmp)  # cleans up
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
         return False
@@ -256,8 +268,11 @@ def _commit(folder: OutputFolder, tmp: Path) -> None:
             os.chmod(tmp, mode)  # the folder keeps its permissions
         if not target.exists():
             os.rename(tmp, target)
-        elif not _exchange(tmp, target):
-            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            moved = []
+        elif _exchange(tmp, target):
+            moved = []  # the new folder is in place; `tmp` holds the old one
+        else:
+            aside = Path(tempfile.mkdtemp(prefix=".hh-jax.old-", dir=target.parent))
             os.rmdir(aside)
             os.rename(target, aside)
             try:
@@ -265,8 +280,8 @@ def _commit(folder: OutputFolder, tmp: Path) -> None:
             except BaseException:
                 os.rename(aside, target)
                 raise
-            os.rename(aside, tmp)  # `tmp` holds the old folder in both branches
-        moved = []
+            moved = []  # the new folder is in place; what remains is removing the old one
+            tmp = aside
     except BaseException:
         for name in list(moved):  # the sub-folders go back where they were
             try:
@@ -281,6 +296,52 @@ def _commit(folder: OutputFolder, tmp: Path) -> None:
         raise
     shutil.rmtree(tmp, ignore_errors=True)  # the old folder: this command's old files only
     _fsync_folder(target.parent)
+
+
+def _pinned(target: Path) -> bool:
+    """Whether `target` cannot be renamed as a whole: it, or a folder in it, is a mount point
+    (a container's bind mount, a network share)."""
+    if not target.is_dir():
+        return False
+    try:
+        dev = target.parent.stat().st_dev
+        return target.stat().st_dev != dev or os.path.ismount(target) or any(
+            p.is_dir() and not p.is_symlink() and os.path.ismount(p) for p in target.iterdir())
+    except OSError:
+        return False
+
+
+def _commit_in_place(folder: OutputFolder, tmp: Path) -> None:
+    """`_commit` for a folder that cannot be swapped (a mount point): the manifest first says
+    this command's outputs are incomplete, its old files go, the new ones are renamed in one by
+    one (same file system: `tmp` is inside `target`), and the manifest is written last. An
+    interruption leaves a folder whose manifest marks the command's outputs incomplete."""
+    from ._io import _atomic_write
+
+    target = folder.path
+    try:
+        written = sorted(p.name for p in tmp.iterdir())
+        owner = _owners(target)
+        old = _read_manifest(target) or {"outputs": {}}
+        outputs = {c: i for c, i in old["outputs"].items() if c != folder.command and isinstance(i, dict)}
+        for name, command in owner.items():  # commands known only from their file names
+            if command not in (None, "folder", "stale", folder.command) and command not in outputs:
+                outputs.setdefault(command, {"files": []})["files"].append(name)
+
+        def manifest(record):
+            data = {"format": _FORMAT, "version": _VERSION, "outputs": outputs | {folder.command: record}}
+            _atomic_write(target / MANIFEST, lambda f: f.write(json.dumps(data, indent=1) + "\n"), "w")
+
+        manifest({"files": written, "incomplete": True})
+        for name, command in owner.items():
+            if command in (folder.command, "stale") and name not in written and (target / name).is_file():
+                os.unlink(target / name)
+        for name in written:
+            os.replace(tmp / name, target / name)
+        manifest(_record(written))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _fsync_folder(target)
 
 
 def _record(written: list[str]) -> dict:

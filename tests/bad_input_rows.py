@@ -471,6 +471,7 @@ DATA_ROWS = [
     ("hh-jax fi", "--i-max 1e300", lambda: _cli_exit("fi", "--i-max", "1e300"), SystemExit, _E2 + r"argument --i-max: 1e300 uA/cm\^2 is outside the model's range"),
     ("hh-jax fi", "--dt 100 (all-zero rates before)", lambda: _cli_exit("fi", "--dt", "100"), SystemExit, _E2 + r"argument --dt: must be <= 0\.1 ms"),
     ("hh-jax fi", "--num huge", lambda: _cli_exit("fi", "--num", "9" * 20), SystemExit, _E2 + r"argument --num: must be an integer in \[2, 100000\]"),
+    ("hh-jax fi", "--window 0.5 (shorter than two inter-spike intervals: all rates 0)", lambda: _cli_exit("fi", "--window", "0.5", "--num", "2", "--no-plot"), SystemExit, _E2 + r"--window 0\.5 ms is shorter than 20 ms, less than two inter-spike intervals"),
     ("hh-jax fi", "--transient 1e12", lambda: _cli_exit("fi", "--transient", "1e12"), SystemExit, _E2 + r"--transient/--window/--dt: .* steps, more than 1e\+09"),
     ("hh-jax bifurcation", "--i-max 1e300", lambda: _cli_exit("bifurcation", "--i-max", "1e300"), SystemExit, _E2 + r"argument --i-max: 1e300 uA/cm\^2 is outside"),
     ("hh-jax bifurcation", "tiny --cycle-step", lambda: _cli_exit("bifurcation", "--cycle-step", "1e-12"), SystemExit, _E2 + r"--cycle-step 1e-12 over \[0, 200\] uA/cm\^2 implies 2e\+14 points, more than 2000"),

@@ -204,7 +204,7 @@ import hh_jax._cli as cli  # noqa: E402
 import hh_jax._output_dir as output_dir  # noqa: E402
 
 SIM = ["simulate", "--duration", "1", "--dt", "0.05", "--no-plot"]
-FI = ["fi", "--i-min", "8", "--i-max", "10", "--num", "2", "--transient", "5", "--window", "5", "--no-plot"]
+FI = ["fi", "--i-min", "8", "--i-max", "10", "--num", "2", "--transient", "5", "--window", "100", "--no-plot"]
 
 
 def _snapshot(folder):
@@ -230,9 +230,9 @@ def test_cli_interrupted_while_writing_keeps_the_previous_run(tmp_path, monkeypa
 
     monkeypatch.setattr(cli, "_atomic_write", failing)
     argv = SIM + ["--current", "20", "--out", str(out)]
-    if exc is KeyboardInterrupt:
-        with pytest.raises(KeyboardInterrupt):
-            cli.main(argv)
+    if exc is KeyboardInterrupt:  # one line, exit status 130 (as a shell reports Ctrl-C)
+        assert cli.main(argv) == 130
+        assert capsys.readouterr().err.strip() == "hh-jax: interrupted; --out was left as it was"
     else:
         assert cli.main(argv) == 2
         assert "No space left on device" in capsys.readouterr().err
@@ -459,3 +459,89 @@ def test_resume_is_bit_for_bit_in_float32(tmp_path, monkeypatch, float32):
         with pytest.raises(Interrupt):
             hh_jax.simulate_chunked(p, stim, out=tmp_path / "run", **KW)
     _assert_same_run(ref, hh_jax.simulate_chunked(p, stim, out=tmp_path / "run", resume=True, **KW))
+
+
+# --- found in review: mount points, read-only --out, SIGTERM, the working folder --------------
+
+
+def test_cli_out_that_cannot_be_renamed_is_written_in_place(tmp_path, monkeypatch):
+    """A mount point (a container's bind mount) cannot be swapped: the files are renamed in one
+    by one, the manifest marking the command incomplete first and complete last; other
+    commands' files stay; an interruption leaves the manifest saying incomplete."""
+    monkeypatch.setattr(output_dir, "_pinned", lambda target: target.is_dir())
+    out = tmp_path / "mnt"
+    assert cli.main(FI + ["--out", str(out)]) == 0
+    for current in ("10", "20"):
+        assert cli.main(SIM + ["--current", current, "--out", str(out)]) == 0
+        assert f"current={float(current)}" in (out / "summary.txt").read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["outputs"]) == {"fi", "simulate"} and "incomplete" not in manifest["outputs"]["simulate"]
+    assert sorted(p.name for p in out.iterdir()) == ["fi.csv", "manifest.json", "result.npz", "spikes.csv", "summary.txt"]
+    real = os.replace
+
+    def dies_on_spikes(a, b):
+        if str(b) == str(out / "spikes.csv"):  # moving the new file into place (not writing it)
+            raise KeyboardInterrupt
+        return real(a, b)
+
+    monkeypatch.setattr(output_dir.os, "replace", dies_on_spikes)
+    assert cli.main(SIM + ["--current", "30", "--out", str(out)]) == 130
+    monkeypatch.setattr(output_dir.os, "replace", real)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["outputs"]["simulate"].get("incomplete") is True, manifest  # clearly marked, never a silent mix
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    assert cli.main(SIM + ["--current", "30", "--out", str(out)]) == 0
+    assert "incomplete" not in json.loads((out / "manifest.json").read_text())["outputs"]["simulate"]
+
+
+def test_cli_out_on_a_real_mount_point(tmp_path):
+    """The same with a real tmpfs mount where this machine allows one (root in a container)."""
+    import subprocess
+
+    out = tmp_path / "mnt"
+    out.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "none", str(out)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        for current in ("10", "20"):
+            assert cli.main(SIM + ["--current", current, "--out", str(out)]) == 0
+            assert f"current={float(current)}" in (out / "summary.txt").read_text()
+        assert _siblings(out) == ["mnt"]
+    finally:
+        subprocess.run(["umount", str(out)])
+
+
+def test_cli_read_only_out_is_refused_before_computing(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert cli.main(SIM + ["--out", str(out)]) == 0
+    monkeypatch.setattr(output_dir, "_writable", lambda folder: pathlib.Path(folder) != out)  # as for a user (root writes anyway)
+    _forbid(monkeypatch, "hh_jax.simulate")
+    assert cli.main(SIM + ["--out", str(out)]) == 2
+    assert "--out: cannot write in" in capsys.readouterr().err
+
+
+def test_cli_out_holding_the_working_folder_is_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert cli.main(SIM + ["--out", str(out)]) == 0
+    monkeypatch.chdir(out)
+    assert cli.main(SIM + ["--out", "."]) == 2
+    assert "holds the working folder" in capsys.readouterr().err
+
+
+def test_cli_sigterm_leaves_no_temporary_folder(tmp_path):
+    """A batch system's SIGTERM cleans up as Ctrl-C does (the temporary folder went unremoved)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "hh_jax", "simulate", "--n", "50", "--duration", "20000",
+                             "--dt", "0.05", "--no-plot", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

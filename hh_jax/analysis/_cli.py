@@ -57,6 +57,12 @@ def run_fi(args) -> int:
         return _run_fi(args)
 
 
+MIN_WINDOW = 20.0
+"""Shortest `fi --window` (ms) accepted: two HH inter-spike intervals at high rates."""
+MIN_RATE_WINDOW = 100.0
+"""Shortest `fi --window` (ms) that measures HH rates without a warning (several ISIs)."""
+
+
 def _run_fi(args) -> int:
     import hh_jax
     import hh_jax.analysis as A
@@ -66,6 +72,15 @@ def _run_fi(args) -> int:
     CLIError, _atomic_write, _, _ = _cli_helpers()
     I = _grid(args, 61)
     cli_args.check_steps(args.transient + args.window, args.dt, options="--transient/--window/--dt")
+    # a rate needs at least one inter-spike interval in the window (8-20 ms for HH): a shorter
+    # window reports 0 Hz everywhere, which reads as a result
+    if args.window < MIN_WINDOW:
+        raise CLIError(f"--window {args.window:g} ms is shorter than {MIN_WINDOW:g} ms, less than "
+                       "two inter-spike intervals of the HH model: it measures no firing rate "
+                       "(default 300 ms)")
+    if args.window < MIN_RATE_WINDOW:
+        cli_args.warn(f"--window {args.window:g} ms is shorter than {MIN_RATE_WINDOW:g} ms: rates below "
+                      f"{1000.0 / args.window:.0f} Hz read as 0 and the rest are coarse")
     p = hh_jax.HHParams.from_preset(args.preset)
     kw = dict(transient=args.transient, window=args.window, dt=args.dt)
     out = OutputFolder(args.out, command="fi")  # checked before the computation
