@@ -19,7 +19,6 @@ before any output is written. The ranges are defined here once:
 
 import argparse
 import math
-import os
 import re
 import sys
 
@@ -214,46 +213,12 @@ def check_rtol(rtol: float, dtype, *, option: str = "--rtol") -> None:
         raise CLIError(f"{option} must be < 1 (a relative tolerance), got {rtol:g}")
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def available_device_memory() -> tuple[int, str] | None:
-    """(bytes free, platform) of JAX's default device where it reports them (GPU), else None."""
-    try:
-        import jax
-
-        device = jax.devices()[0]
-        stats = device.memory_stats()
-        if stats and "bytes_limit" in stats:
-            return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)), device.platform
-    except Exception:  # no stats on this backend
-        pass
-    return None
-
-
 def check_memory(nbytes: float, *, what: str, fix: str) -> None:
-    """`CLIError` naming the estimate and the available memory if `nbytes` cannot fit in host
-    memory (the result is copied there) or in the default device's memory."""
-    limits = []
-    host = available_memory()
-    if host is not None:
-        limits.append((host, "memory"))
-    device = available_device_memory()
-    if device is not None:
-        limits.append((device[0], f"{device[1]} memory"))
-    for free, where in limits:
-        if nbytes > free:
-            raise CLIError(f"{what} needs about {nbytes / 1e9:.3g} GB but {free / 1e9:.3g} GB of {where} "
-                           f"is available; {fix}")
+    """`CLIError` naming the estimate and the available memory (the default accelerator's, else
+    the host's: `hh_jax`'s one measure, shared with `simulate`) if `nbytes` cannot fit."""
+    from ._simulate_checks import available_memory
+
+    free, where = available_memory()
+    if free is not None and nbytes > free:
+        raise CLIError(f"{what} needs about {nbytes / 1e9:.3g} GB but {free / 1e9:.3g} GB of {where} "
+                       f"is available; {fix}")

@@ -10,6 +10,7 @@ in scientific notation, and spike times that are NaN in a diverged run.
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from hh_jax._cli import build_parser, main
@@ -151,14 +152,31 @@ def test_entry_point_negative_current_and_bad_seed(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--seed" in proc.stderr, proc.stderr
 
 
-def test_memory_estimate_checks_host_and_device_memory(monkeypatch):
-    from hh_jax import _cli_args
+def test_memory_estimate_checks_the_accelerator_or_host_memory(monkeypatch):
+    """The CLI's estimate uses the library's one measure of available memory."""
+    from hh_jax import _cli_args, _simulate_checks
 
-    monkeypatch.setattr(_cli_args, "available_memory", lambda: 10**12)
-    monkeypatch.setattr(_cli_args, "available_device_memory", lambda: (10**9, "gpu"))
+    monkeypatch.setattr(_simulate_checks, "available_memory", lambda: (10**9, "gpu memory"))
     with pytest.raises(_cli_args.CLIError, match=r"x needs about 2 GB but 1 GB of gpu memory is available; y"):
         _cli_args.check_memory(2e9, what="x", fix="y")
     _cli_args.check_memory(5e8, what="x", fix="y")
-    monkeypatch.setattr(_cli_args, "available_device_memory", lambda: None)
-    monkeypatch.setattr(_cli_args, "available_memory", lambda: None)  # unknown: no refusal
+    monkeypatch.setattr(_simulate_checks, "available_memory", lambda: (None, None))  # unknown: no refusal
     _cli_args.check_memory(1e30, what="x", fix="y")
+
+
+def test_fit_refuses_what_cannot_fit_before_fitting(tmp_path, monkeypatch, capsys):
+    """Gradients keep every step of every start: 10 000 starts at dt 0.001 ms asked XLA for 42 GB."""
+    import hh_jax.fit
+
+    from hh_jax import _simulate_checks
+    from hh_jax._cli import main
+
+    t = np.arange(0.0, 50.0, 0.1)
+    data = tmp_path / "rec.csv"
+    data.write_text("time_ms,voltage_mV\n" + "".join(f"{x:.1f},-65.0\n" for x in t))
+    monkeypatch.setattr(_simulate_checks, "available_memory", lambda: (8 * 2**30, "host memory"))
+    monkeypatch.setattr(hh_jax.fit, "fit", lambda *a, **k: pytest.fail("fitted although it cannot fit"))
+    assert main(["fit", "--data", str(data), "--protocol", "10", "--starts", "10000", "--dt", "0.001",
+                 "--no-progress", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lower --starts or raise --dt" in err and "GB" in err, err

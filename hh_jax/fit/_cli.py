@@ -90,6 +90,11 @@ def run(args) -> int:
         stim = hh_jax.Sampled(rec.I, dt=args.dt, interpolation="linear")
     else:
         stim = parse_protocol(args.protocol, duration)
+    # reverse-mode gradients keep every step of every start (~16 values each): refuse up front
+    # what cannot fit, naming the options (XLA's out-of-memory error, or an OOM kill, otherwise)
+    steps = round(duration / args.dt)
+    cli_args.check_memory(16 * 8 * args.starts * steps, what=f"fitting {args.starts} start(s) over "
+                          f"{steps} steps (gradients keep every step)", fix="lower --starts or raise --dt")
     y0 = hh_jax.steady_state_at(float(rec.V[0]))
     obj = hf.TraceObjective(stim, rec.V, dt=args.dt, y0=y0)
     show = not args.no_progress
