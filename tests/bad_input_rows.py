@@ -462,7 +462,7 @@ DATA_ROWS = [
     ("hh-jax simulate", "--record-every huge", lambda: _cli_exit("simulate", "--record-every", "9" * 20), SystemExit, _E2 + r"argument --record-every: must be an integer in \[1, 1000000000\]"),
     ("hh-jax simulate", "--record-every above the number of steps", lambda: _cli_exit("simulate", "--duration", "1", "--record-every", "1000"), SystemExit, _E2 + r"--record-every 1000 exceeds the number of steps \(100\)"),
     ("hh-jax simulate", "--n huge", lambda: _cli_exit("simulate", "--n", "9" * 20), SystemExit, _E2 + r"argument --n: must be an integer in \[1, 100000000\]"),
-    ("hh-jax simulate", "--n 1e7: traces larger than the memory", lambda: _cli_exit("simulate", "--n", "10000000"), SystemExit, _E2 + r"recording V, m, h, n of 10000000 neuron\(s\) at 20001 times needs about .* GB but .* GB of memory is available; lower --n"),
+    ("hh-jax simulate", "--n 1e7: traces larger than the memory", lambda: _cli_exit("simulate", "--n", "10000000"), SystemExit, _E2 + r"recording V, m, h, n of 10000000 neuron\(s\) at 20001 times needs about .* GB but .* GB of .*memory is available; lower --n"),
     ("hh-jax simulate", "--current 1e300", lambda: _cli_exit("simulate", "--current", "1e300"), SystemExit, _E2 + r"argument --current: 1e300 uA/cm\^2 is outside the model's range \|I\| <= 10000 uA/cm\^2"),
     ("hh-jax simulate", "--current -inf", lambda: _cli_exit("simulate", "--current", "-inf"), SystemExit, _E2 + r"argument --current: must be finite, got -inf"),
     ("hh-jax simulate", "--rtol 1e-300", lambda: _cli_exit("simulate", "--method", "tsit5", "--rtol", "1e-300"), SystemExit, _E2 + r"--rtol 1e-300 is below what float(32|64) can resolve \(4 x machine epsilon"),
