@@ -56,8 +56,9 @@ class _Shifted(AbstractStimulus):
     def time_invariant(self):
         return self.stimulus.time_invariant
 
-    def jump_times(self):
-        return self.stimulus.jump_times() - float(self.offset)
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        offset = float(self.offset)
+        return self.stimulus.jump_times(t0 + offset, t1 + offset) - offset
 
     def grid_dt(self):
         return self.stimulus.grid_dt()

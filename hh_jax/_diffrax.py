@@ -269,10 +269,16 @@ def prepare_diffrax(stimulus, controller, adjoint, max_steps, population, dtype,
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
     if adjoint is None:
         adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=int(max_steps))
-    jumps = np.asarray(stimulus.jump_times(), float)
     if t0 is not None:
         t1 = t0 + n_steps * dt
+        jumps = np.asarray(stimulus.jump_times(t0, t1), float)
         jumps = jumps[(jumps > t0) & (jumps < t1)]
+    else:  # t0 traced: every jump (the run's window is not known in Python)
+        try:
+            jumps = np.asarray(stimulus.jump_times(-math.inf, math.inf), float)
+        except ValueError as e:
+            raise ValueError(f"stimulus: {e} With a Diffrax solver, pass t0 as a number (not a "
+                             "traced value) for such a stimulus.") from None
     controller = with_jump_times(controller, jumps)
     if population == "vmap":
         check_vmap_stimulus(stimulus, shape, 0.0 if t0 is None else t0, dtype)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, PopArray, PRNGKeyArray, shape_arg
-from ._stimulus import AbstractStimulus, _float, _scalar
+from ._stimulus import AbstractStimulus, _float, _scalar, in_window
 
 
 class Sampled(AbstractStimulus):
@@ -67,10 +67,10 @@ class Sampled(AbstractStimulus):
             inside = (x >= -1e-3) & (x <= T - 1 + 1e-3)
         return jnp.where(inside, val, jnp.zeros_like(val))
 
-    def jump_times(self) -> np.ndarray:
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
         if self.interpolation == "linear":
-            return np.array([self.t0, self.t0 + (self.values.shape[0] - 1) * self.dt])
-        return self.t0 + self.dt * np.arange(self.values.shape[0] + 1)
+            return in_window([self.t0, self.t0 + (self.values.shape[0] - 1) * self.dt], t0, t1)
+        return in_window(self.t0 + self.dt * np.arange(self.values.shape[0] + 1), t0, t1)
 
     def grid_dt(self) -> tuple[float, ...]:
         return (self.dt,) if self.interpolation == "hold" else ()
@@ -137,6 +137,11 @@ class WhiteNoise(AbstractStimulus):
         self.scale_with_dt = bool(scale_with_dt)
         self.t0 = _scalar("t0", t0, cls="WhiteNoise")
 
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        # none reported: a jump at every noise sample would force an adaptive solver onto each
+        # sample; the sampling grid is checked against dt instead (`grid_dt`)
+        return np.zeros((0,))
+
     def __call__(self, t) -> PopArray:
         k = jnp.floor((t - self.t0) / self.dt + 1e-3).astype(jnp.int32)
         xi = jax.random.normal(jax.random.fold_in(self.key, k), self.shape, dtype=self.sigma.dtype)
@@ -195,8 +200,8 @@ class OUNoise(AbstractStimulus):
     def __call__(self, t) -> PopArray:
         return self.samples(t)
 
-    def jump_times(self) -> np.ndarray:
-        return self.samples.jump_times()
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return self.samples.jump_times(t0, t1)
 
     def grid_dt(self) -> tuple[float, ...]:
         return self.samples.grid_dt()

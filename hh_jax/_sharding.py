@@ -88,8 +88,8 @@ class _SliceStimulus(AbstractStimulus):
     def time_invariant(self) -> bool:
         return self.stimulus.time_invariant
 
-    def jump_times(self):
-        return self.stimulus.jump_times()
+    def jump_times(self, t0: float, t1: float):
+        return self.stimulus.jump_times(t0, t1)
 
     def grid_dt(self):
         return self.stimulus.grid_dt()

@@ -147,7 +147,7 @@ def simulate(
     - `stepsize_controller`: Diffrax solvers only (this, `adjoint`, `max_steps` or a
       non-default `population` given with a scan stepper raise `ValueError`). Default ``diffrax.ConstantStepSize()``
       (steps of `dt`); ``diffrax.PIDController(rtol=..., atol=...)`` for adaptive steps. The
-      stimulus' `jump_times()` are added as ``jump_ts`` automatically, so no pulse or step edge
+      stimulus' `jump_times(t0, t1)` are added as ``jump_ts`` automatically, so no pulse or step edge
       is stepped over.
     - `adjoint`: Diffrax solvers only. Default
       ``diffrax.RecursiveCheckpointAdjoint(checkpoints=max_steps)`` (gradients of traces *and*

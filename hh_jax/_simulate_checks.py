@@ -307,8 +307,8 @@ class _InDtype(AbstractStimulus):
     def __call__(self, t):
         return jnp.asarray(self.stimulus(t)).astype(self.dtype)
 
-    def jump_times(self):
-        return self.stimulus.jump_times()
+    def jump_times(self, t0: float, t1: float):
+        return self.stimulus.jump_times(t0, t1)
 
     def grid_dt(self):
         return self.stimulus.grid_dt()

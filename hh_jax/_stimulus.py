@@ -75,9 +75,15 @@ class AbstractStimulus(eqx.Module):
     def __call__(self, t) -> PopArray:
         """The current density at time `t` (ms, scalar), µA/cm²."""
 
-    def jump_times(self) -> np.ndarray:
-        """Times (ms) where the current is discontinuous, as a sorted 1-D NumPy array."""
-        return np.zeros((0,))
+    @abc.abstractmethod
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        """Times (ms) in ``[t0, t1]`` where the current is discontinuous, sorted, 1-D NumPy.
+
+        Abstract, so that no stimulus (nor a wrapper around one) can silently report none:
+        adaptive solvers step exactly onto these times and would otherwise step over a pulse.
+        `t0`, `t1` (ms) may be infinite where the stimulus has finitely many jumps; a periodic
+        one raises `ValueError` for an infinite window.
+        """
 
     def grid_dt(self) -> tuple[float, ...]:
         """Sampling steps (ms) of any sampled or noise parts; empty for continuous stimuli."""
@@ -110,6 +116,12 @@ class AbstractStimulus(eqx.Module):
     __rmul__ = __mul__
 
 
+def in_window(times, t0: float, t1: float) -> np.ndarray:
+    """The sorted distinct `times` (ms) within ``[t0, t1]``."""
+    times = np.unique(np.asarray(times, float).ravel())
+    return times[(times >= t0) & (times <= t1)]
+
+
 def as_stimulus(x) -> AbstractStimulus:
     """A stimulus from a stimulus or a constant current (µA/cm², scalar or population array)."""
     if isinstance(x, AbstractStimulus):
@@ -137,6 +149,9 @@ class Constant(AbstractStimulus):
     def time_invariant(self) -> bool:
         return True
 
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return np.zeros((0,))
+
 
 class Sum(AbstractStimulus):
     """The sum of several stimuli (what ``a + b`` builds)."""
@@ -162,8 +177,8 @@ class Sum(AbstractStimulus):
     def time_invariant(self) -> bool:
         return all(s.time_invariant for s in self.terms)
 
-    def jump_times(self) -> np.ndarray:
-        return np.unique(np.concatenate([np.asarray(s.jump_times(), float) for s in self.terms]))
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return in_window(np.concatenate([s.jump_times(t0, t1) for s in self.terms]), t0, t1)
 
     def grid_dt(self) -> tuple[float, ...]:
         return tuple(d for s in self.terms for d in s.grid_dt())
@@ -189,8 +204,8 @@ class Scaled(AbstractStimulus):
     def time_invariant(self) -> bool:
         return self.stimulus.time_invariant
 
-    def jump_times(self) -> np.ndarray:
-        return self.stimulus.jump_times()
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return self.stimulus.jump_times(t0, t1)
 
     def grid_dt(self) -> tuple[float, ...]:
         return self.stimulus.grid_dt()
@@ -224,8 +239,8 @@ class Stack(AbstractStimulus):
     def time_invariant(self) -> bool:
         return all(s.time_invariant for s in self.stimuli)
 
-    def jump_times(self) -> np.ndarray:
-        return np.unique(np.concatenate([np.asarray(s.jump_times(), float) for s in self.stimuli]))
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return in_window(np.concatenate([s.jump_times(t0, t1) for s in self.stimuli]), t0, t1)
 
     def grid_dt(self) -> tuple[float, ...]:
         return tuple(d for s in self.stimuli for d in s.grid_dt())

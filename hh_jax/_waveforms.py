@@ -1,7 +1,7 @@
 """Deterministic current waveforms: steps, sections, ramps, pulse trains, sines, square waves.
 
 All amplitudes are in µA/cm² (array fields, so `jax.grad` flows into them), times in ms,
-frequencies in Hz. Each waveform reports its discontinuities through `jump_times()`.
+frequencies in Hz. Each waveform reports its discontinuities through `jump_times(t0, t1)`.
 """
 
 import math
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, PopArray, PopArrayLike
-from ._stimulus import AbstractStimulus, _float, _scalar
+from ._stimulus import AbstractStimulus, _float, _scalar, in_window
 
 
 class Step(AbstractStimulus):
@@ -45,8 +45,8 @@ class Step(AbstractStimulus):
         on = (t >= self.onset) & (t < self.offset)
         return jnp.where(on, self.amplitude, jnp.zeros_like(self.amplitude))
 
-    def jump_times(self) -> np.ndarray:
-        return np.array([self.onset] + ([self.offset] if math.isfinite(self.offset) else []))
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return in_window([self.onset] + ([self.offset] if math.isfinite(self.offset) else []), t0, t1)
 
 
 class Sections(AbstractStimulus):
@@ -88,8 +88,8 @@ class Sections(AbstractStimulus):
         val = self.values[jnp.clip(idx, 0, self.values.shape[0] - 1)]
         return jnp.where(inside, val, jnp.zeros_like(val))
 
-    def jump_times(self) -> np.ndarray:
-        return np.asarray(self.edges)
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return in_window(self.edges, t0, t1)
 
 
 class Ramp(AbstractStimulus):
@@ -124,8 +124,8 @@ class Ramp(AbstractStimulus):
         on = (t >= self.t_start) & (t < self.t_end)
         return jnp.where(on, val, jnp.zeros_like(val))
 
-    def jump_times(self) -> np.ndarray:
-        return np.array([self.t_start, self.t_end])
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return in_window([self.t_start, self.t_end], t0, t1)
 
 
 class PulseTrain(AbstractStimulus):
@@ -174,9 +174,9 @@ class PulseTrain(AbstractStimulus):
         on = on.reshape(on.shape + (1,) * (self.amplitudes.ndim - 1))
         return jnp.sum(jnp.where(on, self.amplitudes, 0.0), axis=0)
 
-    def jump_times(self) -> np.ndarray:
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
         t = np.asarray(self.times)
-        return np.unique(np.concatenate([t, t + np.asarray(self.widths)]))
+        return in_window(np.concatenate([t, t + np.asarray(self.widths)]), t0, t1)
 
 
 class Sine(AbstractStimulus):
@@ -207,6 +207,9 @@ class Sine(AbstractStimulus):
 
     def __call__(self, t) -> PopArray:
         return self.offset + self.amplitude * jnp.sin(2 * jnp.pi * self.frequency * t / 1000.0 + self.phase)
+
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return np.zeros((0,))  # continuous
 
 
 class Square(AbstractStimulus):
@@ -244,8 +247,13 @@ class Square(AbstractStimulus):
         on = (t >= self.t_start) & (phase < self.duty)
         return self.offset + jnp.where(on, self.amplitude, jnp.zeros_like(self.amplitude))
 
-    def jump_times(self, t_max: float = 1e4) -> np.ndarray:
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        """Every rising and falling edge in ``[t0, t1]`` (ms), however late (the edges used to
+        stop at 10 s); `ValueError` for an infinite `t1` (infinitely many edges)."""
+        if not math.isfinite(t1):
+            raise ValueError("Square has infinitely many jumps: jump_times needs a finite t1 (ms).")
         period = 1000.0 / self.frequency
-        k = np.arange(0, int(np.ceil((t_max - self.t_start) / period)) + 1)
-        starts = self.t_start + k * period
-        return np.sort(np.concatenate([starts, starts + self.duty * period]))
+        first = max(0, math.floor((max(t0, self.t_start) - self.t_start) / period) - 1)
+        last = max(first, math.ceil((t1 - self.t_start) / period) + 1)
+        starts = self.t_start + np.arange(first, last + 1) * period
+        return in_window(np.concatenate([starts, starts + self.duty * period]), t0, t1)

@@ -147,8 +147,8 @@ class _Pick(hh_jax.AbstractStimulus):
     def __call__(self, t):
         return jnp.broadcast_to(self.stimulus(t), (N,))[self.i]
 
-    def jump_times(self):
-        return self.stimulus.jump_times()
+    def jump_times(self, t0, t1):
+        return self.stimulus.jump_times(t0, t1)
 
     def grid_dt(self):
         return self.stimulus.grid_dt()

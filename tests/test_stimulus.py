@@ -18,7 +18,7 @@ def test_constant_and_population_broadcast():
 def test_step_sections_ramp():
     s = hj.Step(2.0, onset=10.0, offset=20.0)
     np.testing.assert_array_equal(ev(s, [9.99, 10.0, 19.99, 20.0]), [0, 2, 2, 0])
-    assert list(s.jump_times()) == [10.0, 20.0]
+    assert list(s.jump_times(-np.inf, np.inf)) == [10.0, 20.0]
     sec = hj.Sections([1.0, 5.0, 0.0], [10.0, 20.0, 5.0])
     np.testing.assert_array_equal(ev(sec, [0.0, 9.9, 10.0, 29.9, 30.0, 35.0, -1]), [1, 1, 5, 5, 0, 0, 0])
     r = hj.Ramp(0.0, 10.0, t_start=10.0, t_end=20.0)
@@ -32,7 +32,7 @@ def test_pulse_train_matches_brainpy_spike_input_semantics():
     per_neuron = hj.PulseTrain([1.0, 2.0], widths=0.5, amplitudes=jnp.array([[1.0, 0.0], [0.0, 3.0]]))
     np.testing.assert_array_equal(per_neuron(1.2), [1.0, 0.0])
     np.testing.assert_array_equal(per_neuron(2.2), [0.0, 3.0])
-    np.testing.assert_array_equal(s.jump_times(), [500, 505, 550, 555])
+    np.testing.assert_array_equal(s.jump_times(-np.inf, np.inf), [500, 505, 550, 555])
 
 
 def test_sine_square():
@@ -61,7 +61,7 @@ def test_sum_scale_and_stack():
     np.testing.assert_allclose(ev(3.0 * hj.Constant(2.0), [0.0]), [6.0])
     st = hj.Stack([hj.Constant(1.0), hj.Step(2.0, onset=1.0)])
     np.testing.assert_array_equal(st(2.0), [1.0, 2.0])
-    assert set(s.jump_times()) == {1.0}
+    assert set(s.jump_times(-np.inf, np.inf)) == {1.0}
 
 
 def test_noise_is_reproducible_and_has_the_right_statistics():

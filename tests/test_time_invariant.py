@@ -62,6 +62,9 @@ def test_time_invariant_property_of_every_stimulus_class():
         def __call__(self, t):
             return 1.0 + 0.0 * t
 
+        def jump_times(self, t0, t1):
+            return np.zeros((0,))
+
     assert Custom().time_invariant is False
 
 
