@@ -34,16 +34,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._initial_state import steady_state_at
-from ._io import _atomic_write
+from ._io import _atomic_write, _fsync_folder
 from ._params import HHParams
 from ._simulate import simulate
 from ._simulate_checks import check_family
 from ._steppers import AbstractStepper, ExpEuler
-from ._stimulus import AbstractStimulus
+from ._stimulus import AbstractStimulus, AbstractWrapper
 from ._vector_field import HHState
 
 
-class _Shifted(AbstractStimulus):
+class _Shifted(AbstractWrapper):
     """``stimulus(t + offset)``: each chunk runs from t = 0, so one compilation serves all."""
 
     stimulus: AbstractStimulus
@@ -52,16 +52,9 @@ class _Shifted(AbstractStimulus):
     def __call__(self, t):
         return self.stimulus(t + self.offset)
 
-    @property
-    def time_invariant(self):
-        return self.stimulus.time_invariant
-
     def jump_times(self, t0: float, t1: float) -> np.ndarray:
         offset = float(self.offset)
         return self.stimulus.jump_times(t0 + offset, t1 + offset) - offset
-
-    def grid_dt(self):
-        return self.stimulus.grid_dt()
 
     def grid_span(self):
         o = float(self.offset)
@@ -263,20 +256,6 @@ def _write_meta(folder: Path, meta: dict) -> None:
 def _write_chunk(path: Path, arrays: dict) -> None:
     """One chunk file, atomically (a temporary file in the folder, fsync, os.replace)."""
     _atomic_write(path, lambda f: np.savez(f, **arrays), "wb")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the renames in `folder` durable (best effort: not every system opens folders)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _remove_ours(folder: Path, keep_below: int = 0) -> None:

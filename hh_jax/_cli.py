@@ -130,12 +130,14 @@ def _check_simulate_size(args) -> None:
     import jax
     import numpy as np
 
+    from ._simulate_checks import default_max_spikes
+
     steps = cli_args.check_steps(args.duration, args.dt)
     if args.record_every > max(steps, 1):
         raise CLIError(f"--record-every {args.record_every} exceeds the number of steps ({steps})")
     itemsize = np.dtype(jax.dtypes.canonicalize_dtype(float)).itemsize
     samples = steps // args.record_every + 1
-    spikes = int(np.ceil(args.duration / 2.0)) + 1  # simulate's default max_spikes
+    spikes = default_max_spikes(args.duration)  # simulate's default
     # t, V, m, h, n per sample and neuron, the spike buffer; twice: the result and its NumPy copy
     nbytes = 2.0 * itemsize * (samples * (4 * args.n + 1) + spikes * args.n)
     cli_args.check_memory(nbytes, what=f"recording V, m, h, n of {args.n} neuron(s) at {samples} times",

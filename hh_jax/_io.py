@@ -101,6 +101,20 @@ def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path
     return path
 
 
+def _fsync_folder(folder) -> None:
+    """Make the renames in `folder` durable (best effort: not every system opens folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _check_keys(where: str, got, expected) -> None:
     missing = [k for k in expected if k not in got]
     unknown = [k for k in got if k not in expected]

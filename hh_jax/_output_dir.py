@@ -1,7 +1,7 @@
 """CLI output folders that appear whole: one run's files together, or none of them.
 
 Every ``hh-jax`` command writes its files into a temporary sibling folder
-(``PARENT/.hh-jax.tmp-XXXXXXXX``), writes ``manifest.json`` last, and only then puts the folder in
+(``PARENT/.hh-jax.tmp-<random>``), writes ``manifest.json`` last, and only then puts the folder in
 place of ``--out``: with one atomic exchange of the two folders where the system offers it
 (Linux ``renameat2(RENAME_EXCHANGE)``), else with two renames (old folder aside, new one in).
 An interrupted or failing run removes its temporary folder and leaves ``--out`` as it was.
@@ -39,6 +39,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ._io import _atomic_write, _fsync_folder
+
 MANIFEST = "manifest.json"
 _FORMAT = "hh_jax.cli-output"
 _VERSION = 1
@@ -65,12 +67,12 @@ def _read_manifest(folder: Path) -> dict | None:
 
 
 def _stray_temporary(name: str) -> bool:
-    """A temporary file left by an hh-jax per-file atomic write (``.NAME.XXXXXXXX.tmp``)."""
+    """A temporary file left by an hh-jax per-file atomic write (``.NAME.<random>.tmp``)."""
     return name.startswith(".") and name.endswith(".tmp") and name[1:-4].rsplit(".", 1)[0] in _KNOWN
 
 
 def _our_temporary_folder(name: str) -> bool:
-    """A temporary or set-aside output folder of an hh-jax run (``.NAME.tmp-XXXX``, ``.NAME.old-XXXX``)."""
+    """A temporary or set-aside output folder of an hh-jax run (``.hh-jax.tmp-<random>``, ``.hh-jax.old-<random>``; ``.NAME.tmp-<random>`` from earlier versions)."""
     return name.startswith(".") and (".tmp-" in name or ".old-" in name)
 
 
@@ -257,8 +259,6 @@ def _commit(folder: OutputFolder, tmp: Path) -> None:
             mode = stat.S_IMODE(target.stat().st_mode)
         outputs[folder.command] = _record(written)
         manifest = {"format": _FORMAT, "version": _VERSION, "outputs": outputs}
-        from ._io import _atomic_write
-
         _atomic_write(tmp / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1) + "\n"), "w")
         _fsync_folder(tmp)
         for name in folders:
@@ -316,8 +316,6 @@ def _commit_in_place(folder: OutputFolder, tmp: Path) -> None:
     this command's outputs are incomplete, its old files go, the new ones are renamed in one by
     one (same file system: `tmp` is inside `target`), and the manifest is written last. An
     interruption leaves a folder whose manifest marks the command's outputs incomplete."""
-    from ._io import _atomic_write
-
     target = folder.path
     try:
         written = sorted(p.name for p in tmp.iterdir())
@@ -360,19 +358,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst, follow_symlinks=False)
     except OSError:
         shutil.copy2(src, dst, follow_symlinks=False)
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -29,7 +29,7 @@ from ._params import HHParams
 from ._result import SimulationResult
 from ._simulate import simulate
 from ._simulate_checks import check_family, check_memory, default_max_spikes
-from ._stimulus import AbstractStimulus, as_stimulus
+from ._stimulus import AbstractStimulus, AbstractWrapper, as_stimulus
 from ._vector_field import HHState
 
 _AXIS = "neurons"
@@ -67,7 +67,7 @@ def use_cpu_devices(n: int | None = None) -> int:
     return int(n)
 
 
-class _SliceStimulus(AbstractStimulus):
+class _SliceStimulus(AbstractWrapper):
     """The part of a population stimulus that belongs to this device's slice of neurons."""
 
     stimulus: AbstractStimulus
@@ -83,19 +83,6 @@ class _SliceStimulus(AbstractStimulus):
         I = jnp.pad(I, (0, self.padded - I.shape[0]), mode="edge")
         start = jax.lax.axis_index(_AXIS) * self.local
         return jax.lax.dynamic_slice_in_dim(I, start, self.local)
-
-    @property
-    def time_invariant(self) -> bool:
-        return self.stimulus.time_invariant
-
-    def jump_times(self, t0: float, t1: float):
-        return self.stimulus.jump_times(t0, t1)
-
-    def grid_dt(self):
-        return self.stimulus.grid_dt()
-
-    def grid_span(self):
-        return self.stimulus.grid_span()
 
 
 def _mesh(devices) -> Mesh:

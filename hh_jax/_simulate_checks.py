@@ -14,7 +14,7 @@ import numpy as np
 
 from ._params import HHParams
 from ._result import RECORDABLE
-from ._stimulus import AbstractStimulus, as_stimulus
+from ._stimulus import AbstractStimulus, AbstractWrapper, as_stimulus
 from ._vector_field import HHState
 
 
@@ -294,27 +294,14 @@ def check_traced_params(params: HHParams, throw: bool):
     return params, ok
 
 
-class _InDtype(AbstractStimulus):
+class _InDtype(AbstractWrapper):
     """`stimulus` with its output cast to `dtype` (where casting its arrays was not enough)."""
 
     stimulus: AbstractStimulus
     dtype: np.dtype = eqx.field(static=True)
 
-    @property
-    def time_invariant(self) -> bool:
-        return self.stimulus.time_invariant
-
     def __call__(self, t):
         return jnp.asarray(self.stimulus(t)).astype(self.dtype)
-
-    def jump_times(self, t0: float, t1: float):
-        return self.stimulus.jump_times(t0, t1)
-
-    def grid_dt(self):
-        return self.stimulus.grid_dt()
-
-    def grid_span(self):
-        return self.stimulus.grid_span()
 
 
 def stimulus_in_dtype(stimulus: AbstractStimulus, dtype) -> AbstractStimulus:

@@ -187,18 +187,12 @@ class Sum(AbstractStimulus):
         return tuple(sp for s in self.terms for sp in s.grid_span())
 
 
-class Scaled(AbstractStimulus):
-    """A stimulus times a (differentiable) factor (what ``2.0 * s`` builds)."""
+class AbstractWrapper(AbstractStimulus):
+    """A stimulus derived from one other stimulus (`stimulus`), whose contracts it forwards:
+    time invariance, jump times and sampling grid. A subclass overrides those its transform
+    changes (a time shift moves the jump times and the grid)."""
 
-    stimulus: AbstractStimulus
-    factor: Array
-
-    def __init__(self, stimulus: AbstractStimulus, factor):
-        self.stimulus = as_stimulus(stimulus)
-        self.factor = _float("factor", factor, cls="Scaled")
-
-    def __call__(self, t) -> PopArray:
-        return self.factor * self.stimulus(t)
+    stimulus: eqx.AbstractVar[AbstractStimulus]
 
     @property
     def time_invariant(self) -> bool:
@@ -212,6 +206,20 @@ class Scaled(AbstractStimulus):
 
     def grid_span(self) -> tuple[tuple[float, float], ...]:
         return self.stimulus.grid_span()
+
+
+class Scaled(AbstractWrapper):
+    """A stimulus times a (differentiable) factor (what ``2.0 * s`` builds)."""
+
+    stimulus: AbstractStimulus
+    factor: Array
+
+    def __init__(self, stimulus: AbstractStimulus, factor):
+        self.stimulus = as_stimulus(stimulus)
+        self.factor = _float("factor", factor, cls="Scaled")
+
+    def __call__(self, t) -> PopArray:
+        return self.factor * self.stimulus(t)
 
 
 class Stack(AbstractStimulus):
