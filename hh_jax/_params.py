@@ -79,12 +79,10 @@ class HHParams(eqx.Module):
             arr = np.asarray(value)
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"HHParams.{name} must be finite, got {_show(arr)}.")
-            if name == "C" and np.any(arr <= 0):
-                raise ValueError(f"HHParams.C (capacitance, uF/cm^2) must be > 0, got {_show(arr)}.")
-            if name in ("gNa", "gK", "gL") and np.any(arr < 0):
-                raise ValueError(
-                    f"HHParams.{name} (conductance, mS/cm^2) must be >= 0, got {_show(arr)}."
-                )
+        for name, bad, message in VALUE_RULES:
+            value = getattr(self, name)
+            if not isinstance(value, jax.core.Tracer) and np.any(bad(np.asarray(value))):
+                raise ValueError(f"{message}, got {_show(np.asarray(value))}.")
         try:
             np.broadcast_shapes(*shapes.values())
         except ValueError:
@@ -166,6 +164,20 @@ class HHParams(eqx.Module):
 
 
 HHParams.FIELDS = tuple(f.name for f in dataclasses.fields(HHParams))
+
+VALUE_RULES = (
+    ("C", lambda x: x <= 0, "HHParams.C (capacitance, uF/cm^2) must be > 0"),
+    ("gNa", lambda x: x < 0, "HHParams.gNa (conductance, mS/cm^2) must be >= 0"),
+    ("gK", lambda x: x < 0, "HHParams.gK (conductance, mS/cm^2) must be >= 0"),
+    ("gL", lambda x: x < 0, "HHParams.gL (conductance, mS/cm^2) must be >= 0"),
+    # a NaN in any other field makes the state NaN (caught by a run's finiteness check); a NaN
+    # threshold would only hide every spike
+    ("V_th", lambda x: ~jnp.isfinite(x), "HHParams.V_th must be finite"),
+)
+"""The invariants of `HHParams` beyond finiteness, as ``(field, is_bad(array), message)``: checked
+by the constructor (`__check_init__`, concrete values), and by `simulate` for parameters that
+bypassed it (`eqx.tree_at`, concrete: a `ValueError`) or are traced (`eqx.error_if`). One table, so
+a new field's invariant is written once."""
 
 PRESETS = {"brainpy": "brainpy", "hh1952": "hh1952"}
 """Preset names accepted by :meth:`HHParams.from_preset` (and the CLI's ``--preset``)."""

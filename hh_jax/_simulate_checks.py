@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._params import HHParams
+from ._params import VALUE_RULES, HHParams
 from ._result import RECORDABLE
 from ._stimulus import AbstractStimulus, AbstractWrapper, as_stimulus
 from ._vector_field import HHState
@@ -249,21 +249,10 @@ def check_family(params, stimulus, *, duration, dt, t0, y0, record, record_every
                            max_spikes=max_spikes, throw=throw, dtype=dtype)
 
 
-_PARAM_RULES = (
-    ("C", lambda x: x <= 0, "HHParams.C (capacitance, uF/cm^2) must be > 0"),
-    ("gNa", lambda x: x < 0, "HHParams.gNa (conductance, mS/cm^2) must be >= 0"),
-    ("gK", lambda x: x < 0, "HHParams.gK (conductance, mS/cm^2) must be >= 0"),
-    ("gL", lambda x: x < 0, "HHParams.gL (conductance, mS/cm^2) must be >= 0"),
-    # a NaN in any other field makes the state NaN (caught by the run's finiteness check); a NaN
-    # threshold would only hide every spike
-    ("V_th", lambda x: ~jnp.isfinite(x), "HHParams.V_th must be finite"),
-)
-
-
 def _check_param_values(params: HHParams) -> None:
-    """`_PARAM_RULES` for the concrete fields (parameters that bypassed the constructor, e.g.
+    """`VALUE_RULES` for the concrete fields (parameters that bypassed the constructor, e.g.
     set with `eqx.tree_at`): a `ValueError` naming the field."""
-    for name, bad, message in _PARAM_RULES:
+    for name, bad, message in VALUE_RULES:
         value = getattr(params, name)
         if isinstance(value, jax.core.Tracer):
             continue
@@ -283,7 +272,7 @@ def check_traced_params(params: HHParams, throw: bool):
     `finite` (None when no field is traced).
     """
     ok = None
-    for name, bad, message in _PARAM_RULES:
+    for name, bad, message in VALUE_RULES:
         value = getattr(params, name)
         if not isinstance(value, jax.core.Tracer):
             continue  # checked by _check_param_values
