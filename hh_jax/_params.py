@@ -16,7 +16,7 @@ from ._validate import as_float_array
 def _float_field(name: str, default: float):
     """A keyword-only field holding a float array; the converter's errors name ``HHParams.<name>``."""
     return eqx.field(
-        default=default, converter=functools.partial(as_float_array, name=f"HHParams.{name}"), kw_only=True
+        default=default, converter=functools.partial(as_float_array, f"HHParams.{name}"), kw_only=True
     )
 
 
@@ -79,10 +79,7 @@ class HHParams(eqx.Module):
             arr = np.asarray(value)
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"HHParams.{name} must be finite, got {_show(arr)}.")
-        for name, bad, message in VALUE_RULES:
-            value = getattr(self, name)
-            if not isinstance(value, jax.core.Tracer) and np.any(bad(np.asarray(value))):
-                raise ValueError(f"{message}, got {_show(np.asarray(value))}.")
+        check_values(self)
         try:
             np.broadcast_shapes(*shapes.values())
         except ValueError:
@@ -178,6 +175,20 @@ VALUE_RULES = (
 by the constructor (`__check_init__`, concrete values), and by `simulate` for parameters that
 bypassed it (`eqx.tree_at`, concrete: a `ValueError`) or are traced (`eqx.error_if`). One table, so
 a new field's invariant is written once."""
+
+
+def check_values(params: HHParams) -> None:
+    """`VALUE_RULES` for the concrete fields of `params` (traced ones are skipped): a `ValueError`
+    naming the field. Run by the constructor, and by `simulate` for parameters that bypassed it
+    (set with `eqx.tree_at`)."""
+    for name, bad, message in VALUE_RULES:
+        value = getattr(params, name)
+        if isinstance(value, jax.core.Tracer):
+            continue
+        with jax.ensure_compile_time_eval():  # concrete, even inside the caller's jit
+            is_bad = bool(np.any(np.asarray(bad(np.asarray(value)))))
+        if is_bad:
+            raise ValueError(f"{message}, got {_show(np.asarray(value))}.")
 
 PRESETS = {"brainpy": "brainpy", "hh1952": "hh1952"}
 """Preset names accepted by :meth:`HHParams.from_preset` (and the CLI's ``--preset``)."""

@@ -17,6 +17,7 @@ import math
 import jax.numpy as jnp
 
 from ._custom_types import Array, PopArray
+from ._validate import as_float_array as _as_float
 
 EXP_CLIP = 80.0
 """Bound (dimensionless) on the exponents of the rate functions, so that no rate overflows, even in
@@ -28,21 +29,6 @@ attribute, so kernel and `lax.scan` loop clip alike. In `gate_rates` it bounds u
 
 def _exp(x: Array) -> Array:
     return jnp.exp(jnp.minimum(x, EXP_CLIP))
-
-
-def _as_float(name: str, x) -> Array:
-    """``x`` as an inexact JAX array; `TypeError` naming `name` for strings, None, complex."""
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name} must be a number or a float array, got {x!r}.")
-    try:
-        x = jnp.asarray(x)
-    except TypeError as e:
-        raise TypeError(f"{name} must be a number or a float array: {e}") from None
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {x.dtype}.")
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        x = x.astype(jnp.result_type(float))
-    return x
 
 
 def bernoulli(u: Array) -> Array:

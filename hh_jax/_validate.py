@@ -1,7 +1,7 @@
 """Argument conversion and checking, shared by every module: one function per kind of value, one
 error vocabulary.
 
-Each function takes the value and the `name` its messages use (e.g. ``"HHParams.gNa"``,
+Each function takes the `name` its messages use and then the value (e.g. ``"HHParams.gNa"``,
 ``"alpha_m: V (mV)"``) and raises a `TypeError` for a value of the wrong kind and a `ValueError`
 for a value of the right kind outside its range, both naming `name`:
 
@@ -68,7 +68,7 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be finite, got {show(arr)}.")
 
 
-def as_float_array(value: ArrayLike, name: str, *, finite: bool = False, dtype=None) -> jax.Array:
+def as_float_array(name: str, value: ArrayLike, *, finite: bool = False, dtype=None) -> jax.Array:
     """`value` as a real floating JAX array.
 
     Floating arrays keep their dtype (JAX arrays are returned as they are, NumPy float32 stays
@@ -77,8 +77,9 @@ def as_float_array(value: ArrayLike, name: str, *, finite: bool = False, dtype=N
 
     **Arguments:**
 
+    - `name`: how messages name the value, e.g. ``"HHParams.gNa"`` (first, so that
+      ``functools.partial(as_float_array, name)`` is a field converter).
     - `value`: a number, a nested sequence of numbers, a NumPy or JAX array, or a tracer.
-    - `name`: how messages name the value, e.g. ``"HHParams.gNa"``.
     - `finite`: also refuse NaN and ±inf (`ValueError`), for concrete values.
     - `dtype`: the floating dtype to return; default as above.
 
@@ -88,7 +89,7 @@ def as_float_array(value: ArrayLike, name: str, *, finite: bool = False, dtype=N
     objects, ragged sequences and ``longdouble`` (which JAX cannot hold); `ValueError` for
     non-finite values when `finite`.
 
-    **Example:** ``as_float_array(120, "HHParams.gNa")`` is ``Array(120., dtype=float64)``.
+    **Example:** ``as_float_array("HHParams.gNa", 120)`` is ``Array(120., dtype=float64)``.
     """
     if _is_traced(value):
         if jnp.issubdtype(value.dtype, jnp.complexfloating) or jnp.issubdtype(value.dtype, jnp.bool_):
@@ -106,3 +107,73 @@ def as_float_array(value: ArrayLike, name: str, *, finite: bool = False, dtype=N
     if np.issubdtype(arr.dtype, np.floating) and arr.dtype != np.float64:
         return jnp.asarray(arr)  # keep float32 / float16 as given
     return jnp.asarray(arr, dtype=jnp.result_type(float))
+
+
+def as_numbers(name: str, value) -> np.ndarray:
+    """`value` as a concrete NumPy float64 array (values a Python loop or NumPy needs), with the
+    checks and messages of `as_float_array`; a traced value is a `TypeError` naming `name`.
+
+    **Example:** ``as_numbers("currents (uA/cm^2)", [0.0, 5.0])``.
+    """
+    if _is_traced(value):
+        raise TypeError(f"{name} must be concrete numbers (known in Python), got a traced value {value}.")
+    return np.asarray(_real_array(value, name), dtype=np.float64)
+
+
+def as_number(name: str, value, *, unit: str = "", positive: bool = False, nonneg: bool = False,
+              finite: bool = True) -> float:
+    """One real number as a Python float.
+
+    **Arguments:**
+
+    - `name`: how messages name the value, e.g. ``"Step.onset"``.
+    - `value`: a Python or NumPy real number, or a 0-d concrete array of one.
+    - `unit`: shown in messages after the noun, e.g. ``"ms"`` → ``"must be a number (ms)"``.
+    - `positive` / `nonneg`: also require ``> 0`` / ``>= 0``.
+    - `finite`: require a finite value (default True).
+
+    **Returns:** a Python float.
+
+    **Raises:** `TypeError` ``"<name> must be a number (<unit>), got …"`` for bools, strings,
+    None, complex numbers, arrays with elements ≠ 1 and traced values; `ValueError`
+    ``"<name> must be a [positive] finite number [>= 0] (<unit>), got …"`` otherwise.
+
+    **Example:** ``as_number("dt", 0.01, unit="ms", positive=True)`` is ``0.01``.
+    """
+    u = f" ({unit})" if unit else ""
+    ok_type = isinstance(value, (int, float, np.integer, np.floating)) or (
+        isinstance(value, (np.ndarray, jax.Array)) and not _is_traced(value) and value.ndim == 0
+        and (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating))
+    )
+    if not ok_type or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number{u}, got {value!r}.")
+    v = float(value)
+    if positive and not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a positive finite number{u}, got {v}.")
+    if nonneg and not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0{u}, got {v}.")
+    if finite and not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number{u}, got {v}.")
+    return v
+
+
+def as_int(name: str, value, *, minimum: int) -> int:
+    """A Python or NumPy integer ``>= minimum`` as a Python int; otherwise a `ValueError`
+    ``"<name> must be an integer >= <minimum>, got …"`` (bools and floats such as 2.0 included).
+
+    **Example:** ``as_int("record_every", 10, minimum=1)``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def as_bool(name: str, value) -> bool:
+    """A Python or NumPy bool as a Python bool; otherwise a `TypeError`
+    ``"<name> must be a bool, got …"`` (1 and "yes" are refused).
+
+    **Example:** ``as_bool("throw", True)``.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}.")
+    return bool(value)

@@ -135,3 +135,8 @@ def test_converter_runs_under_jit_and_replace():
         HHParams().replace(gK=True)
     with pytest.raises(ValueError, match=r"HHParams\.gK .*>= 0"):
         HHParams().replace(gK=-1.0)
+
+
+def test_constructed_inside_jit_from_python_numbers():
+    # the invariants' checks of concrete fields run inside a trace without concretising tracers
+    assert float(jax.jit(lambda x: HHParams.hh1952().replace(gNa=x).gNa + HHParams().gL)(1.0)) == 1.03

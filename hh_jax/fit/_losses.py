@@ -8,7 +8,10 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
+
+from .._validate import as_number
 
 
 def _check_same_shape(name_a, a, name_b, b):
@@ -17,11 +20,9 @@ def _check_same_shape(name_a, a, name_b, b):
 
 
 def _check_positive(name, x):
-    """A concrete (Python/NumPy) `x` must be a positive finite number; traced values pass."""
-    if isinstance(x, (str, bytes, bool)) or x is None:
-        raise TypeError(f"{name} must be a positive number, got {x!r}.")
-    if isinstance(x, (int, float)) and not (0 < x < float("inf")):
-        raise ValueError(f"{name} must be a positive finite number, got {x!r}.")
+    """A concrete (Python/NumPy) number `x` must be a positive finite number; arrays pass."""
+    if not isinstance(x, (jax.Array, np.ndarray)):
+        as_number(name, x, positive=True)
 
 
 def trace_mse(

@@ -17,36 +17,30 @@ from .._params import HHParams
 from .._simulate import simulate
 from .._steppers import AbstractStepper, ExpEuler
 from .._stimulus import AbstractStimulus
+from .._validate import as_float_array, as_number
 from .._vector_field import HHState
 from ._losses import spike_time_loss, summary_loss, trace_mse
 
 
-def _data(name, field, x, *, allow_inf):
-    """`x` as an array; a named error for non-numbers, NaN (and ±inf unless `allow_inf`)."""
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name}.{field} must be an array of numbers, got {x!r}.")
-    try:
-        x = jnp.asarray(x)
-    except TypeError as e:
-        raise TypeError(f"{name}.{field} must be an array of numbers ({e}).") from None
+def _data(name, x, *, allow_inf):
+    """`x` as a float array; a named error for non-numbers, NaN (and ±inf unless `allow_inf`)."""
+    x = as_float_array(name, x)
     if not isinstance(x, jax.core.Tracer):
         bad = jnp.isnan(x) if allow_inf else ~jnp.isfinite(x)
         if bool(jnp.any(bad)):
             what = "NaN" if allow_inf else "NaN/Inf"
-            raise ValueError(f"{name}.{field} contains {what} ({int(jnp.sum(bad))} value(s)).")
+            raise ValueError(f"{name} contains {what} ({int(jnp.sum(bad))} value(s)).")
     return x
 
 
 def _check_options(name, dt, stepper):
-    if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ValueError(f"{name}.dt must be a positive number (ms), got {dt!r}.")
+    as_number(f"{name}.dt", dt, unit="ms", positive=True)
     if not isinstance(stepper, AbstractStepper):
         raise TypeError(f"{name}.stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
 
 
 def _steps(duration, dt, name):
-    if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
-        raise ValueError(f"{name}.duration must be a positive number (ms), got {duration!r}.")
+    as_number(f"{name}.duration", duration, unit="ms", positive=True)
     n = round(duration / dt)
     if n < 1 or abs(n * dt - duration) > 1e-6 * duration:
         raise ValueError(f"{name}.duration ({duration} ms) must be a whole number of steps dt ({dt} ms).")
@@ -100,12 +94,10 @@ class TraceObjective(eqx.Module):
                  stepper: AbstractStepper = ExpEuler(), weights=None, mse_weight: float = 1.0,
                  summary_weight: float = 0.0, summary_window: float = 10.0, checkpoint: bool = False,
                  horizon: float | None = None):
-        V_data = _data("TraceObjective", "V_data", V_data, allow_inf=False)
+        V_data = _data("TraceObjective.V_data", V_data, allow_inf=False)
         _check_options("TraceObjective", dt, stepper)
         if V_data.ndim < 1 or V_data.shape[0] < 2:
             raise ValueError(f"TraceObjective.V_data must be [time, *pop] with >= 2 samples, got {V_data.shape}.")
-        if not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(f"TraceObjective.dt must be a positive number (ms), got {dt!r}.")
         full = (V_data.shape[0] - 1) * float(dt)
         duration = full if duration is None else float(duration)
         if duration > full * (1 + 1e-9):
@@ -199,7 +191,7 @@ class SpikeTimeObjective(eqx.Module):
     def __init__(self, stimulus, t_data, *, dt: float, duration: float, y0=None,
                  stepper: AbstractStepper = ExpEuler(), weights=None, max_spikes: int | None = None,
                  checkpoint: bool = False):
-        t_data = _data("SpikeTimeObjective", "t_data", t_data, allow_inf=True)
+        t_data = _data("SpikeTimeObjective.t_data", t_data, allow_inf=True)
         _check_options("SpikeTimeObjective", dt, stepper)
         if t_data.ndim < 1:
             raise ValueError(f"SpikeTimeObjective.t_data must be [slots, *pop], got shape {t_data.shape}.")
