@@ -18,8 +18,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from diffrax._root_finder._with_tols import use_stepsize_tol
+import optimistix as optx
 
 from ._spikes import dense_crossing, record_crossings
 from ._vector_field import HHState, vector_field
@@ -109,11 +108,19 @@ class _SpikeRecorder(diffrax.AbstractWrappedSolver):
         return self.solver.root_finder
 
 
+_USE_STEPSIZE_TOL = diffrax.with_stepsize_controller_tols(optx.Chord)().rtol
+"""Diffrax's marker for "take this tolerance from the step-size controller", obtained through its
+public API (a root finder made by `diffrax.with_stepsize_controller_tols` holds it in `rtol`,
+`atol` and `norm`); the default root finder of Diffrax's implicit solvers holds it too."""
+
+
 def _with_tolerances(solver, controller):
-    """Give an implicit solver's root finder the controller's rtol/atol/norm (as Diffrax does)."""
+    """Give an implicit solver's root finder the controller's rtol/atol/norm, as
+    `diffrax.diffeqsolve` does for an unwrapped implicit solver (it cannot see through
+    `_SpikeRecorder`, so this is done before wrapping)."""
     if not isinstance(solver, diffrax.AbstractImplicitSolver):
         return solver
-    attrs = [a for a in ("rtol", "atol", "norm") if getattr(solver.root_finder, a) is use_stepsize_tol]
+    attrs = [a for a in ("rtol", "atol", "norm") if getattr(solver.root_finder, a) is _USE_STEPSIZE_TOL]
     if not attrs:
         return solver
     if not isinstance(controller, diffrax.AbstractAdaptiveStepSizeController):

@@ -197,7 +197,8 @@ FIT_ROWS = [
     ("fit.fit", "init of the wrong shape", lambda: F.fit(_LOSS, _SPACE(), init=np.ones((2, 3))), ValueError, r"init must have shape \[K, 1\], got \(2, 3\)"),
     ("fit.value_and_grad", "unknown mode", lambda: F.value_and_grad(_LOSS, _SPACE(), mode="sideways"), ValueError, r"value_and_grad: mode must be 'forward' or 'reverse'"),
     ("fit.value_and_grad", "space not a ParamSpace", lambda: F.value_and_grad(_LOSS, "gNa"), TypeError, r"value_and_grad: space must be a ParamSpace, got str"),
-    ("fit.polish", "objective without residuals", lambda: F.polish(_LOSS, None), TypeError, r"polish: objective must have a residuals\(params\) method"),
+    ("fit.polish", "objective not an AbstractObjective", lambda: F.polish(_LOSS, None), TypeError, r"polish: objective must be an AbstractObjective \(e\.g\. TraceObjective\), with a residuals\(params\) method, got function"),
+    ("fit.AbstractObjective", "instantiating the abstract class", lambda: F.AbstractObjective(), TypeError, r"abstract"),
     ("fit.polish", "result not a FitResult", lambda: F.polish(F.TraceObjective(10.0, np.ones(11), dt=0.1), "r"), TypeError, r"polish: result must be a FitResult, got str"),
 ]
 

@@ -12,6 +12,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._params import HHParams
+from ._objective import AbstractObjective
 from ._transforms import ParamSpace
 
 
@@ -285,8 +286,8 @@ def polish(
 
     **Arguments:**
 
-    - `objective`: has ``residuals(params) -> [N]`` with ``Σ r²`` equal to its loss (e.g. a
-      `TraceObjective` with ``summary_weight=0``).
+    - `objective`: an `AbstractObjective`: ``residuals(params) -> [N]`` with ``Σ r²`` equal to
+      its loss (e.g. a `TraceObjective` with ``summary_weight=0``).
     - `result`: a `FitResult` (its `space` and per-start best points are used).
     - `max_steps`: LM iterations. Default 30. `rtol`, `atol`: Optimistix tolerances.
 
@@ -295,8 +296,11 @@ def polish(
     **Example:** ``res = polish(objective, fit(objective, space, n_starts=16))``.
     """
 
-    if not hasattr(objective, "residuals"):
-        raise TypeError("polish: objective must have a residuals(params) method (e.g. TraceObjective).")
+    if not isinstance(objective, AbstractObjective):
+        raise TypeError(
+            "polish: objective must be an AbstractObjective (e.g. TraceObjective), with a "
+            f"residuals(params) method, got {type(objective).__name__}."
+        )
     if not isinstance(result, FitResult):
         raise TypeError(f"polish: result must be a FitResult, got {type(result).__name__}.")
     space = result.space

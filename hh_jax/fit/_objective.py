@@ -4,6 +4,7 @@ Several protocols (e.g. a family of current steps) are simulated together as a p
 stimulus' population axis indexes the protocol, so one scan serves all of them.
 """
 
+import abc
 import math
 
 import equinox as eqx
@@ -47,7 +48,37 @@ def _steps(duration, dt, name):
     return n
 
 
-class TraceObjective(eqx.Module):
+class AbstractObjective(eqx.Module):
+    """A fit objective: a Module mapping `HHParams` to a scalar loss, with the residuals whose sum
+    of squares is that loss (or its least-squares part), for Gauss–Newton refinement (`polish`).
+
+    Subclass it for an objective of your own and implement both methods; `fit` accepts any loss
+    callable, `polish` only an `AbstractObjective`.
+
+    **Example:**
+
+    ```python
+    class Rest(AbstractObjective):
+        V_rest: float
+
+        def residuals(self, params):
+            return jnp.atleast_1d(hh_jax.resting_state(params).V - self.V_rest)
+
+        def __call__(self, params):
+            return jnp.sum(self.residuals(params) ** 2)
+    ```
+    """
+
+    @abc.abstractmethod
+    def __call__(self, params: HHParams) -> Float[Array, ""]:
+        """The loss (a scalar) of `params`."""
+
+    @abc.abstractmethod
+    def residuals(self, params: HHParams) -> Float[Array, " N"]:
+        """Residuals ``r`` ``[N]`` with ``Σ r²`` equal to the loss (or its least-squares part)."""
+
+
+class TraceObjective(AbstractObjective):
     """Voltage-trace loss: ``mse_weight·trace_mse + summary_weight·summary_loss`` over all protocols.
 
     **Arguments:**
@@ -168,7 +199,7 @@ class TraceObjective(eqx.Module):
         return loss
 
 
-class SpikeTimeObjective(eqx.Module):
+class SpikeTimeObjective(AbstractObjective):
     """Spike-time loss (ms²) against recorded spike times only, via :func:`spike_time_loss`.
 
     **Arguments:** `stimulus`; `t_data`: recorded spike times, ms, ``[slots, *pop]`` padded with
