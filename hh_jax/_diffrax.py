@@ -21,6 +21,7 @@ import numpy as np
 import optimistix as optx
 
 from ._spikes import dense_crossing, record_crossings
+from ._validate import as_int
 from ._vector_field import HHState, vector_field
 
 POPULATION_MODES = ("batched", "vmap")
@@ -272,8 +273,7 @@ def prepare_diffrax(stimulus, controller, adjoint, max_steps, population, dtype,
     adaptive = isinstance(controller, diffrax.AbstractAdaptiveStepSizeController)
     if max_steps is None:
         max_steps = max(16384, 250 * math.ceil(n_steps * dt)) if adaptive else n_steps + 1
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
+    max_steps = as_int("max_steps", max_steps, minimum=1)
     if adjoint is None:
         adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=int(max_steps))
     if t0 is not None:

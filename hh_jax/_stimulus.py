@@ -13,7 +13,6 @@ import abc
 from typing import Sequence
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 

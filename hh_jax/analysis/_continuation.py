@@ -10,7 +10,7 @@ from jaxtyping import Complex
 from .._custom_types import Array, Float, ScalarLike
 from .._initial_state import resting_state
 from .._params import HHParams
-from .._validate import as_float_array
+from .._validate import as_float_array, as_int
 from .._vector_field import HHState
 from ._jacobian import _check_single, eigenvalues, leading_pair_real_part, stability
 
@@ -161,8 +161,7 @@ def hopf_points(
     _check_single(params)
     if not (np.isfinite(I_min) and np.isfinite(I_max) and I_min < I_max):
         raise ValueError(f"I_min < I_max must be finite (uA/cm^2), got {I_min}, {I_max}.")
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
-        raise ValueError(f"num must be an integer >= 2, got {num!r}.")
+    num = as_int("num", num, minimum=2)
     branch = equilibrium_branch(params, np.linspace(I_min, I_max, num), V0=V0)
     r = np.asarray(branch.pair_real_part)
     Vs = np.asarray(branch.state.V)

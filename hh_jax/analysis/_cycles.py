@@ -12,7 +12,7 @@ from .._custom_types import Array, Float, ScalarLike
 from .._params import HHParams
 from .._simulate import simulate
 from .._vector_field import HHState
-from .._validate import as_float_array, as_number, as_numbers
+from .._validate import as_float_array, as_int, as_number, as_numbers
 from ._jacobian import _check_single, _field, from_vector, to_vector
 
 
@@ -212,8 +212,7 @@ def cycle_path(cycle: LimitCycle, params: HHParams, *, samples: int = 1001, rtol
     """
     if not isinstance(cycle, LimitCycle):
         raise TypeError(f"cycle_path: cycle must be a LimitCycle (from limit_cycle), got {type(cycle).__name__}.")
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
-        raise ValueError(f"cycle_path: samples must be an integer >= 2, got {samples!r}.")
+    samples = as_int("cycle_path: samples", samples, minimum=2)
     tol = _Tol(float(rtol), float(rtol), 4096)
     ts = jnp.linspace(0.0, 1.0, samples)
     ys = _solve(to_vector(cycle.state), cycle.period, params, cycle.I, tol, diffrax.SaveAt(ts=ts)).ys

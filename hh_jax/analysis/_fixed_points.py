@@ -14,7 +14,7 @@ import numpy as np
 from .._custom_types import Array, PopArray, PopArrayLike, ScalarLike
 from .._initial_state import resting_state
 from .._params import HHParams
-from .._validate import as_float_array, as_numbers
+from .._validate import as_float_array, as_int, as_numbers
 from .._vector_field import HHState, currents, gate_steady_states
 from ._jacobian import _check_single
 
@@ -68,8 +68,7 @@ def equilibria(
     _check_single(params)
     if not (np.isfinite(V_min) and np.isfinite(V_max) and V_min < V_max):
         raise ValueError(f"V_min < V_max must be finite numbers (mV), got {V_min}, {V_max}.")
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 3:
-        raise ValueError(f"num must be an integer >= 3, got {num!r}.")
+    num = as_int("num", num, minimum=3)
     I = float(as_numbers("I (uA/cm^2)", I))
     if not np.isfinite(I):
         raise ValueError(f"I must be finite (uA/cm^2), got {I}.")

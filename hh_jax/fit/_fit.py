@@ -12,6 +12,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._params import HHParams
+from .._validate import as_int
 from ._objective import AbstractObjective
 from ._transforms import ParamSpace
 
@@ -195,10 +196,8 @@ def fit(
         raise TypeError(f"space must be a ParamSpace, got {type(space).__name__}.")
     if not callable(loss_fn):
         raise TypeError("loss_fn must be callable: HHParams -> scalar loss.")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
-    if isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
-        raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
+    as_int("steps", steps, minimum=1)
+    as_int("n_starts", n_starts, minimum=1)
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', got {mode!r}.")
     if mode == "auto":

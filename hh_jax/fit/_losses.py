@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._validate import as_number
+from .._validate import as_int, as_number
 
 
 def _check_same_shape(name_a, a, name_b, b):
@@ -95,8 +95,7 @@ def window_stats(
 
     **Example:** ``mean, std, count = window_stats(sim.V, samples_per_window=400)``.
     """
-    if isinstance(samples_per_window, bool) or not isinstance(samples_per_window, int) or samples_per_window < 2:
-        raise ValueError(f"samples_per_window must be an integer >= 2, got {samples_per_window!r}.")
+    samples_per_window = as_int("samples_per_window", samples_per_window, minimum=2)
     n_win = V.shape[0] // samples_per_window
     if n_win < 1:
         raise ValueError(f"samples_per_window ({samples_per_window}) exceeds the trace length ({V.shape[0]}).")

@@ -5,7 +5,6 @@ stimulus' population axis indexes the protocol, so one scan serves all of them.
 """
 
 import abc
-import math
 
 import equinox as eqx
 import jax.numpy as jnp

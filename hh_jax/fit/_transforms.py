@@ -17,7 +17,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._params import HHParams
-from .._validate import as_number
+from .._validate import as_int, as_number
 
 
 class AbstractTransform(eqx.Module):
@@ -203,8 +203,7 @@ class ParamSpace(eqx.Module):
 
         **Returns:** unconstrained starts, shape ``[n, k]``.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"sample: n must be an integer >= 1, got {n!r}.")
+        n = as_int("sample: n", n, minimum=1)
         if not (isinstance(rel, (int, float)) and 0 < rel):
             raise ValueError(f"sample: rel must be a positive number, got {rel!r}.")
         dtype = self.base.dtype
