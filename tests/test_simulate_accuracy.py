@@ -50,8 +50,8 @@ def test_spike_time_convergence_order(stepper, order):
 
 
 def test_rk4_state_convergence_order_is_four():
-    """RK4's spike times are limited by the linear crossing interpolation, so its order is
-    measured on the state at a fixed time, through the upstroke of the first spike."""
+    """RK4's order, measured on the state at a fixed time, through the upstroke of the first
+    spike (its spike times, refined by Hermite interpolation: test_spike_times.py)."""
     P = PRESETS["hh1952"]
     y0 = [-65.0, *steady_gates(-65.0)]
     T = 4.0
