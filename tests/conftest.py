@@ -41,3 +41,15 @@ def precision(request):
     """Run the test body once in float32 and once in float64; yields the dtype name."""
     with jax.enable_x64(request.param == "float64"):
         yield request.param
+
+
+@pytest.fixture(params=["kernel", "scan"])
+def backend(request):
+    """Run the test once per `ExpEuler` backend: ``"kernel"`` (the fused CPU kernel, the CPU
+    default) and ``"scan"`` (the `lax.scan` loop: GPUs, and wherever the kernel does not apply).
+    Yields the name; ``backends.exp_euler(backend)`` is the stepper pinned to it."""
+    from backends import kernel_available
+
+    if request.param == "kernel" and not kernel_available():
+        pytest.skip("no C++ compiler: no fused kernel")
+    return request.param
