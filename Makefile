@@ -1,13 +1,14 @@
 # hh_jax: two commands on a fresh machine.
 #   make run   - create/refresh .venv, run the default simulation, write out/voltage.png + summary
 #   make test  - create/refresh .venv with the test extras, run the test suite
+#   make test-fast - the same without the tests marked slow (for development; make test runs all)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench peers clean
+.PHONY: run test test-fast bench peers clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,10 @@ run: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile -q
+
+# The slow tier is listed in tests/conftest.py (SLOW); make test still runs it.
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow"
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks.run

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, PopArray, PRNGKeyArray, shape_arg
-from ._stimulus import AbstractStimulus, in_window
+from ._stimulus import AbstractStimulus, AbstractWrapper, in_window
 from ._validate import as_float_array, as_number
 
 
@@ -153,7 +153,7 @@ class WhiteNoise(AbstractStimulus):
         return (self.dt,)
 
 
-class OUNoise(AbstractStimulus):
+class OUNoise(AbstractWrapper):
     """Ornstein–Uhlenbeck current noise, sampled exactly on a grid of step `dt`.
 
     ``dI = (mean − I)/tau·dt + sigma·√(2/tau)·dW``: stationary mean `mean`, stationary standard
@@ -170,7 +170,7 @@ class OUNoise(AbstractStimulus):
     **Example:** ``OUNoise(key, mean=5.0, sigma=2.0, tau=5.0, dt=0.01, duration=1000.0, shape=10)``.
     """
 
-    samples: Sampled
+    stimulus: Sampled
 
     def __init__(self, key, *, mean, sigma, tau: float, dt: float, duration: float, shape=(), t0: float = 0.0):
         if not isinstance(key, jax.Array):
@@ -196,16 +196,12 @@ class OUNoise(AbstractStimulus):
             return x, x
 
         _, rest = jax.lax.scan(body, x0, xis)
-        self.samples = Sampled(jnp.concatenate([x0[None], rest]), dt=dt, t0=t0)
+        self.stimulus = Sampled(jnp.concatenate([x0[None], rest]), dt=dt, t0=t0)
 
     def __call__(self, t) -> PopArray:
-        return self.samples(t)
+        return self.stimulus(t)
 
-    def jump_times(self, t0: float, t1: float) -> np.ndarray:
-        return self.samples.jump_times(t0, t1)
-
-    def grid_dt(self) -> tuple[float, ...]:
-        return self.samples.grid_dt()
-
-    def grid_span(self) -> tuple[tuple[float, float], ...]:
-        return self.samples.grid_span()
+    @property
+    def samples(self) -> Sampled:
+        """The sampled path (the `Sampled` stimulus this one forwards to)."""
+        return self.stimulus

@@ -120,7 +120,29 @@ class Constant(AbstractStimulus):
         return np.zeros((0,))
 
 
-class Sum(AbstractStimulus):
+class AbstractCombination(AbstractStimulus):
+    """A stimulus made of several others (:meth:`parts`), whose contracts it combines: time
+    invariant if every part is, and the union of their jump times and sampling grids."""
+
+    @abc.abstractmethod
+    def parts(self) -> tuple[AbstractStimulus, ...]:
+        """The stimuli this one is made of."""
+
+    @property
+    def time_invariant(self) -> bool:
+        return all(s.time_invariant for s in self.parts())
+
+    def jump_times(self, t0: float, t1: float) -> np.ndarray:
+        return in_window(np.concatenate([s.jump_times(t0, t1) for s in self.parts()]), t0, t1)
+
+    def grid_dt(self) -> tuple[float, ...]:
+        return tuple(d for s in self.parts() for d in s.grid_dt())
+
+    def grid_span(self) -> tuple[tuple[float, float], ...]:
+        return tuple(sp for s in self.parts() for sp in s.grid_span())
+
+
+class Sum(AbstractCombination):
     """The sum of several stimuli (what ``a + b`` builds)."""
 
     terms: tuple[AbstractStimulus, ...]
@@ -140,18 +162,8 @@ class Sum(AbstractStimulus):
             out = out + s(t)
         return out
 
-    @property
-    def time_invariant(self) -> bool:
-        return all(s.time_invariant for s in self.terms)
-
-    def jump_times(self, t0: float, t1: float) -> np.ndarray:
-        return in_window(np.concatenate([s.jump_times(t0, t1) for s in self.terms]), t0, t1)
-
-    def grid_dt(self) -> tuple[float, ...]:
-        return tuple(d for s in self.terms for d in s.grid_dt())
-
-    def grid_span(self) -> tuple[tuple[float, float], ...]:
-        return tuple(sp for s in self.terms for sp in s.grid_span())
+    def parts(self) -> tuple[AbstractStimulus, ...]:
+        return self.terms
 
 
 class AbstractWrapper(AbstractStimulus):
@@ -189,7 +201,7 @@ class Scaled(AbstractWrapper):
         return self.factor * self.stimulus(t)
 
 
-class Stack(AbstractStimulus):
+class Stack(AbstractCombination):
     """One stimulus per neuron, stacked along a new last (population) axis.
 
     ``Stack([s0, s1])(t)`` has shape ``(*s0(t).shape, 2)``: neuron ``i`` receives ``s_i``. This
@@ -210,15 +222,5 @@ class Stack(AbstractStimulus):
         shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in vals))
         return jnp.stack([jnp.broadcast_to(v, shape) for v in vals], axis=-1)
 
-    @property
-    def time_invariant(self) -> bool:
-        return all(s.time_invariant for s in self.stimuli)
-
-    def jump_times(self, t0: float, t1: float) -> np.ndarray:
-        return in_window(np.concatenate([s.jump_times(t0, t1) for s in self.stimuli]), t0, t1)
-
-    def grid_dt(self) -> tuple[float, ...]:
-        return tuple(d for s in self.stimuli for d in s.grid_dt())
-
-    def grid_span(self) -> tuple[tuple[float, float], ...]:
-        return tuple(sp for s in self.stimuli for sp in s.grid_span())
+    def parts(self) -> tuple[AbstractStimulus, ...]:
+        return self.stimuli

@@ -1,4 +1,7 @@
-"""simulate: recording, spikes, populations, compilation, vmap, gradients, bad input."""
+"""simulate: recording, spikes, populations, compilation, vmap, gradients, bad input.
+
+The tests that take a ``backend`` run on both `ExpEuler` loops (the fused kernel and the
+`lax.scan` loop, see ``backends.py``)."""
 
 import equinox as eqx
 import jax
@@ -8,11 +11,13 @@ import pytest
 
 import hh_jax
 from hh_jax import HHParams
+from backends import exp_euler
 from helpers import central_fd
 
 
-def test_result_shapes_and_time_axis():
-    r = hh_jax.simulate(HHParams(gNa=jnp.full((2, 3), 120.0)), 10.0, duration=10.0, dt=0.1, record=("V", "m"))
+def test_result_shapes_and_time_axis(backend):
+    r = hh_jax.simulate(HHParams(gNa=jnp.full((2, 3), 120.0)), 10.0, duration=10.0, dt=0.1, record=("V", "m"),
+                        stepper=exp_euler(backend))
     assert r.t.shape == (101,) and r.V.shape == (101, 2, 3) and r.m.shape == (101, 2, 3)
     np.testing.assert_allclose(r.t, np.arange(101) * 0.1, atol=1e-12)
     assert r.h is None and r.spike_count.shape == (2, 3)
@@ -20,10 +25,10 @@ def test_result_shapes_and_time_axis():
     np.testing.assert_allclose(r.V[0], -65.0)
 
 
-def test_record_every_decimates_inside_the_scan():
-    p = HHParams()
-    full = hh_jax.simulate(p, 10.0, duration=20.0, dt=0.01, record=("V", "n"))
-    dec = hh_jax.simulate(p, 10.0, duration=20.0, dt=0.01, record=("V", "n"), record_every=7)
+def test_record_every_decimates_inside_the_scan(backend):
+    p, kw = HHParams(), dict(stepper=exp_euler(backend))
+    full = hh_jax.simulate(p, 10.0, duration=20.0, dt=0.01, record=("V", "n"), **kw)
+    dec = hh_jax.simulate(p, 10.0, duration=20.0, dt=0.01, record=("V", "n"), record_every=7, **kw)
     n = 2000 // 7
     assert dec.V.shape == (n + 1,)
     np.testing.assert_array_equal(dec.V, full.V[::7][: n + 1])
@@ -32,14 +37,14 @@ def test_record_every_decimates_inside_the_scan():
     np.testing.assert_array_equal(dec.final_state.V, full.final_state.V)
     np.testing.assert_array_equal(dec.spike_times, full.spike_times)
     # memory: the decimated trace is what the compiled program outputs
-    none = hh_jax.simulate(p, 10.0, duration=20.0, dt=0.01, record=())
+    none = hh_jax.simulate(p, 10.0, duration=20.0, dt=0.01, record=(), **kw)
     assert none.V is None and int(none.spike_count) == int(full.spike_count)
 
 
-def test_recorded_currents_and_conductances_are_consistent():
+def test_recorded_currents_and_conductances_are_consistent(backend):
     p = HHParams.hh1952()
     stim = hh_jax.Step(10.0, onset=2.0)
-    r = hh_jax.simulate(p, stim, duration=20.0, dt=0.01, record=hh_jax.RECORDABLE)
+    r = hh_jax.simulate(p, stim, duration=20.0, dt=0.01, record=hh_jax.RECORDABLE, stepper=exp_euler(backend))
     y = hh_jax.HHState(r.V, r.m, r.h, r.n)
     c = hh_jax.currents(p, y)
     g = hh_jax.conductances(p, y)
@@ -50,9 +55,10 @@ def test_recorded_currents_and_conductances_are_consistent():
     np.testing.assert_array_equal(r.I, np.where(np.asarray(r.t) >= 2.0, 10.0, 0.0))
 
 
-def test_spike_detection_linear_interpolation_and_tables():  # the Hermite default: test_spike_times.py
+def test_spike_detection_linear_interpolation_and_tables(backend):  # the Hermite default: test_spike_times.py
     p = HHParams()
-    r = hh_jax.simulate(p, jnp.array([0.0, 10.0, 20.0]), duration=100.0, dt=0.01, spike_interpolation="linear")
+    r = hh_jax.simulate(p, jnp.array([0.0, 10.0, 20.0]), duration=100.0, dt=0.01, spike_interpolation="linear",
+                        stepper=exp_euler(backend))
     V = np.asarray(r.V)
     t = np.asarray(r.t)
     for i in range(3):
@@ -68,30 +74,33 @@ def test_spike_detection_linear_interpolation_and_tables():  # the Hermite defau
     np.testing.assert_allclose(r.firing_rate, np.asarray(r.spike_count) / 0.1)
 
 
-def test_max_spikes_truncates_times_not_counts():
-    r = hh_jax.simulate(HHParams(), 10.0, duration=100.0, dt=0.01, max_spikes=3, record=())
-    full = hh_jax.simulate(HHParams(), 10.0, duration=100.0, dt=0.01, record=())
+def test_max_spikes_truncates_times_not_counts(backend):
+    kw = dict(duration=100.0, dt=0.01, record=(), stepper=exp_euler(backend))
+    r = hh_jax.simulate(HHParams(), 10.0, max_spikes=3, **kw)
+    full = hh_jax.simulate(HHParams(), 10.0, **kw)
     assert int(r.spike_count) == int(full.spike_count) > 3
     assert bool(r.spike_overflow)
     np.testing.assert_array_equal(r.spike_times, full.spike_times[:3])
-    counts_only = hh_jax.simulate(HHParams(), 10.0, duration=100.0, dt=0.01, max_spikes=0, record=())
+    counts_only = hh_jax.simulate(HHParams(), 10.0, max_spikes=0, **kw)
     assert counts_only.spike_times.shape == (0,) and int(counts_only.spike_count) == int(full.spike_count)
 
 
-def test_neuron_alone_equals_neuron_in_population():
+def test_neuron_alone_equals_neuron_in_population(backend):
     gNa = jnp.linspace(90.0, 150.0, 7)
     I = jnp.linspace(2.0, 20.0, 7)
-    pop = hh_jax.simulate(HHParams(gNa=gNa), I, duration=50.0, dt=0.02)
+    kw = dict(duration=50.0, dt=0.02, stepper=exp_euler(backend))
+    pop = hh_jax.simulate(HHParams(gNa=gNa), I, **kw)
     for i in (0, 3, 6):
-        one = hh_jax.simulate(HHParams(gNa=gNa[i]), I[i], duration=50.0, dt=0.02)
+        one = hh_jax.simulate(HHParams(gNa=gNa[i]), I[i], **kw)
         # equal up to rounding: XLA may fuse the population and the single-neuron program
         # differently (measured difference ~4e-12 mV)
         np.testing.assert_allclose(pop.V[:, i], one.V, rtol=1e-10, atol=1e-10)
 
 
-def test_vmap_over_parameter_sets_equals_loop():
+def test_vmap_over_parameter_sets_equals_loop(backend):
     gK = jnp.array([30.0, 36.0, 42.0])
-    run = lambda g: hh_jax.simulate(HHParams(gK=g), 10.0, duration=50.0, dt=0.02).spike_times
+    stepper = exp_euler(backend)
+    run = lambda g: hh_jax.simulate(HHParams(gK=g), 10.0, duration=50.0, dt=0.02, stepper=stepper).spike_times
     batched = jax.vmap(run)(gK)
     for i in range(3):
         np.testing.assert_allclose(batched[i], run(gK[i]), rtol=1e-13)
@@ -161,15 +170,16 @@ def test_nan_is_never_silent():
     assert not bool(r.finite)
 
 
-def test_noise_and_sampled_stimuli_with_matching_grid():
+def test_noise_and_sampled_stimuli_with_matching_grid(backend):
     key = jax.random.key(3)
+    kw = dict(duration=50.0, dt=0.01, stepper=exp_euler(backend))
     w = hh_jax.WhiteNoise(key, sigma=3.0, dt=0.01, shape=2) + hh_jax.Constant(8.0)
-    a = hh_jax.simulate(HHParams(), w, duration=50.0, dt=0.01)
-    b = hh_jax.simulate(HHParams(), w, duration=50.0, dt=0.01)
+    a = hh_jax.simulate(HHParams(), w, **kw)
+    b = hh_jax.simulate(HHParams(), w, **kw)
     np.testing.assert_array_equal(a.V, b.V)
     assert a.V.shape == (5001, 2) and not np.array_equal(a.V[:, 0], a.V[:, 1])
     samples = jax.random.uniform(key, (5000, 10), minval=1.0, maxval=10.0)
-    r = hh_jax.simulate(HHParams(), hh_jax.Sampled(samples, dt=0.01), duration=50.0, dt=0.01, record=("I",))
+    r = hh_jax.simulate(HHParams(), hh_jax.Sampled(samples, dt=0.01), record=("I",), **kw)
     np.testing.assert_array_equal(r.I[:-1], samples)
 
 

@@ -1,4 +1,7 @@
-"""Accuracy of the scan steppers against an independent SciPy reference (float64)."""
+"""Accuracy of the scan steppers against an independent SciPy reference (float64).
+
+The exponential-Euler tests take a ``backend``: they run on the fused kernel and on the
+`lax.scan` loop (``backends.py``)."""
 
 import numpy as np
 import pytest
@@ -6,6 +9,7 @@ from scipy.integrate import solve_ivp
 
 import hh_jax
 from hh_jax import HHParams
+from backends import exp_euler
 from helpers import PRESETS, reference_spikes, rhs, steady_gates
 
 
@@ -18,9 +22,9 @@ def spikes(preset, I, dt, stepper, duration=200.0):
 
 @pytest.mark.parametrize("preset", ["brainpy", "hh1952"])
 @pytest.mark.parametrize("I", [5.0, 10.0, 20.0])
-def test_default_stepper_places_every_spike_within_0p02ms(preset, I):
+def test_default_stepper_places_every_spike_within_0p02ms(preset, I, backend):
     ref = reference_spikes(preset, I)
-    got = spikes(preset, I, 0.01, hh_jax.ExpEuler())
+    got = spikes(preset, I, 0.01, exp_euler(backend))
     assert len(ref) >= 1
     assert len(got) == len(ref), "missing or extra spikes"
     err = np.max(np.abs(got - ref))
@@ -32,12 +36,7 @@ def _order(errors, dts):
     return slope
 
 
-@pytest.mark.parametrize(
-    "stepper, order",
-    [(hh_jax.ExpEuler(), 2.0), (hh_jax.ExpEuler(staggered=False), 1.0), (hh_jax.Euler(), 1.0)],
-    ids=["exp_euler_staggered", "exp_euler_simultaneous", "euler"],
-)
-def test_spike_time_convergence_order(stepper, order):
+def _check_order(stepper, order):
     """Regression of log(max spike-time error) on log(dt): the slope is the order."""
     dts = np.array([0.04, 0.02, 0.01, 0.005])
     ref = reference_spikes("hh1952", 10.0, 60.0)
@@ -49,9 +48,18 @@ def test_spike_time_convergence_order(stepper, order):
     assert abs(_order(errs, dts) - order) < 0.2, errs
 
 
+@pytest.mark.parametrize("staggered, order", [(True, 2.0), (False, 1.0)], ids=["staggered", "simultaneous"])
+def test_exp_euler_spike_time_convergence_order(staggered, order, backend):
+    _check_order(exp_euler(backend, staggered=staggered), order)
+
+
+def test_euler_spike_time_convergence_order():
+    _check_order(hh_jax.Euler(), 1.0)
+
+
 def test_rk4_state_convergence_order_is_four():
-    """RK4's spike times are limited by the linear crossing interpolation, so its order is
-    measured on the state at a fixed time, through the upstroke of the first spike."""
+    """RK4's order, measured on the state at a fixed time, through the upstroke of the first
+    spike (its spike times, refined by Hermite interpolation: test_spike_times.py)."""
     P = PRESETS["hh1952"]
     y0 = [-65.0, *steady_gates(-65.0)]
     T = 4.0
@@ -74,10 +82,10 @@ def test_rk4_at_dt_0p1_fails_as_in_seed_001():
     assert int(ok.spike_count) == len(ref)  # the default stepper keeps every spike at dt = 0.1
 
 
-def test_float32_spike_times_close_to_float64(float32):
+def test_float32_spike_times_close_to_float64(float32, backend):
     import jax.numpy as jnp
 
-    r = hh_jax.simulate(HHParams(), 10.0, duration=200.0, dt=0.01, record=("V",))
+    r = hh_jax.simulate(HHParams(), 10.0, duration=200.0, dt=0.01, record=("V",), stepper=exp_euler(backend))
     assert r.V.dtype == jnp.float32 and r.spike_times.dtype == jnp.float32
     ref = reference_spikes("brainpy", 10.0)
     got = np.asarray(r.spike_times)[: int(r.spike_count)]

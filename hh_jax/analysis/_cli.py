@@ -24,11 +24,20 @@ def _common(s) -> None:
     s.add_argument("--no-plot", action="store_true", help="do not write the PNG")
 
 
+def _add_parser(sub, name, *, help, i_max):
+    """Register subcommand `name` with the options both analysis commands share and its own
+    default `--i-max` (µA/cm²); returns the parser."""
+    s = sub.add_parser(name, help=help)
+    _common(s)
+    s.add_argument("--i-max", type=cli_args.current("--i-max"), default=i_max,
+                   help=f"highest current, uA/cm^2 (default: {i_max:g})")
+    return s
+
+
 def add_fi(sub) -> None:
     """Register ``hh-jax fi``."""
-    s = sub.add_parser("fi", help="firing rate vs current (from rest, from a spike train, from equilibrium)")
-    _common(s)
-    s.add_argument("--i-max", type=cli_args.current("--i-max"), default=30.0, help="highest current, uA/cm^2 (default: 30)")
+    s = _add_parser(sub, "fi", help="firing rate vs current (from rest, from a spike train, from equilibrium)",
+                    i_max=30.0)
     s.add_argument("--transient", type=cli_args.positive("--transient", unit=" ms"), default=300.0,
                    help="discarded time, ms (default: 300)")
     s.add_argument("--window", type=cli_args.positive("--window", unit=" ms"), default=300.0,
@@ -119,30 +128,38 @@ def _write_fi(folder, args, I, curves) -> list[str]:
         f"data: {path}",
     ]
     if not args.no_plot:
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        def draw(hp, ax):
+            for k, c in curves.items():
+                hp.fi(c, ax=ax, label=f"from {k}")
+            ax.set_title(f"f-I curve, HH ({args.preset})")
 
-        import hh_jax.plot as hp
-        from .._cli import _atomic_savefig
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for k, c in curves.items():
-            hp.fi(c, ax=ax, label=f"from {k}")
-        ax.set_title(f"f-I curve, HH ({args.preset})")
-        png = os.path.join(args.out, "fi.png")
-        fig.tight_layout()
-        _atomic_savefig(fig, os.path.join(folder, "fi.png"), dpi=120)
-        lines.append(f"figure: {png}")
+        lines.append(_write_figure(folder, args, "fi.png", draw))
     return lines
+
+
+def _write_figure(folder, args, name, draw) -> str:
+    """Draw one figure with ``draw(hh_jax.plot, ax)``, write it atomically as `name` into
+    `folder` (the temporary output folder); returns the summary line (path under ``--out``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import hh_jax.plot as hp
+    from .._cli import _atomic_savefig
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    draw(hp, ax)
+    fig.tight_layout()
+    _atomic_savefig(fig, os.path.join(folder, name), dpi=120)
+    return f"figure: {os.path.join(args.out, name)}"
 
 
 def add_bifurcation(sub) -> None:
     """Register ``hh-jax bifurcation``."""
-    s = sub.add_parser("bifurcation", help="equilibrium branch, Hopf points and limit cycles vs current")
-    _common(s)
-    s.add_argument("--i-max", type=cli_args.current("--i-max"), default=200.0, help="highest current, uA/cm^2 (default: 200)")
+    s = _add_parser(sub, "bifurcation", help="equilibrium branch, Hopf points and limit cycles vs current",
+                    i_max=200.0)
     s.add_argument("--cycle-step", type=cli_args.positive("--cycle-step", unit=" uA/cm^2"), default=5.0,
                    help="current step of the limit-cycle continuation, uA/cm^2 (default: 5)")
     s.add_argument("--no-cycles", action="store_true", help="skip the limit-cycle branch")
@@ -230,19 +247,10 @@ def _write_bifurcation(folder, args, I, branch, hopf, cycles) -> list[str]:
         lines.append(f"stable cycles from {cycles.I.min():.3g} to {cycles.I.max():.3g} uA/cm^2, "
                      f"rates {1000 / cycles.period.max():.4g}-{1000 / cycles.period.min():.4g} Hz")
     if not args.no_plot:
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        def draw(hp, ax):
+            hp.bifurcation(branch, cycles=cycles, hopf=hopf, ax=ax)
+            ax.set_title(f"Bifurcation diagram, HH ({args.preset})")
 
-        import hh_jax.plot as hp
-        from .._cli import _atomic_savefig
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        hp.bifurcation(branch, cycles=cycles, hopf=hopf, ax=ax)
-        ax.set_title(f"Bifurcation diagram, HH ({args.preset})")
-        png = os.path.join(args.out, "bifurcation.png")
-        fig.tight_layout()
-        _atomic_savefig(fig, os.path.join(folder, "bifurcation.png"), dpi=120)
-        lines.append(f"figure: {png}")
+        lines.append(_write_figure(folder, args, "bifurcation.png", draw))
     return lines

@@ -148,9 +148,10 @@ def spike_time_loss(
     Both inputs are padded spike-time arrays (as ``SimulationResult.spike_times``: sorted,
     ``+inf`` after the last spike). Padding is replaced by `t_end`, so that a spike that
     disappears through the end of the window changes the loss continuously; the k-th model
-    spike is compared with the k-th recorded one. With `simulate`'s linearly interpolated
-    crossing times the loss is differentiable in the parameters (a smooth surrogate on the
-    scan path; it gives no gradient for spikes appearing in the middle of the window).
+    spike is compared with the k-th recorded one. `simulate`'s spike times are located within
+    the step (cubic Hermite by default, the solver's dense output for Diffrax) with
+    implicit-function-theorem gradients, so the loss is differentiable in the parameters; it
+    gives no gradient for spikes appearing in the middle of the window.
 
     **Arguments:** `t_model`, `t_data`: ms, ``[slots, *pop]`` (the shorter is padded);
     `t_end`: end of the observation window, ms; `weights`: per-trace weights ``[*pop]``.
