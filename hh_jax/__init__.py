@@ -30,7 +30,9 @@ from ._rates import beta_n as beta_n
 from ._rates import exprel as exprel
 from ._rates import steady_state as steady_state
 from ._rates import time_constant as time_constant
-from ._result import RECORDABLE as RECORDABLE
+from ._observables import Observable as Observable
+from ._observables import OBSERVABLES as OBSERVABLES
+from ._observables import RECORDABLE as RECORDABLE
 from ._result import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
 from ._sharding import simulate_sharded as simulate_sharded

@@ -208,6 +208,8 @@ PLOT_ROWS = [
     ("plot.currents", "currents not recorded", lambda: Pl.currents(_result()), ValueError, r"'INa' was not recorded; pass record=\(\.\.\., 'INa'\)"),
     ("plot.currents", "not a SimulationResult", lambda: Pl.currents("x"), TypeError, r"result must be a SimulationResult, got str"),
     ("plot.conductances", "not a SimulationResult", lambda: Pl.conductances(None), TypeError, r"result must be a SimulationResult, got NoneType"),
+    ("plot.traces", "unknown name", lambda: Pl.traces(_result(), ("V", "ICa")), ValueError, r"names: unknown or empty \['ICa'\]"),
+    ("plot.traces", "names of different units", lambda: Pl.traces(_result(), ("V", "m")), ValueError, r"names: the traces have different units"),
     ("plot.stacked", "neuron index out of range", lambda: Pl.stacked(_result(), neurons=[3]), ValueError, r"neurons: index 3 out of range for 1 neuron"),
     ("plot.bifurcation", "not an EquilibriumBranch", lambda: Pl.bifurcation(np.ones(3)), TypeError, r"branch must be an EquilibriumBranch .*got ndarray"),
     ("plot.fi", "not an FICurve", lambda: Pl.fi({"I": [1.0]}), TypeError, r"curve must be an FICurve .*got dict"),

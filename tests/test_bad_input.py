@@ -194,6 +194,8 @@ NO_INPUT = {
     "UNITS": "a dict of unit strings",
     "PRESETS": "a dict of preset names (see HHParams.from_preset)",
     "RECORDABLE": "a tuple of names (see simulate(record=...))",
+    "OBSERVABLES": "the table of recordable names: unit, label, state variables needed, formula",
+    "Observable": "a row of OBSERVABLES (built by hh_jax itself)",
     "Currents": "returned by currents(); not validated",
     "Conductances": "returned by conductances(); not validated",
     "SimulationResult": "returned by simulate(); see SimulationResult.trace",

@@ -10,6 +10,7 @@ from ._traces import conductances as conductances
 from ._traces import currents as currents
 from ._traces import gates as gates
 from ._traces import stacked as stacked
+from ._traces import traces as traces
 from ._traces import voltage as voltage
 from ._dynamics import bifurcation as bifurcation
 from ._dynamics import eigenvalues as eigenvalues
