@@ -98,10 +98,10 @@ def run(args) -> int:
     y0 = hh_jax.steady_state_at(float(rec.V[0]))
     obj = hf.TraceObjective(stim, rec.V, dt=args.dt, y0=y0)
     show = not args.no_progress
-    res = hf.fit(obj.window(horizon=0.5), space, n_starts=args.starts, steps=args.steps,
+    res = hf.optimize(obj.window(horizon=0.5), space, n_starts=args.starts, steps=args.steps,
                  key=jax.random.key(args.seed), optimizer=optax.adam(0.05), progress=show,
                  description="fit (teacher-forced)")
-    res = hf.fit(obj, space, init=res, steps=args.steps, optimizer=optax.adam(0.01),
+    res = hf.optimize(obj, space, init=res, steps=args.steps, optimizer=optax.adam(0.01),
                  progress=show, description="fit (free run)")
     res = hf.polish(obj, res)
     out_folder.write(lambda folder: _write_fit(folder, args, rec, obj, res))

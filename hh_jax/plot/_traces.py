@@ -158,7 +158,7 @@ def gates(result, *, ax=None, neuron: int = 0, **kwargs):
     return ax
 
 
-def currents(result, *, ax=None, neuron: int = 0, **kwargs):
+def current_traces(result, *, ax=None, neuron: int = 0, **kwargs):
     """Ionic current densities INa, IK, IL (µA/cm², outward positive) against time (ms).
 
     **Arguments:**
@@ -171,12 +171,12 @@ def currents(result, *, ax=None, neuron: int = 0, **kwargs):
 
     **Returns:** the Axes.
 
-    **Example:** ``hh_jax.plot.currents(r, ax=axes[2])``.
+    **Example:** ``hh_jax.plot.current_traces(r, ax=axes[2])``.
     """
     return traces(result, names_in_group("current"), ax=ax, neuron=neuron, **kwargs)
 
 
-def conductances(result, *, ax=None, neuron: int = 0, **kwargs):
+def conductance_traces(result, *, ax=None, neuron: int = 0, **kwargs):
     """Conductance densities gNa·m³h, gK·n⁴, gL (mS/cm²) against time (ms).
 
     **Arguments:**
@@ -188,7 +188,7 @@ def conductances(result, *, ax=None, neuron: int = 0, **kwargs):
 
     **Returns:** the Axes.
 
-    **Example:** ``hh_jax.plot.conductances(r, ax=axes[1])``.
+    **Example:** ``hh_jax.plot.conductance_traces(r, ax=axes[1])``.
     """
     return traces(result, names_in_group("conductance"), ax=ax, neuron=neuron, **kwargs)
 

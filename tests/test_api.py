@@ -1,0 +1,48 @@
+"""The public API's names (issue 13, item 7): each renamed name is gone (AttributeError, never a
+silent second meaning), its replacement exists, and no public name means two things."""
+
+import importlib
+
+import pytest
+
+import hh_jax
+import hh_jax.plot
+
+# (module, old name, new name): the renames of CHANGELOG.md
+RENAMES = [
+    ("hh_jax.plot", "currents", "current_traces"),
+    ("hh_jax.plot", "conductances", "conductance_traces"),
+    ("hh_jax.plot", "eigenvalues", "spectrum"),
+    ("hh_jax.plot", "phase_plane", "phase_portrait"),
+    ("hh_jax.fit", "fit", "optimize"),
+]
+SUBPACKAGES = ("hh_jax", "hh_jax.analysis", "hh_jax.fit", "hh_jax.plot")
+
+
+def _public(module):
+    return {n for n in dir(module) if not n.startswith("_") and not isinstance(getattr(module, n), type(hh_jax))}
+
+
+@pytest.mark.parametrize("module, old, new", RENAMES, ids=[f"{m}.{o}" for m, o, _ in RENAMES])
+def test_old_name_fails_loudly_and_new_name_exists(module, old, new):
+    mod = importlib.import_module(module)
+    with pytest.raises(AttributeError):
+        getattr(mod, old)
+    assert callable(getattr(mod, new))
+
+
+def test_no_public_name_means_two_things():
+    seen = {}
+    for name in SUBPACKAGES:
+        for attr in _public(importlib.import_module(name)):
+            seen.setdefault(attr, []).append(name)
+    clashes = {k: v for k, v in seen.items() if len(v) > 1}
+    assert not clashes, f"one name, several meanings: {clashes}"
+
+
+def test_changelog_lists_every_rename():
+    text = (hh_jax.__file__.rsplit("/hh_jax/", 1)[0] + "/CHANGELOG.md")
+    with open(text, encoding="utf-8") as f:
+        log = f.read()
+    for module, old, new in RENAMES:
+        assert f"`{module}.{old}` | `{module}.{new}`" in log, (old, new)
