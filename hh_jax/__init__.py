@@ -16,7 +16,7 @@ from ._io import params_to_dict as params_to_dict
 from ._io import save_module as save_module
 from ._io import save_params as save_params
 from ._io import save_result as save_result
-from ._initial_state import resting_state as resting_state
+from ._initial_state import equilibrium as equilibrium
 from ._initial_state import steady_state_at as steady_state_at
 from ._params import HHParams as HHParams
 from ._params import PRESETS as PRESETS

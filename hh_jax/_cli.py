@@ -96,9 +96,9 @@ def _add_simulate(sub) -> None:
                    help="absolute tolerance of a Diffrax method, mV (default: 1e-6)")
     s.add_argument("--n", type=cli_args.integer("--n", lo=1, hi=cli_args.MAX_NEURONS), default=1,
                    help="number of neurons (default: 1)")
-    s.add_argument("--init", default="steady", choices=["steady", "rest", "brainpy"],
-                   help="initial state: steady (gates at steady state at -65 mV), rest (exact "
-                        "resting state under --current), brainpy (random V in [-70,-60]) "
+    s.add_argument("--init", default="steady", choices=["steady", "equilibrium", "brainpy"],
+                   help="initial state: steady (gates at steady state at -65 mV), equilibrium (the exact "
+                        "equilibrium under --current), brainpy (random V in [-70,-60]) "
                         "(default: steady)")
     s.add_argument("--seed", type=cli_args.seed(), default=0, help="PRNG seed for --init brainpy (default: 0)")
     s.add_argument("--record-every", type=cli_args.integer("--record-every", lo=1, hi=cli_args.MAX_STEPS),
@@ -158,8 +158,8 @@ def _simulate(args) -> int:
     shape = (args.n,)
     if args.init == "steady":
         y0 = hh_jax.steady_state_at(-65.0, shape=shape)
-    elif args.init == "rest":
-        y0 = hh_jax.resting_state(params, args.current).broadcast_to(shape)
+    elif args.init == "equilibrium":
+        y0 = hh_jax.equilibrium(params, args.current).broadcast_to(shape)
     else:
         y0 = hh_jax.brainpy_initial_state(jax.random.key(args.seed), shape)
     out = OutputFolder(args.out, command="simulate")  # checked before the computation

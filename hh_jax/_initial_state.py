@@ -1,4 +1,4 @@
-"""Initial states: gates at steady state, BrainPy's random initializer, the exact resting state."""
+"""Initial states: gates at steady state, BrainPy's random initializer, the exact equilibrium."""
 
 from typing import Sequence
 
@@ -76,13 +76,13 @@ def brainpy_initial_state(key: PRNGKeyArray, shape: int | Sequence[int] = ()) ->
 
 def _float_arg(name, x, dtype):
     if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"resting_state: {name} must be a number or a float array, got {x!r}.")
+        raise TypeError(f"equilibrium: {name} must be a number or a float array, got {x!r}.")
     try:
         x = jnp.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"resting_state: {name} must be a number or a float array: {e}") from None
+        raise TypeError(f"equilibrium: {name} must be a number or a float array: {e}") from None
     if not isinstance(x, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(x))):
-        raise ValueError(f"resting_state: {name} must be finite, got {x}.")
+        raise ValueError(f"equilibrium: {name} must be finite, got {x}.")
     return x
 
 
@@ -93,7 +93,7 @@ def _rest_residual(V, args):
     return (I - currents(params, y).total) / params.C
 
 
-def resting_state(
+def equilibrium(
     params: HHParams,
     I: PopArrayLike = 0.0,
     *,
@@ -118,22 +118,22 @@ def resting_state(
 
     **Returns:** an `HHState` at the equilibrium, population shape.
 
-    **Example:** ``resting_state(HHParams.hh1952()).V`` ≈ −64.996 mV.
+    **Example:** ``equilibrium(HHParams.hh1952()).V`` ≈ −64.996 mV.
     """
     if not isinstance(params, HHParams):
-        raise TypeError(f"resting_state: params must be an HHParams, got {type(params).__name__}.")
+        raise TypeError(f"equilibrium: params must be an HHParams, got {type(params).__name__}.")
     I = _float_arg("I (uA/cm^2)", I, params.dtype)
     V0 = _float_arg("V0 (mV)", V0, params.dtype)
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if tol is not None and (
             isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0
         ):
-            raise ValueError(f"resting_state: {name} must be a positive number, got {tol!r}.")
+            raise ValueError(f"equilibrium: {name} must be a positive number, got {tol!r}.")
     try:
         shape = tuple(np.broadcast_shapes(params.pop_shape, jnp.shape(I), jnp.shape(V0)))
     except ValueError:
         raise ValueError(
-            f"resting_state: shapes do not broadcast: params {params.pop_shape}, "
+            f"equilibrium: shapes do not broadcast: params {params.pop_shape}, "
             f"I {jnp.shape(I)}, V0 {jnp.shape(V0)}."
         ) from None
     dtype = jnp.result_type(params.dtype, I.dtype)
@@ -143,7 +143,7 @@ def resting_state(
     p = params.broadcast()
     p = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), p)
     # Traced values are not checked above: a NaN/Inf must not reach the Newton solve silently.
-    I = eqx.error_if(I, ~jnp.all(jnp.isfinite(I)), "resting_state: I must be finite.")
+    I = eqx.error_if(I, ~jnp.all(jnp.isfinite(I)), "equilibrium: I must be finite.")
     I_flat = jnp.broadcast_to(I, shape).reshape(-1)
     V0_flat = jnp.broadcast_to(jnp.asarray(V0, dtype), shape).reshape(-1)
     solver = optx.Newton(rtol=rtol, atol=atol)

@@ -15,7 +15,11 @@ RENAMES = [
     ("hh_jax.plot", "eigenvalues", "spectrum"),
     ("hh_jax.plot", "phase_plane", "phase_portrait"),
     ("hh_jax.fit", "fit", "optimize"),
+    ("hh_jax", "resting_state", "equilibrium"),
+    ("hh_jax.analysis", "steady_state_current", "equilibrium_current"),
+    ("hh_jax.analysis", "FromRest", "FromHolding"),
 ]
+GONE = [("hh_jax.analysis", "equilibrium_voltage")]
 SUBPACKAGES = ("hh_jax", "hh_jax.analysis", "hh_jax.fit", "hh_jax.plot")
 
 
@@ -29,6 +33,21 @@ def test_old_name_fails_loudly_and_new_name_exists(module, old, new):
     with pytest.raises(AttributeError):
         getattr(mod, old)
     assert callable(getattr(mod, new))
+
+
+@pytest.mark.parametrize("module, old", GONE)
+def test_removed_synonyms_fail_loudly(module, old):
+    with pytest.raises(AttributeError):
+        getattr(importlib.import_module(module), old)
+
+
+def test_one_word_for_rest_and_equilibria():
+    # equilibrium: a fixed point of the model; steady state: a gate's x_inf(V); "rest": no name
+    names = set()
+    for name in SUBPACKAGES:
+        names |= _public(importlib.import_module(name))
+    assert not [n for n in names if "rest" in n.lower()], names
+    assert {n for n in names if "steady" in n.lower()} == {"steady_state", "steady_state_at"}
 
 
 def test_no_public_name_means_two_things():

@@ -86,7 +86,7 @@ def _run_fi(args) -> int:
     out = OutputFolder(args.out, command="fi")  # checked before the computation
     try:
         curves = {
-            "rest": A.fi_curve(p, I, start=A.FromRest(), **kw),
+            "rest": A.fi_curve(p, I, start=A.FromHolding(), **kw),
             "spiking": A.fi_curve(p, I, start=A.FromSpiking(), **kw),
             "equilibrium": A.fi_curve(p, I, start=A.FromEquilibrium(), **kw),
         }

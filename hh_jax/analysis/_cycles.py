@@ -239,7 +239,7 @@ def cycle_guess(
 
     **Example:** ``y, T = cycle_guess(HHParams.hh1952(), 10.0)``.
     """
-    from .._initial_state import resting_state
+    from .._initial_state import equilibrium
 
     _check_single(params)
     for name, v in (("duration", duration), ("dt", dt)):
@@ -249,7 +249,7 @@ def cycle_guess(
     if I.shape != () or not np.isfinite(I):
         raise ValueError(f"cycle_guess: I must be a finite scalar (uA/cm^2), got {I!r}.")
     if y0 is None:
-        y0 = resting_state(params, 0.0)
+        y0 = equilibrium(params, 0.0)
     r = simulate(params, float(I), duration=duration, dt=dt, y0=y0, record=("V", "m", "h", "n"))
     V = np.asarray(r.V)
     tail = V[2 * len(V) // 3 :]

@@ -46,11 +46,11 @@ p = hh_jax.HHParams.hh1952()
 # not from differentiating through Newton's iterations.
 
 # %%
-rest = hh_jax.resting_state(p)
+rest = hh_jax.equilibrium(p)
 s = A.stability(p, rest)
 print(f"V_rest = {float(rest.V):.4f} mV; class: {s.name}")
 print("eigenvalues (1/ms):", np.round(np.asarray(s.eigenvalues), 4))
-dV_dgL = jax.grad(lambda gL: A.equilibrium_voltage(p.replace(gL=gL)))(jnp.asarray(0.3))
+dV_dgL = jax.grad(lambda gL: hh_jax.equilibrium(p.replace(gL=gL)).V)(jnp.asarray(0.3))
 print(f"dV_rest/dgL = {float(dV_dgL):.4f} mV per mS/cm^2 (implicit function theorem)")
 
 # %% [markdown]
@@ -94,7 +94,7 @@ plt.show()
 
 # %%
 If = np.linspace(0.0, FI_MAX, N_FI)
-from_rest = A.fi_curve(p, If, start=A.FromRest(), transient=TRANSIENT, window=WINDOW)
+from_rest = A.fi_curve(p, If, start=A.FromHolding(), transient=TRANSIENT, window=WINDOW)
 from_eq = A.fi_curve(p, If, start=A.FromEquilibrium(), transient=TRANSIENT, window=WINDOW)
 print(f"from rest: onset {from_rest.onset()} uA/cm^2, minimum rate {from_rest.minimum_rate():.1f} Hz, "
       f"block from {from_rest.block_onset()} uA/cm^2")
