@@ -65,3 +65,57 @@ def test_changelog_lists_every_rename():
         log = f.read()
     for module, old, new in RENAMES:
         assert f"`{module}.{old}` | `{module}.{new}`" in log, (old, new)
+
+
+# --- the command line: one option vocabulary, no import cycle ------------------------------------
+
+def test_the_subcommand_modules_import_before_the_cli_front():
+    import subprocess
+    import sys
+
+    code = "import hh_jax.fit._cli, hh_jax.analysis._cli, hh_jax._output_dir, hh_jax._cli"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_subcommand_modules_do_not_import_the_cli_front():
+    # hh_jax._cli imports the subcommands; they import only _cli_args and _output_dir (no cycle)
+    import pathlib
+    import re
+
+    root = pathlib.Path(hh_jax.__file__).parent
+    for path in (root / "fit" / "_cli.py", root / "analysis" / "_cli.py", root / "_cli_args.py", root / "_output_dir.py"):
+        src = path.read_text(encoding="utf-8")
+        assert not re.search(r"from \.+_cli import|import hh_jax\._cli\b|from \.\. import _cli\b", src), path
+
+
+def _options(command):
+    from hh_jax._cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return {a.option_strings[0]: a for a in sub._actions if a.option_strings}
+
+
+SHARED = ("--preset", "--dt", "--seed", "--out", "--no-plot")
+
+
+def test_subcommands_share_one_option_vocabulary():
+    opts = {c: _options(c) for c in ("simulate", "fi", "bifurcation", "fit")}
+    for option in SHARED:
+        actions = [o[option] for o in opts.values() if option in o]
+        assert len(actions) >= 2, option
+        kinds = {(getattr(a.type, "__name__", None), tuple(a.choices or ()), type(a).__name__) for a in actions}
+        assert len(kinds) == 1, (option, kinds)
+    assert "--preset" in opts["fit"] and "--dt" in opts["fit"]
+
+
+@pytest.mark.parametrize("command", ["simulate", "fi", "bifurcation", "fit"])
+def test_a_bad_preset_is_refused_alike_by_every_subcommand(command, capsys):
+    from hh_jax._cli import main
+
+    extra = ["--data", "x.csv", "--protocol", "10"] if command == "fit" else []
+    with pytest.raises(SystemExit) as e:
+        main([command, "--preset", "squid"] + extra)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--preset" in err and "squid" in err, err
