@@ -119,3 +119,20 @@ def test_a_bad_preset_is_refused_alike_by_every_subcommand(command, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--preset" in err and "squid" in err, err
+
+
+def test_parameters_come_first():
+    # every public function of the model taking `params` takes it first (I/O keeps numpy's
+    # and Equinox's (path, object) order: save_params(path, params))
+    import inspect
+
+    late = []
+    for name in SUBPACKAGES:
+        mod = importlib.import_module(name)
+        for attr in _public(mod):
+            obj = getattr(mod, attr)
+            if inspect.isfunction(obj) and attr != "save_params":
+                ps = list(inspect.signature(obj).parameters)
+                if "params" in ps and ps[0] != "params":
+                    late.append(f"{name}.{attr}")
+    assert not late, late

@@ -85,18 +85,21 @@ def _solve(x0, T, params, I, tol: _Tol, saveat):
     )
 
 
-def flow(x0: Float[Array, "4"], T, params: HHParams, I, *, rtol=1e-10, atol=1e-10, max_steps=2048):
+def flow(params: HHParams, I, x0: Float[Array, "4"], T, *, rtol=1e-10, atol=1e-10, max_steps=2048):
     """The state after time `T` (ms) from `x0` (``[V, m, h, n]``) under constant `I` (Diffrax).
 
     Integrated by Tsit5 with tolerance `rtol`/`atol` (default 1e-10), differentiable in forward
     and reverse mode (`diffrax.DirectAdjoint`).
 
-    **Example:** ``flow(to_vector(y), 14.6, p, 10.0)``.
+    **Arguments:** `params`: `HHParams` of one neuron; `I`: constant current, µA/cm²; `x0`: the
+    start ``[V, m, h, n]`` (mV, 1, 1, 1); `T`: the time, ms. `rtol`, `atol`, `max_steps`: Diffrax.
+
+    **Example:** ``flow(p, 10.0, to_vector(y), 14.6)``.
     """
+    _check_single(params)
     x0 = _as_float("flow: x0", x0)
     if x0.shape != (4,):
         raise ValueError(f"flow: x0 must have shape (4,) ([V, m, h, n]), got {x0.shape}.")
-    _check_single(params)
     tol = _Tol(rtol, atol, max_steps)
     return _solve(x0, T, params, I, tol, diffrax.SaveAt(t1=True)).ys[-1]
 
@@ -205,11 +208,12 @@ def limit_cycle(
     )
 
 
-def cycle_path(cycle: LimitCycle, params: HHParams, *, samples: int = 1001, rtol: float = 1e-10) -> HHState:
+def cycle_path(params: HHParams, cycle: LimitCycle, *, samples: int = 1001, rtol: float = 1e-10) -> HHState:
     """The orbit sampled at `samples` equally spaced times over one period (`HHState` ``[samples]``).
 
-    **Example:** ``path = cycle_path(c, p); path.V.max()``.
+    **Example:** ``path = cycle_path(p, c); path.V.max()``.
     """
+    _check_single(params)
     if not isinstance(cycle, LimitCycle):
         raise TypeError(f"cycle_path: cycle must be a LimitCycle (from limit_cycle), got {type(cycle).__name__}.")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
