@@ -60,7 +60,7 @@ def recovery(n_starts=16):
         if opt is None:
             res = hf.polish(o, res, max_steps=steps)
         else:
-            res = hf.fit(o, space, n_starts=n_starts, steps=steps, init=res, key=jax.random.key(3),
+            res = hf.optimize(o, space, n_starts=n_starts, steps=steps, init=res, key=jax.random.key(3),
                          optimizer=opt, progress=False)
         err = _rel_errors(space, res.best_u).max(1)
         log.append({"stage": label, "steps": steps, "wall_s": time.perf_counter() - t,
@@ -88,7 +88,7 @@ def spike_time_fit(n_starts=8):
     obj = hf.SpikeTimeObjective(stim, r.spike_times, dt=DT, duration=100.0)
     space = hf.ParamSpace(TRUTH, ("gNa", "gK"))
     t = time.perf_counter()
-    res = hf.fit(obj, space, n_starts=n_starts, steps=200, rel=0.3, key=jax.random.key(5),
+    res = hf.optimize(obj, space, n_starts=n_starts, steps=200, rel=0.3, key=jax.random.key(5),
                  optimizer=optax.adam(0.02), progress=False)
     res = hf.polish(obj, res, max_steps=20)
     err = _rel_errors(space, res.best_u)

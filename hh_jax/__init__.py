@@ -16,7 +16,7 @@ from ._io import params_to_dict as params_to_dict
 from ._io import save_module as save_module
 from ._io import save_params as save_params
 from ._io import save_result as save_result
-from ._initial_state import resting_state as resting_state
+from ._initial_state import equilibrium as equilibrium
 from ._initial_state import steady_state_at as steady_state_at
 from ._params import HHParams as HHParams
 from ._params import PRESETS as PRESETS
@@ -30,7 +30,9 @@ from ._rates import beta_n as beta_n
 from ._rates import exprel as exprel
 from ._rates import steady_state as steady_state
 from ._rates import time_constant as time_constant
-from ._result import RECORDABLE as RECORDABLE
+from ._observables import Observable as Observable
+from ._observables import OBSERVABLES as OBSERVABLES
+from ._observables import RECORDABLE as RECORDABLE
 from ._result import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
 from ._sharding import simulate_sharded as simulate_sharded

@@ -10,8 +10,9 @@ from typing import Sequence
 from . import _cli_args as cli_args
 from ._cli_args import CLIError as CLIError
 from ._cli_args import Parser as _Parser
-from ._cli_args import finite as _finite  # noqa: F401 - the old helper names
-from ._cli_args import positive as _positive  # noqa: F401
+from ._output_dir import write_npz as _atomic_savez
+from ._output_dir import write_png as _atomic_savefig
+from ._output_dir import write_text as _atomic_write
 
 
 DIFFRAX_METHODS = {"tsit5": "Tsit5", "dopri5": "Dopri5", "dopri8": "Dopri8", "heun": "Heun",
@@ -74,17 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_simulate(sub) -> None:
-    from ._params import PRESETS
-
     s = sub.add_parser("simulate", help="simulate HH neurons under a constant current")
-    s.add_argument("--preset", default="brainpy", choices=sorted(PRESETS),
-                   help="parameter set: brainpy (the seeds' defaults) or hh1952 (default: brainpy)")
+    cli_args.add_preset(s)
     s.add_argument("--current", type=cli_args.current("--current"), default=10.0,
                    help="injected current density, uA/cm^2 (default: 10)")
     s.add_argument("--duration", type=cli_args.positive("--duration", unit=" ms"), default=200.0,
                    help="simulated time, ms (default: 200)")
-    s.add_argument("--dt", type=cli_args.time_step(), default=0.01,
-                   help=f"time step, ms, <= {cli_args.DT_MAX} (default: 0.01)")
+    cli_args.add_dt(s, default=0.01)
     s.add_argument("--method", default="exp_euler", choices=_method_names(),
                    help="integration scheme: a fixed-step scan stepper, or an adaptive Diffrax "
                         "solver (tsit5, dopri5, dopri8, heun, kvaerno5; dt is then the output "
@@ -96,15 +93,15 @@ def _add_simulate(sub) -> None:
                    help="absolute tolerance of a Diffrax method, mV (default: 1e-6)")
     s.add_argument("--n", type=cli_args.integer("--n", lo=1, hi=cli_args.MAX_NEURONS), default=1,
                    help="number of neurons (default: 1)")
-    s.add_argument("--init", default="steady", choices=["steady", "rest", "brainpy"],
-                   help="initial state: steady (gates at steady state at -65 mV), rest (exact "
-                        "resting state under --current), brainpy (random V in [-70,-60]) "
+    s.add_argument("--init", default="steady", choices=["steady", "equilibrium", "brainpy"],
+                   help="initial state: steady (gates at steady state at -65 mV), equilibrium (the exact "
+                        "equilibrium under --current), brainpy (random V in [-70,-60]) "
                         "(default: steady)")
-    s.add_argument("--seed", type=cli_args.seed(), default=0, help="PRNG seed for --init brainpy (default: 0)")
+    cli_args.add_seed(s, what="for --init brainpy")
     s.add_argument("--record-every", type=cli_args.integer("--record-every", lo=1, hi=cli_args.MAX_STEPS),
                    default=1, help="keep every k-th step (default: 1)")
-    s.add_argument("--out", default="out", help="output folder (default: out)")
-    s.add_argument("--no-plot", action="store_true", help="do not write voltage.png")
+    cli_args.add_out(s)
+    cli_args.add_no_plot(s, what="voltage.png")
 
 
 def _needs_x64(args) -> bool:
@@ -158,8 +155,8 @@ def _simulate(args) -> int:
     shape = (args.n,)
     if args.init == "steady":
         y0 = hh_jax.steady_state_at(-65.0, shape=shape)
-    elif args.init == "rest":
-        y0 = hh_jax.resting_state(params, args.current).broadcast_to(shape)
+    elif args.init == "equilibrium":
+        y0 = hh_jax.equilibrium(params, args.current).broadcast_to(shape)
     else:
         y0 = hh_jax.brainpy_initial_state(jax.random.key(args.seed), shape)
     out = OutputFolder(args.out, command="simulate")  # checked before the computation
@@ -235,34 +232,6 @@ def _plot(result, args, path):
     hp.gates(result, ax=ax2, neuron=0)
     fig.tight_layout()
     _atomic_savefig(fig, path, dpi=120)
-
-
-# Every CLI output goes through hh_jax._io._atomic_write: a temporary file in the same folder,
-# then os.replace; on any error the temporary file is removed and an existing file is untouched.
-def _atomic_write(path: str, text: str) -> None:
-    from ._io import _atomic_write as write
-
-    write(path, lambda f: f.write(text), "w")
-
-
-def _atomic_savez(path: str, **arrays) -> None:
-    import numpy as np
-
-    from ._io import _atomic_write as write
-
-    write(path, lambda f: np.savez(f, **arrays), "wb")
-
-
-def _atomic_savefig(fig, path: str, **kwargs) -> None:
-    """Save a matplotlib figure as PNG atomically, and close it (also on error)."""
-    import matplotlib.pyplot as plt
-
-    from ._io import _atomic_write as write
-
-    try:
-        write(path, lambda f: fig.savefig(f, format="png", **kwargs), "wb")
-    finally:
-        plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -168,6 +168,37 @@ def time_step(name="--dt"):
                         "and their accuracy')")
 
 
+# --- the options every subcommand shares: one name, one type, one check, one help ------------------
+
+def add_preset(s, *, default: str = "brainpy", what: str = "parameter set") -> None:
+    """``--preset``: a name of `hh_jax.PRESETS` (refused at parsing otherwise)."""
+    from ._params import PRESETS
+
+    s.add_argument("--preset", default=default, choices=sorted(PRESETS),
+                   help=f"{what}: {' or '.join(sorted(PRESETS))} (default: {default})")
+
+
+def add_dt(s, *, default: float, what: str = "time step") -> None:
+    """``--dt``: a time step, ms, in ``(0, DT_MAX]`` (`time_step`)."""
+    s.add_argument("--dt", type=time_step(), default=default,
+                   help=f"{what}, ms, <= {DT_MAX} (default: {default:g})")
+
+
+def add_seed(s, *, what: str) -> None:
+    """``--seed``: an int64 PRNG seed (`seed`), default 0."""
+    s.add_argument("--seed", type=seed(), default=0, help=f"PRNG seed {what} (default: 0)")
+
+
+def add_out(s, *, default: str = "out") -> None:
+    """``--out``: the output folder (written whole, see `hh_jax._output_dir`)."""
+    s.add_argument("--out", default=default, help=f"output folder (default: {default})")
+
+
+def add_no_plot(s, *, what: str = "the PNG") -> None:
+    """``--no-plot``: skip the figure."""
+    s.add_argument("--no-plot", action="store_true", help=f"do not write {what}")
+
+
 # --- checks after parsing (they need several options) -------------------------------------------
 
 def warn(message: str) -> None:

@@ -1,4 +1,4 @@
-"""Initial states: gates at steady state, BrainPy's random initializer, the exact resting state."""
+"""Initial states: gates at steady state, BrainPy's random initializer, the exact equilibrium."""
 
 from typing import Sequence
 
@@ -75,7 +75,7 @@ def _rest_residual(V, args):
     return (I - currents(params, y).total) / params.C
 
 
-def resting_state(
+def equilibrium(
     params: HHParams,
     I: PopArrayLike = 0.0,
     *,
@@ -100,22 +100,22 @@ def resting_state(
 
     **Returns:** an `HHState` at the equilibrium, population shape.
 
-    **Example:** ``resting_state(HHParams.hh1952()).V`` ≈ −64.996 mV.
+    **Example:** ``equilibrium(HHParams.hh1952()).V`` ≈ −64.996 mV.
     """
     if not isinstance(params, HHParams):
-        raise TypeError(f"resting_state: params must be an HHParams, got {type(params).__name__}.")
-    I = as_float_array("resting_state: I (uA/cm^2)", I, finite=True, dtype=params.dtype)
-    V0 = as_float_array("resting_state: V0 (mV)", V0, finite=True, dtype=params.dtype)
+        raise TypeError(f"equilibrium: params must be an HHParams, got {type(params).__name__}.")
+    I = as_float_array("equilibrium: I (uA/cm^2)", I, finite=True, dtype=params.dtype)
+    V0 = as_float_array("equilibrium: V0 (mV)", V0, finite=True, dtype=params.dtype)
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if tol is not None and (
             isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0
         ):
-            raise ValueError(f"resting_state: {name} must be a positive number, got {tol!r}.")
+            raise ValueError(f"equilibrium: {name} must be a positive number, got {tol!r}.")
     try:
         shape = tuple(np.broadcast_shapes(params.pop_shape, jnp.shape(I), jnp.shape(V0)))
     except ValueError:
         raise ValueError(
-            f"resting_state: shapes do not broadcast: params {params.pop_shape}, "
+            f"equilibrium: shapes do not broadcast: params {params.pop_shape}, "
             f"I {jnp.shape(I)}, V0 {jnp.shape(V0)}."
         ) from None
     dtype = jnp.result_type(params.dtype, I.dtype)
@@ -125,7 +125,7 @@ def resting_state(
     p = params.broadcast()
     p = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).reshape(-1), p)
     # Traced values are not checked above: a NaN/Inf must not reach the Newton solve silently.
-    I = eqx.error_if(I, ~jnp.all(jnp.isfinite(I)), "resting_state: I must be finite.")
+    I = eqx.error_if(I, ~jnp.all(jnp.isfinite(I)), "equilibrium: I must be finite.")
     I_flat = jnp.broadcast_to(I, shape).reshape(-1)
     V0_flat = jnp.broadcast_to(jnp.asarray(V0, dtype), shape).reshape(-1)
     solver = optx.Newton(rtol=rtol, atol=atol)

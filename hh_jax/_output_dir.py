@@ -377,3 +377,30 @@ def _exchange(a: Path, b: Path) -> bool:
     if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
         return False
     raise OSError(err, os.strerror(err), str(b))
+
+
+# --- the files of a CLI output folder -------------------------------------------------------------
+# Every CLI output goes through hh_jax._io._atomic_write: a temporary file in the same folder,
+# then os.replace; on any error the temporary file is removed and an existing file is untouched.
+# (Here, not in _cli.py, so that every subcommand module imports them without importing _cli.)
+
+def write_text(path: str, text: str) -> None:
+    """Write `text` to `path` atomically."""
+    _atomic_write(path, lambda f: f.write(text), "w")
+
+
+def write_npz(path: str, **arrays) -> None:
+    """Write `arrays` to the ``.npz`` file `path` atomically."""
+    import numpy as np
+
+    _atomic_write(path, lambda f: np.savez(f, **arrays), "wb")
+
+
+def write_png(fig, path: str, **kwargs) -> None:
+    """Save a matplotlib figure as PNG atomically, and close it (also on error)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        _atomic_write(path, lambda f: fig.savefig(f, format="png", **kwargs), "wb")
+    finally:
+        plt.close(fig)

@@ -5,12 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, Float, Int, PopArray
+from ._observables import OBSERVABLES, RECORDABLE
 from ._vector_field import HHState
-
-
-RECORDABLE = ("V", "m", "h", "n", "INa", "IK", "IL", "gNa", "gK", "gL", "I")
-"""Names accepted by ``simulate(record=...)``: state variables (mV, 1), ionic currents (µA/cm²),
-conductances (mS/cm²) and the injected current ``I`` (µA/cm²)."""
 
 
 class SimulationResult(eqx.Module):
@@ -20,8 +16,9 @@ class SimulationResult(eqx.Module):
 
     - `t`: sample times, ms, shape ``[samples]`` (``t0``, then every `record_every`-th step);
       empty when nothing is recorded (``record=()``).
-    - `V`, `m`, `h`, `n`, `INa`, `IK`, `IL`, `gNa`, `gK`, `gL`, `I`: recorded traces, shape
-      ``[samples, *pop]`` (mV; 1; µA/cm²; mS/cm²; µA/cm²), or ``None`` if not recorded.
+    - one field per name of `hh_jax.RECORDABLE` (``V``, ``m``, ``h``, ``n``, ``INa``, ``IK``,
+      ``IL``, ``gNa``, ``gK``, ``gL``, ``I``; units in `hh_jax.OBSERVABLES`): the recorded trace,
+      shape ``[samples, *pop]``, or ``None`` if not recorded.
     - `spike_count`: spikes per neuron (upward crossings of ``V_th``), int, ``[*pop]``.
     - `spike_times`: ms, ``[max_spikes, *pop]``, each neuron's spike times in order, padded with
       ``+inf``; located within the step by cubic Hermite (default) or linear interpolation
@@ -37,17 +34,9 @@ class SimulationResult(eqx.Module):
     spike_times: Float[Array, "max_spikes *pop"]
     final_state: HHState
     finite: Array
-    V: Array | None = None
-    m: Array | None = None
-    h: Array | None = None
-    n: Array | None = None
-    INa: Array | None = None
-    IK: Array | None = None
-    IL: Array | None = None
-    gNa: Array | None = None
-    gK: Array | None = None
-    gL: Array | None = None
-    I: Array | None = None
+    # One optional trace field per row of the observables table (V, m, h, n, INa, ..., I).
+    __annotations__.update({_name: Array | None for _name in OBSERVABLES})
+    vars().update({_name: None for _name in OBSERVABLES})
     duration: float = eqx.field(static=True, default=0.0)
     dt: float = eqx.field(static=True, default=0.0)
 

@@ -14,6 +14,7 @@ from ._custom_types import Array
 from ._diffrax import prepare_diffrax, run_diffrax
 from ._fused import _table_shape, fused_arrays, unavailable_reason
 from ._initial_state import steady_state_at
+from ._observables import observe, state_names
 from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
 from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
@@ -29,16 +30,10 @@ from ._simulate_checks import (
 from ._steppers import AbstractStepper, ExpEuler
 from ._stimulus import AbstractStimulus, as_stimulus
 from ._validate import as_bool, as_int
-from ._vector_field import HHState, conductances, currents, derivatives, injected_current
+from ._vector_field import HHState, derivatives, injected_current
 
 def _observe(name, params: HHParams, y: HHState, I, shape):
-    if name in ("V", "m", "h", "n"):
-        return jnp.broadcast_to(getattr(y, name), shape)
-    if name in ("INa", "IK", "IL"):
-        return jnp.broadcast_to(getattr(currents(params, y), name), shape)
-    if name in ("gNa", "gK", "gL"):
-        return jnp.broadcast_to(getattr(conductances(params, y), name), shape)
-    return jnp.broadcast_to(I, shape)
+    return observe(name, params, y, I, shape)  # the observables table (_observables.py)
 
 
 _FEW = 32
@@ -405,9 +400,7 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
 
 def _state_names(record) -> str:
     """The state variables (a subset of "Vmhn") the recorded observables are computed from."""
-    needs = {"INa": "Vmh", "IK": "Vn", "IL": "V", "gNa": "mh", "gK": "n", "gL": "", "I": ""}
-    used = {v for name in record for v in needs.get(name, name)}
-    return "".join(v for v in "Vmhn" if v in used)
+    return state_names(record)  # the observables table (_observables.py)
 
 
 @eqx.filter_custom_jvp

@@ -98,7 +98,7 @@ def conductances(params: HHParams, y: HHState) -> Conductances:
 
     **Returns:** a `Conductances` with fields broadcast to the population shape.
 
-    **Example:** ``conductances(HHParams(), resting_state(HHParams())).gK``.
+    **Example:** ``conductances(HHParams(), equilibrium(HHParams())).gK``.
     """
     _check_args("conductances", params, y)
     shape = jnp.broadcast_shapes(jnp.shape(y.V), jnp.shape(params.gL))

@@ -75,11 +75,11 @@ def test_plots_return_axes():
     b = A.equilibrium_branch(p, np.linspace(0.0, 20.0, 5))
     ax = hp.bifurcation(b, hopf=jnp.array([9.775]))
     assert ax.get_xlabel().startswith("I") and len(ax.lines) >= 3
-    ax = hp.eigenvalues(b.eigenvalues, color="k")
+    ax = hp.spectrum(b.eigenvalues, color="k")
     assert len(ax.collections) == 1
     c = A.FICurve(I=jnp.array([1.0, 2.0]), rate=jnp.array([0.0, 50.0]), spike_count=jnp.array([0, 10]))
     assert hp.fi(c, label="x").get_ylabel() == "firing rate (Hz)"
     pp = A.phase_plane(p, 10.0, hh_jax.steady_state_at(jnp.array([-65.0, -50.0])), duration=5.0)
-    ax = hp.phase_plane(pp, cycle=hh_jax.steady_state_at(jnp.linspace(-70.0, 20.0, 5)))
+    ax = hp.phase_portrait(pp, cycle=hh_jax.steady_state_at(jnp.linspace(-70.0, 20.0, 5)))
     assert ax.get_xlabel() == "V (mV)"
     plt.close("all")

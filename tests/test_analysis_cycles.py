@@ -81,6 +81,6 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="currents"):
         A.fi_curve(p, [np.nan])
     with pytest.raises(ValueError, match="period"):
-        A.limit_cycle(p, 10.0, hh_jax.resting_state(p), -1.0)
+        A.limit_cycle(p, 10.0, hh_jax.equilibrium(p), -1.0)
     with pytest.raises(ValueError, match="no oscillation"):
         A.cycle_guess(p, 0.0)

@@ -17,7 +17,7 @@ PRESETS = ["hh1952", "brainpy"]
 def test_rest_and_eigenvalues_match_reference(preset):
     p = hh_jax.HHParams.from_preset(preset)
     ref_y = R.equilibrium(H.PRESETS[preset], 0.0)
-    y = hh_jax.resting_state(p)
+    y = hh_jax.equilibrium(p)
     np.testing.assert_allclose(A.to_vector(y), ref_y, rtol=0, atol=1e-9)
     J = A.jacobian(p, y, 0.0)
     np.testing.assert_allclose(J, R.fd_jacobian(H.PRESETS[preset], 0.0, ref_y), rtol=1e-6, atol=1e-8)
@@ -32,7 +32,7 @@ def test_rest_and_eigenvalues_match_reference(preset):
 
 def test_issue_numbers_hh1952():
     p = hh_jax.HHParams.hh1952()
-    y = hh_jax.resting_state(p)
+    y = hh_jax.equilibrium(p)
     assert abs(float(y.V) - (-64.996)) < 1e-3
     w = np.asarray(A.stability(p, y).eigenvalues)
     expected = np.array([-0.1207, -0.2026 + 0.3832j, -0.2026 - 0.3832j, -4.675])
@@ -62,7 +62,7 @@ def test_equilibria_over_currents(preset):
         # residual of the full vector field is ~0
         f = A.to_vector(hh_jax.vector_field(0.0, jax.tree_util.tree_map(lambda x: x[0], eqs), (p, I)))
         assert float(jnp.max(jnp.abs(f))) < 1e-10
-    np.testing.assert_allclose(A.steady_state_current(p, R.equilibrium(ref, 3.0)[0]), 3.0, atol=1e-9)
+    np.testing.assert_allclose(A.equilibrium_current(p, R.equilibrium(ref, 3.0)[0]), 3.0, atol=1e-9)
 
 
 def test_equilibria_finds_three_on_a_folded_iv_curve():
@@ -83,7 +83,7 @@ def test_equilibria_finds_three_on_a_folded_iv_curve():
 @pytest.mark.parametrize("preset", PRESETS)
 def test_rest_gradient_wrt_gL_matches_fd(preset):
     p = hh_jax.HHParams.from_preset(preset)
-    f = lambda gL: A.equilibrium_voltage(p.replace(gL=gL), 0.0)
+    f = lambda gL: hh_jax.equilibrium(p.replace(gL=gL), 0.0).V
     gL0 = float(p.gL)
     g = float(jax.grad(f)(jnp.asarray(gL0)))
     h = 1e-5 * gL0
@@ -95,9 +95,9 @@ def test_rest_gradient_wrt_gL_matches_fd(preset):
 def test_bad_inputs_name_the_argument():
     p = hh_jax.HHParams.hh1952()
     with pytest.raises(ValueError, match="population shape"):
-        A.jacobian(hh_jax.HHParams(gK=jnp.ones(3)), hh_jax.resting_state(p))
+        A.jacobian(hh_jax.HHParams(gK=jnp.ones(3)), hh_jax.equilibrium(p))
     with pytest.raises(TypeError, match="params"):
-        A.stability("hh1952", hh_jax.resting_state(p))
+        A.stability("hh1952", hh_jax.equilibrium(p))
     with pytest.raises(ValueError, match="V_min"):
         A.equilibria(p, 0.0, V_min=10.0, V_max=-10.0)
     with pytest.raises(ValueError, match="num"):

@@ -20,7 +20,7 @@ def test_hopf_points_match_reference(preset):
     np.testing.assert_allclose(hopf, ref, atol=1e-6)
     # the complex pair is on the imaginary axis there, and the branch changes stability
     for I in hopf:
-        y = hh_jax.resting_state(p, I, V0=-60.0)
+        y = hh_jax.equilibrium(p, I, V0=-60.0)
         w = A.eigenvalues(p, y, I)
         assert abs(float(A.leading_pair_real_part(w))) < 1e-9
     if preset == "hh1952":

@@ -96,11 +96,11 @@ ROWS = [
     ("steady_state_at", "shape not ints", lambda: hh_jax.steady_state_at(shape="a"), TypeError, r"shape must be an int or a tuple of ints, got 'a'"),
     ("brainpy_initial_state", "key not a PRNG key", lambda: hh_jax.brainpy_initial_state(0, 3), TypeError, r"brainpy_initial_state: key must be a jax.random key"),
     ("brainpy_initial_state", "negative size", lambda: hh_jax.brainpy_initial_state(KEY, -1), ValueError, r"shape must have positive sizes, got \(-1,\)"),
-    ("resting_state", "params not HHParams", lambda: hh_jax.resting_state("hh1952"), TypeError, r"resting_state: params must be an HHParams, got str"),
-    ("resting_state", "I does not broadcast", lambda: hh_jax.resting_state(P(gNa=np.full(2, 120.0)), np.ones(3)), ValueError, r"resting_state: shapes do not broadcast: params \(2,\), I \(3,\)"),
-    ("resting_state", "non-finite I", lambda: hh_jax.resting_state(P(), NAN), ValueError, r"resting_state: I \(uA/cm\^2\) must be finite"),
-    ("resting_state", "string I", lambda: hh_jax.resting_state(P(), "a"), TypeError, r"resting_state: I \(uA/cm\^2\)"),
-    ("resting_state", "rtol <= 0", lambda: hh_jax.resting_state(P(), rtol=-1.0), ValueError, r"resting_state: rtol must be a positive number"),
+    ("equilibrium", "params not HHParams", lambda: hh_jax.equilibrium("hh1952"), TypeError, r"equilibrium: params must be an HHParams, got str"),
+    ("equilibrium", "I does not broadcast", lambda: hh_jax.equilibrium(P(gNa=np.full(2, 120.0)), np.ones(3)), ValueError, r"equilibrium: shapes do not broadcast: params \(2,\), I \(3,\)"),
+    ("equilibrium", "non-finite I", lambda: hh_jax.equilibrium(P(), NAN), ValueError, r"equilibrium: I \(uA/cm\^2\) must be finite"),
+    ("equilibrium", "string I", lambda: hh_jax.equilibrium(P(), "a"), TypeError, r"equilibrium: I \(uA/cm\^2\)"),
+    ("equilibrium", "rtol <= 0", lambda: hh_jax.equilibrium(P(), rtol=-1.0), ValueError, r"equilibrium: rtol must be a positive number"),
     # steppers
     ("AbstractStepper", "instantiating the abstract class", lambda: hh_jax.AbstractStepper(), TypeError, r"abstract"),
     ("ExpEuler", "staggered not a bool", lambda: hh_jax.ExpEuler(staggered="no"), TypeError, r"ExpEuler\.staggered must be a bool"),
@@ -194,6 +194,8 @@ NO_INPUT = {
     "UNITS": "a dict of unit strings",
     "PRESETS": "a dict of preset names (see HHParams.from_preset)",
     "RECORDABLE": "a tuple of names (see simulate(record=...))",
+    "OBSERVABLES": "the table of recordable names: unit, label, state variables needed, formula",
+    "Observable": "a row of OBSERVABLES (built by hh_jax itself)",
     "Currents": "returned by currents(); not validated",
     "Conductances": "returned by conductances(); not validated",
     "SimulationResult": "returned by simulate(); see SimulationResult.trace",
@@ -257,8 +259,8 @@ def _render() -> str:
         "Python. `simulate` checks the final state with `eqx.error_if` when `throw=True` (the",
         "default): the run raises `EquinoxRuntimeError` (a `JaxRuntimeError` under plain",
         "`jax.jit`) with the message below. With `throw=False` it returns, and",
-        "`result.finite` is `False`. `resting_state` checks a traced `I` the same way",
-        "(`resting_state: I must be finite.`).",
+        "`result.finite` is `False`. `equilibrium` checks a traced `I` the same way",
+        "(`equilibrium: I must be finite.`).",
         "",
         "| public name | failure | with `throw=True` | with `throw=False` |",
         "|---|---|---|---|",
@@ -302,10 +304,10 @@ def test_nan_mid_run_leaves_the_trace_before_it_intact():
 
 def test_traced_nan_current_in_resting_state_is_named():
     # a JAX array, so that filter_jit traces it (a Python NaN is static: refused at trace time)
-    with pytest.raises(Exception, match=r"resting_state: I must be finite"):
-        jax.block_until_ready(eqx.filter_jit(lambda I: hh_jax.resting_state(P(), I).V)(jnp.asarray(jnp.nan)))
-    with pytest.raises(ValueError, match=r"resting_state: I \(uA/cm\^2\) must be finite, got nan"):
-        eqx.filter_jit(lambda I: hh_jax.resting_state(P(), I).V)(jnp.nan)
+    with pytest.raises(Exception, match=r"equilibrium: I must be finite"):
+        jax.block_until_ready(eqx.filter_jit(lambda I: hh_jax.equilibrium(P(), I).V)(jnp.asarray(jnp.nan)))
+    with pytest.raises(ValueError, match=r"equilibrium: I \(uA/cm\^2\) must be finite, got nan"):
+        eqx.filter_jit(lambda I: hh_jax.equilibrium(P(), I).V)(jnp.nan)
 
 
 def test_integer_arrays_are_accepted_where_floats_are():

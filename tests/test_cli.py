@@ -28,7 +28,7 @@ def test_simulate_writes_outputs(tmp_path, capsys):
 
 def test_methods_and_rest_init(tmp_path):
     for method in ("rk4", "euler", "exp_euler"):
-        assert main(["simulate", "--method", method, "--duration", "5", "--init", "rest", "--no-plot",
+        assert main(["simulate", "--method", method, "--duration", "5", "--init", "equilibrium", "--no-plot",
                      "--out", str(tmp_path / method)]) == 0
 
 

@@ -175,7 +175,7 @@ def test_fit_refuses_what_cannot_fit_before_fitting(tmp_path, monkeypatch, capsy
     data = tmp_path / "rec.csv"
     data.write_text("time_ms,voltage_mV\n" + "".join(f"{x:.1f},-65.0\n" for x in t))
     monkeypatch.setattr(_simulate_checks, "available_memory", lambda: (8 * 2**30, "host memory"))
-    monkeypatch.setattr(hh_jax.fit, "fit", lambda *a, **k: pytest.fail("fitted although it cannot fit"))
+    monkeypatch.setattr(hh_jax.fit, "optimize", lambda *a, **k: pytest.fail("fitted although it cannot fit"))
     assert main(["fit", "--data", str(data), "--protocol", "10", "--starts", "10000", "--dt", "0.001",
                  "--no-progress", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err

@@ -21,7 +21,7 @@ def test_non_finite_steps_are_rejected_and_best_is_kept():
 
     u0 = space.to_unconstrained(hh_jax.HHParams.hh1952(gNa=130.0, gK=40.0))[None]
     with pytest.warns(RuntimeWarning, match="non-finite"):
-        res = hf.fit(loss, space, steps=60, init=u0, optimizer=optax.sgd(0.05), progress=False)
+        res = hf.optimize(loss, space, steps=60, init=u0, optimizer=optax.sgd(0.05), progress=False)
     hist = np.asarray(res.history)[:, 0]
     assert np.isnan(hist).any() and np.isfinite(hist).any()
     assert int(res.n_rejected[0]) == int(np.isnan(hist).sum())
@@ -51,15 +51,15 @@ def test_fit_argument_errors():
     space = hf.ParamSpace(hh_jax.HHParams.hh1952(), ("gNa",))
     loss = lambda p: (p.gNa - 1.0) ** 2
     with pytest.raises(ValueError, match="steps"):
-        hf.fit(loss, space, steps=0)
+        hf.optimize(loss, space, steps=0)
     with pytest.raises(ValueError, match="init"):
-        hf.fit(loss, space, init=jnp.zeros((2, 3)))
+        hf.optimize(loss, space, init=jnp.zeros((2, 3)))
     with pytest.raises(ValueError, match="clip"):
-        hf.fit(loss, space, clip=-1.0)
+        hf.optimize(loss, space, clip=-1.0)
     with pytest.raises(ValueError, match="mode"):
-        hf.fit(loss, space, mode="sideways")
+        hf.optimize(loss, space, mode="sideways")
     with pytest.raises(TypeError, match="ParamSpace"):
-        hf.fit(loss, "gNa")
+        hf.optimize(loss, "gNa")
 
 
 def test_multistart_recovers_conductances_from_noisy_trace():
@@ -73,9 +73,9 @@ def test_multistart_recovers_conductances_from_noisy_trace():
     V = r.V + 1.0 * jax.random.normal(jax.random.key(42), r.V.shape)
     space = hf.ParamSpace(truth, ("gNa", "gK", "gL"))
     obj = hf.TraceObjective(stim, V, dt=dt)
-    res = hf.fit(obj.window(horizon=0.5), space, n_starts=6, steps=30, key=jax.random.key(0),
+    res = hf.optimize(obj.window(horizon=0.5), space, n_starts=6, steps=30, key=jax.random.key(0),
                  rel=0.4, optimizer=optax.adam(0.05), progress=False)
-    res = hf.fit(obj, space, init=res, steps=30, optimizer=optax.adam(0.02), progress=False)
+    res = hf.optimize(obj, space, init=res, steps=30, optimizer=optax.adam(0.02), progress=False)
     assert res.best_loss.shape == (6,) and res.history.shape == (30, 6)
     res = hf.polish(obj, res, max_steps=15)
     errors = {n: np.abs(np.asarray(getattr(res.best_params, n)) / float(getattr(truth, n)) - 1)

@@ -86,7 +86,7 @@ def _course_run(current):
 
 def test_seed004_fixed_point_at_zero_current():
     r = _course_run(0.0)
-    rest = hh_jax.resting_state(hh_jax.HHParams.hh1952())
+    rest = hh_jax.equilibrium(hh_jax.HHParams.hh1952())
     assert int(r.spike_count) == 0
     assert abs(float(r.final_state.V) - float(rest.V)) < 0.01
     assert abs(float(rest.V) + 64.996) < 0.001
@@ -104,7 +104,7 @@ def test_seed004_voltage_shape_at_ten():
     late = t > spikes[1]
     assert 25.0 < V[late].max() < 40.0  # spike peak (absolute mV), below ENa = 50
     assert -77.0 < V[late].min() < -72.0  # after-hyperpolarisation, above EK = -77
-    assert V[late].min() < float(hh_jax.resting_state(hh_jax.HHParams.hh1952()).V) - 5.0
+    assert V[late].min() < float(hh_jax.equilibrium(hh_jax.HHParams.hh1952()).V) - 5.0
 
 
 def test_seed002_each_pulse_fires_one_spike():

@@ -54,8 +54,8 @@ def test_voltage_lines_equal_traces(result):
     "fn, names, unit",
     [
         (hh_jax.plot.gates, ("m", "h", "n"), "(1)"),
-        (hh_jax.plot.currents, ("INa", "IK", "IL"), "(µA/cm²)"),
-        (hh_jax.plot.conductances, ("gNa", "gK", "gL"), "(mS/cm²)"),
+        (hh_jax.plot.current_traces, ("INa", "IK", "IL"), "(µA/cm²)"),
+        (hh_jax.plot.conductance_traces, ("gNa", "gK", "gL"), "(mS/cm²)"),
     ],
 )
 def test_named_traces(result, fn, names, unit):
@@ -71,14 +71,14 @@ def test_named_traces(result, fn, names, unit):
 
 
 def test_new_axes_when_none(result):
-    ax = hh_jax.plot.currents(result)
+    ax = hh_jax.plot.current_traces(result)
     assert isinstance(ax, matplotlib.axes.Axes) and len(ax.get_lines()) == 3
 
 
 def test_missing_trace_is_named():
     r = hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=5.0, dt=0.05, record=("V",))
     with pytest.raises(ValueError, match="'INa' was not recorded"):
-        hh_jax.plot.currents(r)
+        hh_jax.plot.current_traces(r)
     with pytest.raises(ValueError, match="neurons: index 3"):
         hh_jax.plot.voltage(r, neurons=[3])
 

@@ -75,7 +75,7 @@ def test_brainpy_initializer_is_reproducible_and_in_range():
 
 
 def test_hh1952_resting_potential():
-    y = hh_jax.resting_state(HHParams.hh1952())
+    y = hh_jax.equilibrium(HHParams.hh1952())
     assert abs(float(y.V) - (-64.996)) <= 1e-3
     # residual of the full 4-D vector field is zero
     d = hh_jax.vector_field(0.0, y, (HHParams.hh1952(), 0.0))
@@ -92,18 +92,18 @@ def test_resting_state_independent_reference():
                 m, h, n = steady_gates(V)
                 return rhs(0, [V, m, h, n], P, lambda t: I)[0]
             Vref = brentq(f, -90, -50, xtol=1e-14)
-            got = hh_jax.resting_state(HHParams.from_preset(preset), I)
+            got = hh_jax.equilibrium(HHParams.from_preset(preset), I)
             np.testing.assert_allclose(float(got.V), Vref, atol=1e-9)
 
 
 def test_resting_state_population_and_gradient():
     p = HHParams.hh1952(gL=jnp.array([0.2, 0.3, 0.4]))
-    V = hh_jax.resting_state(p).V
+    V = hh_jax.equilibrium(p).V
     assert V.shape == (3,)
-    f = lambda gL: hh_jax.resting_state(HHParams.hh1952(gL=gL)).V
+    f = lambda gL: hh_jax.equilibrium(HHParams.hh1952(gL=gL)).V
     g = jax.grad(f)(0.3)
     fd = (f(0.3 + 1e-5) - f(0.3 - 1e-5)) / 2e-5
     np.testing.assert_allclose(g, fd, rtol=1e-6)
-    gI = jax.grad(lambda I: hh_jax.resting_state(HHParams.hh1952(), I).V)(1.0)
-    fdI = (hh_jax.resting_state(HHParams.hh1952(), 1.0 + 1e-5).V - hh_jax.resting_state(HHParams.hh1952(), 1.0 - 1e-5).V) / 2e-5
+    gI = jax.grad(lambda I: hh_jax.equilibrium(HHParams.hh1952(), I).V)(1.0)
+    fdI = (hh_jax.equilibrium(HHParams.hh1952(), 1.0 + 1e-5).V - hh_jax.equilibrium(HHParams.hh1952(), 1.0 - 1e-5).V) / 2e-5
     np.testing.assert_allclose(gI, fdI, rtol=1e-6)

@@ -9,8 +9,7 @@ from ._continuation import equilibrium_branch as equilibrium_branch
 from ._continuation import hopf_current as hopf_current
 from ._continuation import hopf_points as hopf_points
 from ._fixed_points import equilibria as equilibria
-from ._fixed_points import equilibrium_voltage as equilibrium_voltage
-from ._fixed_points import steady_state_current as steady_state_current
+from ._fixed_points import equilibrium_current as equilibrium_current
 from ._jacobian import CLASSES as CLASSES
 from ._jacobian import STATE_ORDER as STATE_ORDER
 from ._jacobian import Stability as Stability
@@ -31,7 +30,7 @@ from ._cycles import limit_cycle as limit_cycle
 from ._fi import AbstractStart as AbstractStart
 from ._fi import FICurve as FICurve
 from ._fi import FromEquilibrium as FromEquilibrium
-from ._fi import FromRest as FromRest
+from ._fi import FromHolding as FromHolding
 from ._fi import FromSpiking as FromSpiking
 from ._fi import fi_curve as fi_curve
 from ._phase_plane import PhasePlane as PhasePlane

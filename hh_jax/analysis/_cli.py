@@ -4,24 +4,17 @@ import os
 import sys
 
 from .. import _cli_args as cli_args
-
-
-def _cli_helpers():
-    from .._cli import CLIError, _atomic_write, _finite, _positive
-
-    return CLIError, _atomic_write, _finite, _positive
+from .._cli_args import CLIError
+from .._output_dir import write_png, write_text
 
 
 def _common(s) -> None:
-    from .._params import PRESETS
-
-    s.add_argument("--preset", default="brainpy", choices=sorted(PRESETS),
-                   help="parameter set (default: brainpy)")
+    cli_args.add_preset(s)
     s.add_argument("--i-min", type=cli_args.current("--i-min"), default=0.0, help="lowest current, uA/cm^2 (default: 0)")
     s.add_argument("--num", type=cli_args.integer("--num", lo=2, hi=cli_args.MAX_POINTS), default=None,
                    help="number of currents on the grid")
-    s.add_argument("--out", default="out", help="output folder (default: out)")
-    s.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    cli_args.add_out(s)
+    cli_args.add_no_plot(s)
 
 
 def _add_parser(sub, name, *, help, i_max):
@@ -42,14 +35,12 @@ def add_fi(sub) -> None:
                    help="discarded time, ms (default: 300)")
     s.add_argument("--window", type=cli_args.positive("--window", unit=" ms"), default=300.0,
                    help="measurement time, ms (default: 300)")
-    s.add_argument("--dt", type=cli_args.time_step(), default=0.01,
-                   help=f"time step, ms, <= {cli_args.DT_MAX} (default: 0.01)")
+    cli_args.add_dt(s, default=0.01)
 
 
 def _grid(args, default_num):
     import numpy as np
 
-    CLIError = _cli_helpers()[0]
     num = default_num if args.num is None else args.num
     if num < 2:
         raise CLIError(f"--num must be >= 2, got {num}")
@@ -78,7 +69,6 @@ def _run_fi(args) -> int:
 
     from .._output_dir import OutputFolder
 
-    CLIError, _atomic_write, _, _ = _cli_helpers()
     I = _grid(args, 61)
     cli_args.check_steps(args.transient + args.window, args.dt, options="--transient/--window/--dt")
     # a rate needs at least one inter-spike interval in the window (8-20 ms for HH): a shorter
@@ -95,7 +85,7 @@ def _run_fi(args) -> int:
     out = OutputFolder(args.out, command="fi")  # checked before the computation
     try:
         curves = {
-            "rest": A.fi_curve(p, I, start=A.FromRest(), **kw),
+            "rest": A.fi_curve(p, I, start=A.FromHolding(), **kw),
             "spiking": A.fi_curve(p, I, start=A.FromSpiking(), **kw),
             "equilibrium": A.fi_curve(p, I, start=A.FromEquilibrium(), **kw),
         }
@@ -111,13 +101,12 @@ def _write_fi(folder, args, I, curves) -> list[str]:
     the summary lines (paths under ``--out``)."""
     import numpy as np
 
-    _atomic_write = _cli_helpers()[1]
     rows = ["I_uA_cm2,rate_from_rest_Hz,rate_from_spiking_Hz,rate_from_equilibrium_Hz"]
     rates = {k: np.asarray(c.rate) for k, c in curves.items()}
     for j, x in enumerate(I):
         rows.append(f"{x:.6g},{rates['rest'][j]:.6f},{rates['spiking'][j]:.6f},{rates['equilibrium'][j]:.6f}")
     path = os.path.join(args.out, "fi.csv")
-    _atomic_write(os.path.join(folder, "fi.csv"), "\n".join(rows) + "\n")
+    write_text(os.path.join(folder, "fi.csv"), "\n".join(rows) + "\n")
     c = curves["rest"]
     lines = [
         f"hh-jax fi: preset={args.preset} I in [{args.i_min}, {args.i_max}] uA/cm^2 ({len(I)} points)",
@@ -182,7 +171,6 @@ def _run_bifurcation(args) -> int:
 
     from .._output_dir import OutputFolder
 
-    CLIError, _atomic_write, _, _ = _cli_helpers()
     I = _grid(args, 201)
     if not args.no_cycles:  # the continuation's currents lie in [--i-min, --i-max]
         cli_args.check_points((args.i_max - args.i_min) / args.cycle_step + 1, option="--cycle-step",
@@ -223,7 +211,6 @@ def _write_bifurcation(folder, args, I, branch, hopf, cycles) -> list[str]:
 
     import hh_jax.analysis as A
 
-    _atomic_write = _cli_helpers()[1]
     w = np.asarray(branch.eigenvalues)
     rows = ["I_uA_cm2,V_mV,m,h,n,stable,class," + ",".join(f"re{k},im{k}" for k in range(4))]
     for j, x in enumerate(I):
@@ -231,14 +218,14 @@ def _write_bifurcation(folder, args, I, branch, hopf, cycles) -> list[str]:
         ev = ",".join(f"{w[j, k].real:.8g},{w[j, k].imag:.8g}" for k in range(4))
         rows.append(f"{x:.6g}," + ",".join(f"{v:.8g}" for v in ys)
                     + f",{int(branch.stable[j])},{A.CLASSES[int(branch.kind[j])]},{ev}")
-    _atomic_write(os.path.join(folder, "equilibria.csv"), "\n".join(rows) + "\n")
-    _atomic_write(os.path.join(folder, "hopf.csv"), "I_uA_cm2\n" + "".join(f"{h:.10g}\n" for h in hopf))
+    write_text(os.path.join(folder, "equilibria.csv"), "\n".join(rows) + "\n")
+    write_text(os.path.join(folder, "hopf.csv"), "I_uA_cm2\n" + "".join(f"{h:.10g}\n" for h in hopf))
     if cycles is not None:
         rows = ["I_uA_cm2,period_ms,frequency_Hz,V_max_mV,V_min_mV,stable"]
         for j in range(len(cycles.I)):
             rows.append(f"{cycles.I[j]:.6g},{cycles.period[j]:.8g},{1000.0 / cycles.period[j]:.8g},"
                         f"{cycles.V_max[j]:.8g},{cycles.V_min[j]:.8g},{int(cycles.stable[j])}")
-        _atomic_write(os.path.join(folder, "cycles.csv"), "\n".join(rows) + "\n")
+        write_text(os.path.join(folder, "cycles.csv"), "\n".join(rows) + "\n")
     lines = [
         f"hh-jax bifurcation: preset={args.preset} I in [{args.i_min}, {args.i_max}] uA/cm^2",
         "Hopf points: " + (", ".join(f"{h:.4f}" for h in hopf) if len(hopf) else "none") + " uA/cm^2",

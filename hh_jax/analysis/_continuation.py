@@ -8,7 +8,7 @@ import optimistix as optx
 from jaxtyping import Complex
 
 from .._custom_types import Array, Float, ScalarLike
-from .._initial_state import resting_state
+from .._initial_state import equilibrium
 from .._params import HHParams
 from .._validate import as_float_array, as_int
 from .._vector_field import HHState
@@ -54,7 +54,7 @@ def _as_currents(currents, dtype) -> Array:
 @eqx.filter_jit
 def _branch(params, I, V0):
     def body(V_prev, I_k):
-        y = resting_state(params, I_k, V0=V_prev)
+        y = equilibrium(params, I_k, V0=V_prev)
         s = stability(params, y, I_k)
         return y.V, (y, s.eigenvalues, s.kind)
 
@@ -65,10 +65,10 @@ def _branch(params, I, V0):
 def equilibrium_branch(params: HHParams, currents, *, V0: ScalarLike = -65.0) -> EquilibriumBranch:
     """Continue the equilibrium over a sequence of currents, warm-starting each Newton solve.
 
-    Each equilibrium is found by :func:`hh_jax.resting_state` started from the previous one
+    Each equilibrium is found by :func:`hh_jax.equilibrium` started from the previous one
     (`V0` for the first), then linearised (:func:`stability`). For the HH presets the
     equilibrium is unique at every current, so this is the whole branch; where the I–V curve
-    folds, use :func:`equilibria` or :func:`steady_state_current`.
+    folds, use :func:`equilibria` or :func:`equilibrium_current`.
 
     **Arguments:**
 
@@ -87,7 +87,7 @@ def equilibrium_branch(params: HHParams, currents, *, V0: ScalarLike = -65.0) ->
 
 def _pair_real_part(I, args):
     params, V0 = args
-    y = resting_state(params, I, V0=V0)
+    y = equilibrium(params, I, V0=V0)
     return leading_pair_real_part(eigenvalues(params, y, I))
 
 

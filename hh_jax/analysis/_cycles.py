@@ -85,18 +85,21 @@ def _solve(x0, T, params, I, tol: _Tol, saveat):
     )
 
 
-def flow(x0: Float[Array, "4"], T, params: HHParams, I, *, rtol=1e-10, atol=1e-10, max_steps=2048):
+def flow(params: HHParams, I, x0: Float[Array, "4"], T, *, rtol=1e-10, atol=1e-10, max_steps=2048):
     """The state after time `T` (ms) from `x0` (``[V, m, h, n]``) under constant `I` (Diffrax).
 
     Integrated by Tsit5 with tolerance `rtol`/`atol` (default 1e-10), differentiable in forward
     and reverse mode (`diffrax.DirectAdjoint`).
 
-    **Example:** ``flow(to_vector(y), 14.6, p, 10.0)``.
+    **Arguments:** `params`: `HHParams` of one neuron; `I`: constant current, µA/cm²; `x0`: the
+    start ``[V, m, h, n]`` (mV, 1, 1, 1); `T`: the time, ms. `rtol`, `atol`, `max_steps`: Diffrax.
+
+    **Example:** ``flow(p, 10.0, to_vector(y), 14.6)``.
     """
+    _check_single(params)
     x0 = as_float_array("flow: x0", x0)
     if x0.shape != (4,):
         raise ValueError(f"flow: x0 must have shape (4,) ([V, m, h, n]), got {x0.shape}.")
-    _check_single(params)
     tol = _Tol(rtol, atol, max_steps)
     return _solve(x0, T, params, I, tol, diffrax.SaveAt(t1=True)).ys[-1]
 
@@ -205,11 +208,12 @@ def limit_cycle(
     )
 
 
-def cycle_path(cycle: LimitCycle, params: HHParams, *, samples: int = 1001, rtol: float = 1e-10) -> HHState:
+def cycle_path(params: HHParams, cycle: LimitCycle, *, samples: int = 1001, rtol: float = 1e-10) -> HHState:
     """The orbit sampled at `samples` equally spaced times over one period (`HHState` ``[samples]``).
 
-    **Example:** ``path = cycle_path(c, p); path.V.max()``.
+    **Example:** ``path = cycle_path(p, c); path.V.max()``.
     """
+    _check_single(params)
     if not isinstance(cycle, LimitCycle):
         raise TypeError(f"cycle_path: cycle must be a LimitCycle (from limit_cycle), got {type(cycle).__name__}.")
     samples = as_int("cycle_path: samples", samples, minimum=2)
@@ -238,7 +242,7 @@ def cycle_guess(
 
     **Example:** ``y, T = cycle_guess(HHParams.hh1952(), 10.0)``.
     """
-    from .._initial_state import resting_state
+    from .._initial_state import equilibrium
 
     _check_single(params)
     for name, v in (("duration", duration), ("dt", dt)):
@@ -247,7 +251,7 @@ def cycle_guess(
     if I.shape != () or not np.isfinite(I):
         raise ValueError(f"cycle_guess: I must be a finite scalar (uA/cm^2), got {I!r}.")
     if y0 is None:
-        y0 = resting_state(params, 0.0)
+        y0 = equilibrium(params, 0.0)
     r = simulate(params, float(I), duration=duration, dt=dt, y0=y0, record=("V", "m", "h", "n"))
     V = np.asarray(r.V)
     tail = V[2 * len(V) // 3 :]

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, Float
-from .._initial_state import resting_state
+from .._initial_state import equilibrium
 from .._params import HHParams
 from .._simulate import simulate
 from .._steppers import AbstractStepper, ExpEuler
@@ -31,7 +31,7 @@ class AbstractStart(eqx.Module):
         """Initial states for one neuron at each current (`HHState`, each field ``[k]``)."""
 
 
-class FromRest(AbstractStart):
+class FromHolding(AbstractStart):
     """Start at the equilibrium of a holding current `I_hold` (µA/cm², default 0): a current step.
 
     This is the classical protocol "starting from rest".
@@ -40,10 +40,10 @@ class FromRest(AbstractStart):
     I_hold: float = 0.0
 
     def __check_init__(self):
-        _check_field("FromRest.I_hold (uA/cm^2)", self.I_hold)
+        _check_field("FromHolding.I_hold (uA/cm^2)", self.I_hold)
 
     def __call__(self, params, currents):
-        y = resting_state(params, jnp.asarray(self.I_hold, params.dtype))
+        y = equilibrium(params, jnp.asarray(self.I_hold, params.dtype))
         return y.broadcast_to(currents.shape)
 
 
@@ -60,7 +60,7 @@ class FromEquilibrium(AbstractStart):
         _check_field("FromEquilibrium.kick (mV)", self.kick)
 
     def __call__(self, params, currents):
-        y = jax.vmap(lambda I: resting_state(params, I))(currents)
+        y = jax.vmap(lambda I: equilibrium(params, I))(currents)
         return HHState(V=y.V + self.kick, m=y.m, h=y.h, n=y.n)
 
 
@@ -120,7 +120,7 @@ def fi_curve(
     params: HHParams,
     currents,
     *,
-    start: AbstractStart = FromRest(),
+    start: AbstractStart = FromHolding(),
     transient: float = 300.0,
     window: float = 300.0,
     dt: float = 0.01,
@@ -138,7 +138,7 @@ def fi_curve(
 
     - `params`: `HHParams` of one neuron.
     - `currents`: 1-D array of currents, µA/cm².
-    - `start`: an `AbstractStart`. Default `FromRest()` (a step from rest at 0 µA/cm²).
+    - `start`: an `AbstractStart`. Default `FromHolding()` (a step from rest at 0 µA/cm²).
     - `transient`: discarded time, ms. Default 300.
     - `window`: measurement time, ms. Default 300.
     - `dt`: time step, ms. Default 0.01.
@@ -150,7 +150,7 @@ def fi_curve(
     """
     _check_single(params)
     if not isinstance(start, AbstractStart):
-        raise TypeError(f"start must be an AbstractStart (e.g. FromRest()), got {start!r}.")
+        raise TypeError(f"start must be an AbstractStart (e.g. FromHolding()), got {start!r}.")
     if not isinstance(stepper, AbstractStepper):
         raise TypeError(f"stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
     for name, v in (("transient", transient), ("window", window), ("dt", dt)):

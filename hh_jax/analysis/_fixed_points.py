@@ -2,7 +2,7 @@
 
 A state is an equilibrium iff every gate sits at its steady state ``x∞(V)`` and the injected
 current balances the steady-state ionic current, ``I = I_ss(V)``. The equilibria at a given ``I``
-are therefore the roots of a scalar function of V; :func:`hh_jax.resting_state` finds the one
+are therefore the roots of a scalar function of V; :func:`hh_jax.equilibrium` finds the one
 nearest a guess by Newton's method (Optimistix, implicit-function-theorem gradients), and
 :func:`equilibria` brackets all of them on a voltage grid and polishes each with it.
 """
@@ -12,14 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._custom_types import Array, PopArray, PopArrayLike, ScalarLike
-from .._initial_state import resting_state
+from .._initial_state import equilibrium
 from .._params import HHParams
 from .._validate import as_float_array, as_int, as_numbers
 from .._vector_field import HHState, currents, gate_steady_states
 from ._jacobian import _check_single
 
 
-def steady_state_current(params: HHParams, V: PopArrayLike) -> PopArray:
+def equilibrium_current(params: HHParams, V: PopArrayLike) -> PopArray:
     """The steady-state I–V curve ``I_ss(V) = I_ion(V, m∞(V), h∞(V), n∞(V))``, µA/cm².
 
     The equilibrium branch of the model is exactly the curve ``(I_ss(V), V)``: parametrised by
@@ -30,11 +30,11 @@ def steady_state_current(params: HHParams, V: PopArrayLike) -> PopArray:
 
     **Returns:** the holding current (µA/cm²) that makes `V` an equilibrium.
 
-    **Example:** ``steady_state_current(HHParams.hh1952(), -64.996)`` ≈ 0.
+    **Example:** ``equilibrium_current(HHParams.hh1952(), -64.996)`` ≈ 0.
     """
     if not isinstance(params, HHParams):
-        raise TypeError(f"steady_state_current: params must be an HHParams, got {type(params).__name__}.")
-    V = as_float_array("steady_state_current: V (mV)", V).astype(params.dtype)
+        raise TypeError(f"equilibrium_current: params must be an HHParams, got {type(params).__name__}.")
+    V = as_float_array("equilibrium_current: V (mV)", V).astype(params.dtype)
     m, h, n = gate_steady_states(V)
     return currents(params, HHState(V=V, m=m, h=h, n=n)).total
 
@@ -50,9 +50,9 @@ def equilibria(
     """Every equilibrium of one neuron at a holding current, in order of increasing V.
 
     Brackets the sign changes of ``I_ss(V) − I`` on a grid of `num` voltages in
-    ``[V_min, V_max]`` and polishes each root with :func:`hh_jax.resting_state` (Newton,
+    ``[V_min, V_max]`` and polishes each root with :func:`hh_jax.equilibrium` (Newton,
     Optimistix). Not jit-compatible (the number of equilibria is data-dependent); each returned
-    equilibrium is differentiable through `resting_state`.
+    equilibrium is differentiable through `equilibrium`.
 
     **Arguments:**
 
@@ -73,7 +73,7 @@ def equilibria(
     if not np.isfinite(I):
         raise ValueError(f"I must be finite (uA/cm^2), got {I}.")
     grid = jnp.linspace(V_min, V_max, num, dtype=params.dtype)
-    g = np.asarray(steady_state_current(params, grid) - I)
+    g = np.asarray(equilibrium_current(params, grid) - I)
     grid_np = np.asarray(grid)
     idx = np.nonzero(np.sign(g[:-1]) * np.sign(g[1:]) <= 0)[0]
     if idx.size == 0:
@@ -85,21 +85,8 @@ def equilibria(
     )
     p = params.broadcast()
     pv = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, V0.shape), p)
-    y = resting_state(pv, jnp.full(V0.shape, I, params.dtype), V0=jnp.asarray(V0, params.dtype))
+    y = equilibrium(pv, jnp.full(V0.shape, I, params.dtype), V0=jnp.asarray(V0, params.dtype))
     V = np.asarray(y.V)
     keep = np.concatenate([[True], np.abs(np.diff(V)) > 1e-6])  # a root on a grid point
     keep = jnp.asarray(keep)
     return jax.tree_util.tree_map(lambda x: x[keep], y)
-
-
-def equilibrium_voltage(params: HHParams, I: ScalarLike = 0.0, *, V0: ScalarLike = -65.0) -> Array:
-    """The equilibrium potential (mV) nearest `V0` at holding current `I` (µA/cm²).
-
-    A scalar shortcut for ``resting_state(params, I, V0=V0).V``; differentiable with respect to
-    `params` and `I` by the implicit function theorem (Optimistix `ImplicitAdjoint`).
-
-    **Example:** ``jax.grad(lambda gL: equilibrium_voltage(p.replace(gL=gL)))(0.3)``.
-    """
-    return resting_state(params, I, V0=V0).V
-
-

@@ -72,7 +72,7 @@ def jacobian(params: HHParams, y: HHState, I: ScalarLike = 0.0) -> Float[Array, 
     **Returns:** a ``[4, 4]`` array in the order ``V, m, h, n`` (row = derivative of that
     variable; units 1/ms, mV/ms per unit gate and 1/(mV·ms) in the gate rows' V column).
 
-    **Example:** ``jacobian(HHParams.hh1952(), hh_jax.resting_state(HHParams.hh1952()))``.
+    **Example:** ``jacobian(HHParams.hh1952(), hh_jax.equilibrium(HHParams.hh1952()))``.
     """
     _check_single(params)
     x = to_vector(y)
@@ -152,7 +152,7 @@ def stability(params: HHParams, y: HHState, I: ScalarLike = 0.0) -> Stability:
 
     ```python
     p = hh_jax.HHParams.hh1952()
-    s = hh_jax.analysis.stability(p, hh_jax.resting_state(p))
+    s = hh_jax.analysis.stability(p, hh_jax.equilibrium(p))
     s.eigenvalues  # -0.1207, -0.2026 ± 0.3832j, -4.675 (1/ms); s.name == "stable focus"
     ```
     """
@@ -168,7 +168,7 @@ def eigenvalues(params: HHParams, y: HHState, I: ScalarLike = 0.0) -> Complex[Ar
 
     Differentiable with respect to `params`, `y` and `I` (unlike the eigenvectors).
 
-    **Example:** ``eigenvalues(p, hh_jax.resting_state(p))[0]`` ≈ −0.1207 for hh1952.
+    **Example:** ``eigenvalues(p, hh_jax.equilibrium(p))[0]`` ≈ −0.1207 for hh1952.
     """
     w = jnp.linalg.eigvals(jacobian(params, y, I))
     return w[jnp.argsort(-jnp.real(w))]

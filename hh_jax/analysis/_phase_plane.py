@@ -4,7 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._custom_types import Array, ScalarLike
-from .._initial_state import resting_state
+from .._initial_state import equilibrium
 from .._params import HHParams
 from .._simulate import simulate
 from .._vector_field import HHState
@@ -75,7 +75,7 @@ def phase_plane(
         if V_grid.ndim != 1 or V_grid.size < 2:
             raise ValueError(f"phase_plane: V_grid must be a 1-D array of >= 2 voltages (mV), got shape {V_grid.shape}.")
     r = simulate(params, I, duration=duration, dt=dt, y0=initial, record=("V", "n"), record_every=record_every)
-    eq = resting_state(params, I)
+    eq = equilibrium(params, I)
     Vg = jnp.linspace(-80.0, 50.0, 400, dtype=params.dtype) if V_grid is None else jnp.asarray(V_grid, params.dtype)
     from .._vector_field import gate_steady_states
 

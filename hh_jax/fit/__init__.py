@@ -1,14 +1,14 @@
 """Gradient-based fitting of HH parameters to recordings.
 
 Choose the fitted fields and their bounds (`ParamSpace`), build a loss (`TraceObjective`,
-`SpikeTimeObjective`, or your own from the pure losses), and call `fit`: K starts are optimised
+`SpikeTimeObjective`, or your own from the pure losses), and call `optimize`: K starts are optimised
 together by one vmapped, jitted Optax step. Recordings load with `load_recording`.
 """
 
 from ._data import Recording as Recording
 from ._data import load_recording as load_recording
 from ._fit import FitResult as FitResult
-from ._fit import fit as fit
+from ._fit import optimize as optimize
 from ._fit import polish as polish
 from ._fit import value_and_grad as value_and_grad
 from ._losses import soft_spike_count as soft_spike_count

@@ -12,6 +12,7 @@ import os
 import sys
 
 from .. import _cli_args as cli_args
+from .._output_dir import write_png, write_text
 
 
 def add_parser(sub) -> None:
@@ -21,15 +22,14 @@ def add_parser(sub) -> None:
                    help="'file' (the recording's current column) or steps AMP@ON-OFF "
                         "(uA/cm^2, ms) joined by '+', e.g. '10@0-100'")
     s.add_argument("--fit", default="gNa,gK,gL", help="comma-separated fields to fit (default: gNa,gK,gL)")
-    s.add_argument("--preset", default="hh1952", help="fixed values and initial guess (default: hh1952)")
-    s.add_argument("--dt", type=cli_args.time_step(), default=0.025,
-                   help=f"simulation step, ms, <= {cli_args.DT_MAX} (default: 0.025)")
+    cli_args.add_preset(s, default="hh1952", what="parameter set: fixed values and initial guess")
+    cli_args.add_dt(s, default=0.025)
     s.add_argument("--starts", type=cli_args.integer("--starts", lo=1, hi=cli_args.MAX_STARTS), default=8,
                    help="number of random starts (default: 8)")
     s.add_argument("--steps", type=cli_args.integer("--steps", lo=1, hi=cli_args.MAX_OPT_STEPS), default=150,
                    help="optimiser steps per stage (default: 150)")
-    s.add_argument("--seed", type=cli_args.seed(), default=0, help="PRNG seed of the starts (default: 0)")
-    s.add_argument("--out", default="out/fit", help="output folder (default: out/fit)")
+    cli_args.add_seed(s, what="of the starts")
+    cli_args.add_out(s, default="out/fit")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -98,10 +98,10 @@ def run(args) -> int:
     y0 = hh_jax.steady_state_at(float(rec.V[0]))
     obj = hf.TraceObjective(stim, rec.V, dt=args.dt, y0=y0)
     show = not args.no_progress
-    res = hf.fit(obj.window(horizon=0.5), space, n_starts=args.starts, steps=args.steps,
+    res = hf.optimize(obj.window(horizon=0.5), space, n_starts=args.starts, steps=args.steps,
                  key=jax.random.key(args.seed), optimizer=optax.adam(0.05), progress=show,
                  description="fit (teacher-forced)")
-    res = hf.fit(obj, space, init=res, steps=args.steps, optimizer=optax.adam(0.01),
+    res = hf.optimize(obj, space, init=res, steps=args.steps, optimizer=optax.adam(0.01),
                  progress=show, description="fit (free run)")
     res = hf.polish(obj, res)
     out_folder.write(lambda folder: _write_fit(folder, args, rec, obj, res))
@@ -120,13 +120,12 @@ def _write_fit(folder, args, rec, obj, res) -> None:
            "params": {f: float(getattr(res.params, f)) for f in hh_jax.HHParams.FIELDS},
            "spread": res.spread(), "rejected_steps": int(np.sum(res.n_rejected)),
            "data": os.path.abspath(args.data), "protocol": args.protocol, "dt_ms": args.dt}
-    from .._cli import _atomic_write
 
-    _atomic_write(os.path.join(folder, "params.json"), json.dumps(out, indent=2))
+    write_text(os.path.join(folder, "params.json"), json.dumps(out, indent=2))
     buf = io.StringIO()
     np.savetxt(buf, np.asarray(res.history), delimiter=",",
                header=",".join(f"start{i}" for i in range(res.history.shape[1])), comments="")
-    _atomic_write(os.path.join(folder, "loss.csv"), buf.getvalue())
+    write_text(os.path.join(folder, "loss.csv"), buf.getvalue())
     sim = obj.simulate(res.params)
     _figure(rec, sim, res, os.path.join(folder, "fit.png"))
 
@@ -143,6 +142,5 @@ def _figure(rec, sim, res, path):
     hp.fit_overlay(rec.t, rec.V, sim, ax=a)
     hp.loss_curve(res, ax=b)
     fig.tight_layout()
-    from .._cli import _atomic_savefig
 
-    _atomic_savefig(fig, path, dpi=110)
+    write_png(fig, path, dpi=110)

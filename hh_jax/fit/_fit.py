@@ -18,7 +18,7 @@ from ._transforms import ParamSpace
 
 
 class FitResult(eqx.Module):
-    """What :func:`fit` returns.
+    """What :func:`optimize` returns.
 
     **Fields:**
 
@@ -141,7 +141,7 @@ def _evaluate(loss_fn, space, u):
     return jax.vmap(lambda v: loss_fn(space.to_params(v)))(u)
 
 
-def fit(
+def optimize(
     loss_fn: Callable[[HHParams], Array],
     space: ParamSpace,
     *,
@@ -188,7 +188,7 @@ def fit(
     **Example:**
 
     ```python
-    res = fit(objective, ParamSpace(HHParams.hh1952(), ("gNa", "gK", "gL")), n_starts=8, steps=300)
+    res = optimize(objective, ParamSpace(HHParams.hh1952(), ("gNa", "gK", "gL")), n_starts=8, steps=300)
     res.params, res.summary()
     ```
     """
@@ -242,7 +242,7 @@ def fit(
         n_rej = int(np.sum(np.isnan(history[i])))
         if n_rej and reported < 5:
             reported += 1
-            warnings.warn(f"fit: step {i}: {n_rej} start(s) gave a non-finite loss or gradient; "
+            warnings.warn(f"optimize: step {i}: {n_rej} start(s) gave a non-finite loss or gradient; "
                           "went back to their last good parameters with half the step.", RuntimeWarning,
                           stacklevel=2)
     u, best_u, best_loss, n_rejected = state.u, state.best_u, state.best_loss, state.n_rejected
@@ -252,7 +252,7 @@ def fit(
     best_loss = jnp.where(better, final, best_loss)
     best_u = jnp.where(better[:, None], u, best_u)
     if not bool(jnp.any(jnp.isfinite(best_loss))):
-        raise ValueError("fit: no start reached a finite loss; check the data, protocol and bounds.")
+        raise ValueError("optimize: no start reached a finite loss; check the data, protocol and bounds.")
     i_best = int(jnp.nanargmin(jnp.where(jnp.isfinite(best_loss), best_loss, jnp.inf)))
     per_start = space.values(best_u)
     return FitResult(
@@ -292,7 +292,7 @@ def polish(
 
     **Returns:** a new `FitResult` (same `history`).
 
-    **Example:** ``res = polish(objective, fit(objective, space, n_starts=16))``.
+    **Example:** ``res = polish(objective, optimize(objective, space, n_starts=16))``.
     """
 
     if not isinstance(objective, AbstractObjective):

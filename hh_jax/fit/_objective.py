@@ -61,7 +61,7 @@ class AbstractObjective(eqx.Module):
         V_rest: float
 
         def residuals(self, params):
-            return jnp.atleast_1d(hh_jax.resting_state(params).V - self.V_rest)
+            return jnp.atleast_1d(hh_jax.equilibrium(params).V - self.V_rest)
 
         def __call__(self, params):
             return jnp.sum(self.residuals(params) ** 2)

@@ -77,7 +77,7 @@ def fi(curve, *, ax=None, label=None, **kwargs):
     return ax
 
 
-def eigenvalues(w, *, ax=None, label=None, **kwargs):
+def spectrum(w, *, ax=None, label=None, **kwargs):
     """Eigenvalues (1/ms) in the complex plane, with the imaginary axis marked.
 
     **Arguments:** `w`: complex array (any shape, e.g. ``EquilibriumBranch.eigenvalues``);
@@ -85,7 +85,7 @@ def eigenvalues(w, *, ax=None, label=None, **kwargs):
 
     **Returns:** the Axes.
 
-    **Example:** ``hh_jax.plot.eigenvalues(A.stability(p, y).eigenvalues)``.
+    **Example:** ``hh_jax.plot.spectrum(A.stability(p, y).eigenvalues)``.
     """
     _numeric("w (eigenvalues)", w)
     ax = _axes(ax)
@@ -100,7 +100,7 @@ def eigenvalues(w, *, ax=None, label=None, **kwargs):
     return ax
 
 
-def phase_plane(pp, *, cycle=None, ax=None, nullclines: bool = True, **kwargs):
+def phase_portrait(pp, *, cycle=None, ax=None, nullclines: bool = True, **kwargs):
     """The (V, n) projection: trajectories, optional limit cycle, equilibrium, nullclines.
 
     **Arguments:**
@@ -112,7 +112,7 @@ def phase_plane(pp, *, cycle=None, ax=None, nullclines: bool = True, **kwargs):
 
     **Returns:** the Axes.
 
-    **Example:** ``hh_jax.plot.phase_plane(A.phase_plane(p, 10.0, y0s))``.
+    **Example:** ``hh_jax.plot.phase_portrait(A.phase_plane(p, 10.0, y0s))``.
     """
     _check_kind("pp", pp, "a PhasePlane (analysis.phase_plane)", "V", "n", "V_eq")
     ax = _axes(ax)

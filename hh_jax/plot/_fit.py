@@ -72,7 +72,7 @@ def parameter_spread(fit_result, truth=None, *, ax=None, **kwargs):
 
     **Example:** ``hh_jax.plot.parameter_spread(res, truth=HHParams.hh1952())``.
     """
-    _check_kind("fit_result", fit_result, "a FitResult (fit.fit)", "params", "space")
+    _check_kind("fit_result", fit_result, "a FitResult (fit.optimize)", "params", "space")
     ax = _axes(ax)
     ref = fit_result.params if truth is None else truth
     names = fit_result.space.names

@@ -8,6 +8,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .._observables import OBSERVABLES, names_in_group
+
 
 def _axes(ax):
     if ax is None:
@@ -81,6 +83,10 @@ def voltage(result, *, ax=None, neurons: Iterable[int] | None = None, threshold:
     return ax
 
 
+_COLORS = ("tab:purple", "tab:green", "black", "tab:red", "tab:blue", "tab:orange", "tab:brown")
+_GATE_COLORS = {"m": "tab:red", "h": "tab:blue", "n": "tab:green"}
+
+
 def _named_lines(result, names, colors, neuron, ax, ylabel, kwargs):
     _check_result(result)
     ax = _axes(ax)
@@ -92,6 +98,45 @@ def _named_lines(result, names, colors, neuron, ax, ylabel, kwargs):
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper right", fontsize="small")
     return ax
+
+
+def traces(result, names: Iterable[str], *, ax=None, neuron: int = 0, **kwargs):
+    """Any recorded traces (names of `hh_jax.RECORDABLE`) against time (ms) for one neuron.
+
+    The y label and unit come from the observables table (`hh_jax.OBSERVABLES`); the traces
+    must share one unit.
+
+    **Arguments:**
+
+    - `result`: a `SimulationResult` with every name in `names` recorded.
+    - `names`: recordable names, e.g. ``("INa", "IK")`` or ``("I",)``.
+    - `ax`: matplotlib Axes, or None (default) for a new figure.
+    - `neuron`: flat neuron index. Default 0.
+    - `**kwargs`: passed to ``ax.plot`` (``color`` overrides every colour).
+
+    **Returns:** the Axes.
+
+    **Example:** ``hh_jax.plot.traces(r, ("I",))`` draws the injected current (µA/cm²).
+    """
+    if isinstance(names, str):
+        names = (names,)
+    names = tuple(names)
+    bad = [n for n in names if not isinstance(n, str) or n not in OBSERVABLES]
+    if bad or not names:
+        raise ValueError(f"names: unknown or empty {bad or list(names)}; recordable: {list(OBSERVABLES)}.")
+    units = sorted({OBSERVABLES[n].unit for n in names})
+    if len(units) > 1:
+        raise ValueError(f"names: the traces have different units {units}; plot them on separate axes.")
+    if len(names) == 1:
+        ylabel = f"{names[0]}, {OBSERVABLES[names[0]].label} ({units[0]})"
+    else:
+        ylabel = f"{_GROUP_LABELS.get(OBSERVABLES[names[0]].group, 'value')} ({units[0]})"
+    colors = [_GATE_COLORS.get(n, _COLORS[i % len(_COLORS)]) for i, n in enumerate(names)]
+    return _named_lines(result, names, colors, neuron, ax, ylabel, kwargs)
+
+
+_GROUP_LABELS = {"gate": "gate open fraction", "current": "current", "conductance": "conductance",
+                 "state": "membrane potential", "stimulus": "injected current"}
 
 
 def gates(result, *, ax=None, neuron: int = 0, **kwargs):
@@ -108,14 +153,12 @@ def gates(result, *, ax=None, neuron: int = 0, **kwargs):
 
     **Example:** ``hh_jax.plot.gates(r, neuron=0)``.
     """
-    ax = _named_lines(
-        result, ("m", "h", "n"), ("tab:red", "tab:blue", "tab:green"), neuron, ax, "gate open fraction (1)", kwargs
-    )
+    ax = traces(result, names_in_group("gate"), ax=ax, neuron=neuron, **kwargs)
     ax.set_ylim(-0.02, 1.02)
     return ax
 
 
-def currents(result, *, ax=None, neuron: int = 0, **kwargs):
+def current_traces(result, *, ax=None, neuron: int = 0, **kwargs):
     """Ionic current densities INa, IK, IL (µA/cm², outward positive) against time (ms).
 
     **Arguments:**
@@ -128,14 +171,12 @@ def currents(result, *, ax=None, neuron: int = 0, **kwargs):
 
     **Returns:** the Axes.
 
-    **Example:** ``hh_jax.plot.currents(r, ax=axes[2])``.
+    **Example:** ``hh_jax.plot.current_traces(r, ax=axes[2])``.
     """
-    return _named_lines(
-        result, ("INa", "IK", "IL"), ("tab:purple", "tab:green", "black"), neuron, ax, "current (µA/cm²)", kwargs
-    )
+    return traces(result, names_in_group("current"), ax=ax, neuron=neuron, **kwargs)
 
 
-def conductances(result, *, ax=None, neuron: int = 0, **kwargs):
+def conductance_traces(result, *, ax=None, neuron: int = 0, **kwargs):
     """Conductance densities gNa·m³h, gK·n⁴, gL (mS/cm²) against time (ms).
 
     **Arguments:**
@@ -147,11 +188,9 @@ def conductances(result, *, ax=None, neuron: int = 0, **kwargs):
 
     **Returns:** the Axes.
 
-    **Example:** ``hh_jax.plot.conductances(r, ax=axes[1])``.
+    **Example:** ``hh_jax.plot.conductance_traces(r, ax=axes[1])``.
     """
-    return _named_lines(
-        result, ("gNa", "gK", "gL"), ("tab:purple", "tab:green", "black"), neuron, ax, "conductance (mS/cm²)", kwargs
-    )
+    return traces(result, names_in_group("conductance"), ax=ax, neuron=neuron, **kwargs)
 
 
 def stacked(result, *, ax=None, neurons: Iterable[int] | None = None, offset: float = 130.0, ticks: bool = False, **kwargs):

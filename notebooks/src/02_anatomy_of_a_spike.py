@@ -53,7 +53,7 @@ print({f: float(getattr(params, f)) for f in hh_jax.HHParams.FIELDS})
 
 # %%
 low = hh_jax.simulate(params, I_LOW, duration=DURATION, dt=DT, y0=y0, record=ALL)
-rest = hh_jax.resting_state(params, I_LOW)
+rest = hh_jax.equilibrium(params, I_LOW)
 
 fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
 hh_jax.plot.voltage(low, ax=ax1, color="k")
@@ -72,7 +72,7 @@ print("spikes:", int(low.spike_count))
 
 # %% [markdown]
 # After 100 ms the state sits on the fixed point — a point in four-dimensional (V, m, h, n)
-# space that `hh_jax.resting_state` computes directly (a Newton solve of dV/dt = 0 with the gates
+# space that `hh_jax.equilibrium` computes directly (a Newton solve of dV/dt = 0 with the gates
 # at their steady states). The initial state is not at rest, so V first rises by ~5 mV
 # (m and n relax faster than h) and then settles without spiking.
 #
@@ -104,8 +104,8 @@ plt.show()
 fig, axes = plt.subplots(4, 1, figsize=(8, 10), sharex=True)
 hh_jax.plot.voltage(high, ax=axes[0], color="k")
 hh_jax.plot.gates(high, ax=axes[1])
-hh_jax.plot.conductances(high, ax=axes[2])
-hh_jax.plot.currents(high, ax=axes[3])
+hh_jax.plot.conductance_traces(high, ax=axes[2])
+hh_jax.plot.current_traces(high, ax=axes[3])
 axes[0].secondary_yaxis("right", functions=(lambda v: v + 65.0, lambda u: u - 65.0)).set_ylabel("V + 65 (mV)")
 for ax in axes[:-1]:
     ax.set_xlabel("")

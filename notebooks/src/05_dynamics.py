@@ -46,11 +46,11 @@ p = hh_jax.HHParams.hh1952()
 # not from differentiating through Newton's iterations.
 
 # %%
-rest = hh_jax.resting_state(p)
+rest = hh_jax.equilibrium(p)
 s = A.stability(p, rest)
 print(f"V_rest = {float(rest.V):.4f} mV; class: {s.name}")
 print("eigenvalues (1/ms):", np.round(np.asarray(s.eigenvalues), 4))
-dV_dgL = jax.grad(lambda gL: A.equilibrium_voltage(p.replace(gL=gL)))(jnp.asarray(0.3))
+dV_dgL = jax.grad(lambda gL: hh_jax.equilibrium(p.replace(gL=gL)).V)(jnp.asarray(0.3))
 print(f"dV_rest/dgL = {float(dV_dgL):.4f} mV per mS/cm^2 (implicit function theorem)")
 
 # %% [markdown]
@@ -76,7 +76,7 @@ print("stable cycles found at I =", np.round(np.asarray(cycles.I), 2), "uA/cm^2"
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
 hp.bifurcation(branch, cycles=cycles, hopf=hopf, ax=ax1)
 ax1.set_title("equilibrium branch, Hopf points, stable cycle V max / min")
-hp.eigenvalues(branch.eigenvalues[::5], ax=ax2, c=np.repeat(I[::5], 4), s=10, cmap="viridis")
+hp.spectrum(branch.eigenvalues[::5], ax=ax2, c=np.repeat(I[::5], 4), s=10, cmap="viridis")
 ax2.set_title("eigenvalues along the branch (colour: I)")
 plt.tight_layout()
 plt.show()
@@ -94,7 +94,7 @@ plt.show()
 
 # %%
 If = np.linspace(0.0, FI_MAX, N_FI)
-from_rest = A.fi_curve(p, If, start=A.FromRest(), transient=TRANSIENT, window=WINDOW)
+from_rest = A.fi_curve(p, If, start=A.FromHolding(), transient=TRANSIENT, window=WINDOW)
 from_eq = A.fi_curve(p, If, start=A.FromEquilibrium(), transient=TRANSIENT, window=WINDOW)
 print(f"from rest: onset {from_rest.onset()} uA/cm^2, minimum rate {from_rest.minimum_rate():.1f} Hz, "
       f"block from {from_rest.block_onset()} uA/cm^2")
@@ -127,7 +127,7 @@ y0 = hh_jax.steady_state_at(jnp.array([-75.0, -65.0, -55.0, -30.0]))
 pp = A.phase_plane(p, PHASE_CURRENT, y0, duration=PHASE_DURATION)
 k = int(np.argmin(np.abs(np.asarray(cycles.I) - PHASE_CURRENT)))
 cycle = jax.tree_util.tree_map(lambda x: x[k], cycles.paths)
-ax = hp.phase_plane(pp, cycle=cycle)
+ax = hp.phase_portrait(pp, cycle=cycle)
 ax.set_title(f"I = {float(cycles.I[k]):g} µA/cm²: cycle period {float(cycles.period[k]):.3f} ms "
              f"({float(cycles.frequency[k]):.2f} Hz)")
 plt.show()

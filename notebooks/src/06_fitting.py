@@ -60,9 +60,9 @@ print("recording: (samples, protocols) =", V_data.shape)
 # %%
 space = hf.ParamSpace(truth.replace(gNa=100.0, gK=30.0, EK=-70.0), ("gNa", "gK", "EK"))
 objective = hf.TraceObjective(stim, V_data, dt=DT)
-res1 = hf.fit(objective.window(horizon=HORIZON), space, n_starts=N_STARTS, rel=SPREAD,
+res1 = hf.optimize(objective.window(horizon=HORIZON), space, n_starts=N_STARTS, rel=SPREAD,
               steps=FORCED_STEPS, optimizer=optax.adam(0.05), key=jax.random.key(1), progress=False)
-res2 = hf.fit(objective, space, init=res1, steps=FREE_STEPS, optimizer=optax.adam(0.02), progress=False)
+res2 = hf.optimize(objective, space, init=res1, steps=FREE_STEPS, optimizer=optax.adam(0.02), progress=False)
 res = hf.polish(objective, res2)  # Levenberg–Marquardt on every start
 print(res.summary())
 print("error of the best fit:",

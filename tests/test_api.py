@@ -1,0 +1,138 @@
+"""The public API's names (issue 13, item 7): each renamed name is gone (AttributeError, never a
+silent second meaning), its replacement exists, and no public name means two things."""
+
+import importlib
+
+import pytest
+
+import hh_jax
+import hh_jax.plot
+
+# (module, old name, new name): the renames of CHANGELOG.md
+RENAMES = [
+    ("hh_jax.plot", "currents", "current_traces"),
+    ("hh_jax.plot", "conductances", "conductance_traces"),
+    ("hh_jax.plot", "eigenvalues", "spectrum"),
+    ("hh_jax.plot", "phase_plane", "phase_portrait"),
+    ("hh_jax.fit", "fit", "optimize"),
+    ("hh_jax", "resting_state", "equilibrium"),
+    ("hh_jax.analysis", "steady_state_current", "equilibrium_current"),
+    ("hh_jax.analysis", "FromRest", "FromHolding"),
+]
+GONE = [("hh_jax.analysis", "equilibrium_voltage")]
+SUBPACKAGES = ("hh_jax", "hh_jax.analysis", "hh_jax.fit", "hh_jax.plot")
+
+
+def _public(module):
+    return {n for n in dir(module) if not n.startswith("_") and not isinstance(getattr(module, n), type(hh_jax))}
+
+
+@pytest.mark.parametrize("module, old, new", RENAMES, ids=[f"{m}.{o}" for m, o, _ in RENAMES])
+def test_old_name_fails_loudly_and_new_name_exists(module, old, new):
+    mod = importlib.import_module(module)
+    with pytest.raises(AttributeError):
+        getattr(mod, old)
+    assert callable(getattr(mod, new))
+
+
+@pytest.mark.parametrize("module, old", GONE)
+def test_removed_synonyms_fail_loudly(module, old):
+    with pytest.raises(AttributeError):
+        getattr(importlib.import_module(module), old)
+
+
+def test_one_word_for_rest_and_equilibria():
+    # equilibrium: a fixed point of the model; steady state: a gate's x_inf(V); "rest": no name
+    names = set()
+    for name in SUBPACKAGES:
+        names |= _public(importlib.import_module(name))
+    assert not [n for n in names if "rest" in n.lower()], names
+    assert {n for n in names if "steady" in n.lower()} == {"steady_state", "steady_state_at"}
+
+
+def test_no_public_name_means_two_things():
+    seen = {}
+    for name in SUBPACKAGES:
+        for attr in _public(importlib.import_module(name)):
+            seen.setdefault(attr, []).append(name)
+    clashes = {k: v for k, v in seen.items() if len(v) > 1}
+    assert not clashes, f"one name, several meanings: {clashes}"
+
+
+def test_changelog_lists_every_rename():
+    text = (hh_jax.__file__.rsplit("/hh_jax/", 1)[0] + "/CHANGELOG.md")
+    with open(text, encoding="utf-8") as f:
+        log = f.read()
+    for module, old, new in RENAMES:
+        assert f"`{module}.{old}` | `{module}.{new}`" in log, (old, new)
+
+
+# --- the command line: one option vocabulary, no import cycle ------------------------------------
+
+def test_the_subcommand_modules_import_before_the_cli_front():
+    import subprocess
+    import sys
+
+    code = "import hh_jax.fit._cli, hh_jax.analysis._cli, hh_jax._output_dir, hh_jax._cli"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_subcommand_modules_do_not_import_the_cli_front():
+    # hh_jax._cli imports the subcommands; they import only _cli_args and _output_dir (no cycle)
+    import pathlib
+    import re
+
+    root = pathlib.Path(hh_jax.__file__).parent
+    for path in (root / "fit" / "_cli.py", root / "analysis" / "_cli.py", root / "_cli_args.py", root / "_output_dir.py"):
+        src = path.read_text(encoding="utf-8")
+        assert not re.search(r"from \.+_cli import|import hh_jax\._cli\b|from \.\. import _cli\b", src), path
+
+
+def _options(command):
+    from hh_jax._cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return {a.option_strings[0]: a for a in sub._actions if a.option_strings}
+
+
+SHARED = ("--preset", "--dt", "--seed", "--out", "--no-plot")
+
+
+def test_subcommands_share_one_option_vocabulary():
+    opts = {c: _options(c) for c in ("simulate", "fi", "bifurcation", "fit")}
+    for option in SHARED:
+        actions = [o[option] for o in opts.values() if option in o]
+        assert len(actions) >= 2, option
+        kinds = {(getattr(a.type, "__name__", None), tuple(a.choices or ()), type(a).__name__) for a in actions}
+        assert len(kinds) == 1, (option, kinds)
+    assert "--preset" in opts["fit"] and "--dt" in opts["fit"]
+
+
+@pytest.mark.parametrize("command", ["simulate", "fi", "bifurcation", "fit"])
+def test_a_bad_preset_is_refused_alike_by_every_subcommand(command, capsys):
+    from hh_jax._cli import main
+
+    extra = ["--data", "x.csv", "--protocol", "10"] if command == "fit" else []
+    with pytest.raises(SystemExit) as e:
+        main([command, "--preset", "squid"] + extra)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--preset" in err and "squid" in err, err
+
+
+def test_parameters_come_first():
+    # every public function of the model taking `params` takes it first (I/O keeps numpy's
+    # and Equinox's (path, object) order: save_params(path, params))
+    import inspect
+
+    late = []
+    for name in SUBPACKAGES:
+        mod = importlib.import_module(name)
+        for attr in _public(mod):
+            obj = getattr(mod, attr)
+            if inspect.isfunction(obj) and attr != "save_params":
+                ps = list(inspect.signature(obj).parameters)
+                if "params" in ps and ps[0] != "params":
+                    late.append(f"{name}.{attr}")
+    assert not late, late
