@@ -26,6 +26,7 @@ from ._kernel_build import kernel_path as kernel_path
 from ._kernel_build import library as _library
 from ._params import HHParams
 from ._rates import EXP_CLIP
+from ._spikes import BRACKET, Crossings
 from ._vector_field import HHState
 
 _TARGETS = {jnp.dtype(jnp.float32): "hh_jax_expeuler_f32", jnp.dtype(jnp.float64): "hh_jax_expeuler_f64"}
@@ -76,8 +77,9 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
     """Run the kernel. `params` and `y0` are broadcast to ``config.shape`` and of one dtype;
     `states` names the state variables to record (a subset of ``"Vmhn"``).
 
-    **Returns:** (final `HHState`, spike counts, spike times ``[S, *shape]``,
-    ``{v: [samples, *shape]}`` for v in `states`).
+    **Returns:** (final `HHState`, spike counts, the `Crossings` record (``[S, N]`` rows: the
+    kernel locates no crossing, `_spikes.refine` does), ``{v: [samples, *shape]}`` for v in
+    `states`).
     """
     lib, reason = _library()  # registers the FFI targets
     if lib is None:
@@ -94,8 +96,8 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
     # stimulus (with n_steps = 1, a varying one has two rows of step-end currents)
     imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, cols)
     S = config.max_spikes
-    hermite = S > 0 and config.spike_interpolation == "hermite"
-    if hermite:
+    C = BRACKET[config.spike_interpolation]  # values per crossing; 4: with dV/dt at both ends
+    if S > 0 and C == 4:
         iend = _table(stimulus, t_steps, shape, cols)
     else:
         iend = jnp.zeros((1, 1), dtype)
@@ -109,20 +111,21 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
         jax.ShapeDtypeStruct((1, 4, N), dtype),
         jax.ShapeDtypeStruct((1, N), jnp.int32),
         jax.ShapeDtypeStruct((1, n_rec, len(needed), N), dtype),
-        jax.ShapeDtypeStruct((1, S, N), dtype),
+        jax.ShapeDtypeStruct((1, S, N), jnp.int32),
+        jax.ShapeDtypeStruct((1, S, N, C), dtype),
     )
-    yf, count, rec, spikes = jax.ffi.ffi_call(
+    yf, count, rec, steps, brackets = jax.ffi.ffi_call(
         _TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all"
     )(
         y0a, par, imid[None], iend[None], jnp.stack([t0, dt])[None],  # traced: no recompilation per t0/dt
         n_steps=np.int64(config.n_steps),
-        every=np.int64(config.record_every), rec_mask=np.int64(mask), hermite=np.int64(hermite),
+        every=np.int64(config.record_every), rec_mask=np.int64(mask),
         staggered=np.int64(staggered), threads=np.int64(_threads()),
         exp_clip=np.float64(EXP_CLIP),  # the one bound on the rate exponents, from _rates.py
     )
     final = HHState(*(yf[0, i].reshape(shape) for i in range(4)))
     traces = {v: rec[0, :, needed.index(v)].reshape((n_rec,) + shape) for v in needed}
-    return final, count[0].reshape(shape), spikes[0].reshape((S,) + shape), traces
+    return final, count[0].reshape(shape), Crossings(steps[0], brackets[0]), traces
 
 
 @functools.lru_cache(maxsize=None)

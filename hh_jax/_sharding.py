@@ -18,6 +18,7 @@ arrays; gather them to every host with
 import math
 from typing import Sequence
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -168,7 +169,8 @@ def simulate_sharded(
     if jax.default_backend() == "cpu":  # the slices share the host's memory: check their sum
         check_memory(shape=(padded,), n_steps=a.n_steps, record=a.record, record_every=a.record_every,
                      max_spikes=default_max_spikes(duration) if a.max_spikes is None else a.max_spikes,
-                     dtype=a.dtype)
+                     dtype=a.dtype, spike_interpolation=None if isinstance(kwargs.get("stepper"), diffrax.AbstractSolver)
+                     else kwargs.get("spike_interpolation", "hermite"))
     if y0 is None:
         y0 = steady_state_at(jnp.asarray(-65.0, a.dtype), shape=shape)
     y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, a.dtype), y0)  # the working dtype, as simulate

@@ -16,7 +16,7 @@ from ._fused import _table_shape, fused_arrays, unavailable_reason
 from ._initial_state import steady_state_at
 from ._observables import observe, state_names
 from ._params import HHParams
-from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
+from ._spikes import SPIKE_INTERPOLATIONS, empty_crossings, record_brackets, refine
 from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
 from ._simulate_checks import (
     _check_no_diffrax_options,
@@ -34,10 +34,6 @@ from ._vector_field import HHState, derivatives, injected_current
 
 def _observe(name, params: HHParams, y: HHState, I, shape):
     return observe(name, params, y, I, shape)  # the observables table (_observables.py)
-
-
-_FEW = 32
-"""Hermite spike times are computed for the crossing neurons only when at most this many cross."""
 
 
 class _Config(eqx.Module):
@@ -196,6 +192,8 @@ def simulate(
     # memory up front: refuse (with the estimate) what cannot fit, before anything is allocated
     memory = dict(shape=shape, n_steps=n_steps, record=record, record_every=record_every,
                   max_spikes=max_spikes, dtype=dtype)
+    if not use_diffrax:  # the loop records each crossing's bracket, refined after it
+        memory["spike_interpolation"] = spike_interpolation
     check_memory(**memory, saved_states=4 if use_diffrax else 0)
     if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
         y0 = _default_y0(jnp.asarray(-65.0, dtype), shape)
@@ -290,60 +288,40 @@ def _common_dtype(params: HHParams, y0: HHState, shape):
     return params, y0, dtype
 
 
-@eqx.filter_jit
-def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Config) -> SimulationResult:
+def _scan_arrays(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Config):
+    """The `lax.scan` loop: `params` and `y0` in one dtype, broadcast to ``config.shape``.
+
+    **Returns:** (final `HHState`, spike counts, the `Crossings` record (``[S, N]`` rows, for
+    `refine`), ``{name: [samples, *shape]}`` for the recorded names, sample times).
+    """
     shape = config.shape
-    params, y0, dtype = _common_dtype(params, y0, shape)
+    dtype = y0.V.dtype
     args = (params, stimulus)
     dt = jnp.asarray(config.dt, dtype)
     t0 = jnp.asarray(config.t0, dtype)
     S = config.max_spikes
     N = math.prod(shape)
     V_th = jnp.broadcast_to(params.V_th, shape)
+    hermite = config.spike_interpolation == "hermite"
 
     def one_step(carry, _):
-        y, k, count, buf = carry
+        y, k, count, crossings = carry
         t = t0 + k.astype(dtype) * dt
         y_new = stepper.step(t, y, dt, args)
         crossed = (y.V < V_th) & (y_new.V >= V_th)
         if S > 0:
-            # Spike times only in steps where some neuron crossed: the sub-step location and
-            # the scatter into `buf` (a serial O(N) loop on CPU) are skipped in all others.
-            def hermite_times(take):
-                # Cubic Hermite on the step's ends and dV/dt (two vector-field evaluations) for
-                # the neurons `take` selects.
-                p_k, y_k, yn_k = (jax.tree_util.tree_map(take, tree) for tree in (params, y, y_new))
-                d0 = derivatives(p_k, y_k, take(injected_current(stimulus, t))).V
-                d1 = derivatives(p_k, yn_k, take(injected_current(stimulus, t + dt))).V
-                return hermite_crossing(t, dt, y_k.V, yn_k.V, d0, d1, take(V_th))
+            # Only what `refine` needs, and only in steps where some neuron crossed (the
+            # scatter into the record is a serial O(N) loop on CPU).
+            def record(crossings):
+                ends = (y.V, y_new.V)
+                if hermite:  # dV/dt at both ends, the current at t and t + dt
+                    ends += (derivatives(params, y, injected_current(stimulus, t)).V,
+                             derivatives(params, y_new, injected_current(stimulus, t + dt)).V)
+                return record_brackets(crossings, count, crossed, k, ends)
 
-            def locate_and_record(buf):
-                if config.spike_interpolation == "hermite":
-                    t_cross = hermite_times(lambda x: x)
-                else:
-                    t_cross = linear_crossing(t, dt, y.V, y_new.V, V_th)
-                return record_crossings(buf, count, crossed, t_cross)[0]
-
-            if config.spike_interpolation == "hermite" and N > 2 * _FEW:
-                # In an asynchronous population a few neurons cross in most steps: up to _FEW
-                # crossing neurons are gathered and refined alone; more (a synchronous volley):
-                # the whole population. (top_k on CPU: ~5x faster than jnp.nonzero(size=...);
-                # ties keep index order.)
-                n_crossed = jnp.sum(crossed, dtype=jnp.int32)
-
-                def record_few(buf):
-                    idx = jax.lax.top_k(crossed.reshape(-1).astype(jnp.float32), _FEW)[1]
-                    take = lambda x: x if jnp.ndim(x) == 0 else jnp.broadcast_to(x, shape).reshape(-1)[idx]
-                    t_cross = hermite_times(take)
-                    slot = jnp.where(jnp.arange(_FEW, dtype=jnp.int32) < n_crossed, count.reshape(-1)[idx], S)
-                    return buf.at[slot, idx].set(t_cross.astype(buf.dtype), mode="drop")
-
-                some = lambda b: jax.lax.cond(n_crossed <= _FEW, record_few, locate_and_record, b)
-                buf = jax.lax.cond(n_crossed > 0, some, lambda b: b, buf)
-            else:
-                buf = jax.lax.cond(jnp.any(crossed), locate_and_record, lambda b: b, buf)
+            crossings = jax.lax.cond(jnp.any(crossed), record, lambda c: c, crossings)
         count = count + crossed.astype(count.dtype)
-        return (y_new, k + 1, count, buf), None
+        return (y_new, k + 1, count, crossings), None
 
     ck_inner = config.checkpoint and not config.record
 
@@ -363,7 +341,7 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         y0,
         jnp.asarray(0, jnp.int32),
         jnp.zeros(shape, jnp.int32),
-        jnp.full((S, N), jnp.inf, dtype),
+        empty_crossings(S, N, dtype, config.spike_interpolation),
     )
     k_every = config.record_every
     n_samples = config.n_steps // k_every
@@ -382,15 +360,31 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
         carry = run_steps(carry, n_samples * k_every)
         traces = {}
     carry = run_steps(carry, remainder)
-    y, _, count, buf = carry
+    y, _, count, crossings = carry
     if config.record:
         t = t0 + dt * (k_every * jnp.arange(n_samples + 1)).astype(dtype)
     else:  # nothing recorded: no sample times either (an O(steps) array otherwise)
         t = jnp.zeros((0,), dtype)
+    return y, count, crossings, traces, t
+
+
+def _spike_times(params, crossings, config: _Config, dtype):
+    """The loop's `Crossings` refined into spike times, ``[S, *shape]`` (ms, +inf padded)."""
+    shape = config.shape
+    V_th = jnp.broadcast_to(params.V_th, shape).reshape(-1)
+    times = refine(crossings, t0=jnp.asarray(config.t0, dtype), dt=jnp.asarray(config.dt, dtype),
+                   V_th=V_th, interpolation=config.spike_interpolation)
+    return times.reshape((config.max_spikes,) + shape)
+
+
+@eqx.filter_jit
+def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Config) -> SimulationResult:
+    params, y0, dtype = _common_dtype(params, y0, config.shape)
+    y, count, crossings, traces, t = _scan_arrays(params, stimulus, y0, stepper, config)
     result = SimulationResult(
         t=t,
         spike_count=count,
-        spike_times=buf.reshape((S,) + shape),
+        spike_times=_spike_times(params, crossings, config, dtype),
         final_state=y,
         finite=state_is_finite(y),
         **traces,
@@ -418,8 +412,9 @@ def _fused_core_jvp(primals, tangents, *, stepper, config):
     scan_config = dataclasses.replace(config, record=tuple(names), throw=False)
 
     def scan_arrays(params, stimulus, y0, t0, dt):
-        r = _run(params, stimulus, y0, stepper, dataclasses.replace(scan_config, t0=t0, dt=dt))
-        return r.final_state, r.spike_count, r.spike_times, {v: getattr(r, v) for v in names}
+        y, count, crossings, traces, _ = _scan_arrays(
+            params, stimulus, y0, stepper, dataclasses.replace(scan_config, t0=t0, dt=dt))
+        return y, count, crossings, traces
 
     return eqx.filter_jvp(scan_arrays, primals, tangents)
 
@@ -429,7 +424,7 @@ def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config
     """`_run` for `ExpEuler` with the whole time loop in the fused CPU kernel (`_fused.py`)."""
     shape = config.shape
     params, y0, dtype = _common_dtype(params, y0, shape)
-    final, count, spikes, states = _fused_core(
+    final, count, crossings, states = _fused_core(
         params, stimulus, y0, jnp.asarray(config.t0, dtype), jnp.asarray(config.dt, dtype),
         stepper=stepper, config=dataclasses.replace(config, t0=None, dt=None),
     )
@@ -448,7 +443,8 @@ def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config
     else:
         t = jnp.zeros((0,), dtype)
     result = SimulationResult(
-        t=t, spike_count=count, spike_times=spikes, final_state=final, finite=state_is_finite(final),
+        t=t, spike_count=count, spike_times=_spike_times(params, crossings, config, dtype), final_state=final,
+        finite=state_is_finite(final),
         **traces,
     )
     return maybe_throw(result, config.throw)

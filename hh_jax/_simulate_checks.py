@@ -14,6 +14,7 @@ import numpy as np
 
 from ._params import VALUE_RULES, HHParams, check_values
 from ._result import RECORDABLE
+from ._spikes import crossing_record_bytes
 from ._stimulus import AbstractStimulus, AbstractWrapper, as_stimulus
 from ._validate import as_bool, as_int, as_number
 from ._vector_field import HHState
@@ -322,21 +323,26 @@ def _gib(n: float) -> str:
 
 
 def check_memory(*, shape, n_steps, record, record_every, max_spikes, dtype, saved_states=0,
-                 table_elements=0) -> int:
+                 table_elements=0, spike_interpolation: str | None = None) -> int:
     """`ValueError` with the estimate and the available memory when a run cannot fit.
 
     The estimate is a lower bound of what the run allocates (so that it never refuses a run that
     fits): the recorded traces (``samples × neurons × names``), the spike-time buffer
-    (``max_spikes × neurons``), the state and parameters (~16 values per neuron), the states a
-    Diffrax solve saves (`saved_states` per sample), and the fused kernel's stimulus tables
-    (`table_elements`). **Returns:** the estimate, bytes.
+    (``max_spikes × neurons``), and for a fixed-step loop (`spike_interpolation` given, the
+    loop's) the crossing record it refines them from (`_spikes.crossing_record_bytes` per slot),
+    the state and parameters (~16 values per neuron), the states a Diffrax solve saves
+    (`saved_states` per sample), and the fused kernel's stimulus tables (`table_elements`).
+    **Returns:** the estimate, bytes.
     """
+
     N = math.prod(shape)
     b = np.dtype(dtype).itemsize
     samples = n_steps // record_every + 1
     parts = {
         "traces": samples * N * b * len(record),
         "spike times": max_spikes * N * b,
+        "spike brackets": 0 if spike_interpolation is None else
+        max_spikes * N * crossing_record_bytes(dtype, spike_interpolation),
         "state and parameters": 16 * N * b + 4 * N,
         "saved states": samples * N * b * saved_states,
         "stimulus tables": table_elements * b,

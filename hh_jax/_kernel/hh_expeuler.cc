@@ -14,15 +14,18 @@
 //   par    [P, 8, N]        gNa, gK, gL (mS/cm2), ENa, EK, EL (mV), C (uF/cm2), V_th (mV)
 //   imid   [P, Tm, Nm]      injected current (uA/cm2) at t_k + dt/2; Tm in {1, n_steps},
 //                           Nm in {1, N}
-//   iend   [P, Te, Ne]      injected current at the step ends t_k (Hermite spike times only);
-//                           Te in {1, n_steps + 1}, Ne in {1, N}
+//   iend   [P, Te, Ne]      injected current at the step ends t_k (for dV/dt in the spike
+//                           brackets, C = 4 only); Te in {1, n_steps + 1}, Ne in {1, N}
 //   times  [P, 2]           t0 (ms), dt (ms): operands, not attributes, so that one compiled
 //                           program serves every start time and step
 //   yf     [P, 4, N]        final state
-//   count  [P, N] int32     upward crossings of V_th
+//   count  [P, N] int32     spikes: steps in which V rose through V_th
 //   rec    [P, n_rec, R, N] the state variables selected by rec_mask (bits V, m, h, n) at
 //                           steps 0, every, 2 every, ...
-//   spikes [P, S, N]        crossing times (ms), +inf padded
+//   steps  [P, S, N] int32  the step k of each neuron's j-th spike (row j), -1 padded
+//   brackets [P, S, N, C]   its bracket: V at t_k and t_k + dt (mV), and for C = 4 dV/dt there
+//                           (mV/ms), 0 padded. The kernel does not place a spike within its step:
+//                           hh_jax/_spikes.py (refine) does, after the loop, for every backend.
 //
 // Built and loaded by hh_jax/_fused.py (g++ -O3 -march=native), never by a user.
 
@@ -30,7 +33,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <thread>
 #include <vector>
 
@@ -175,57 +177,38 @@ inline T exprel(T z) {
   return small ? exprel_series(z) : big;
 }
 
-// dV/dt (mV/ms) at a state for a current I (for the Hermite spike times); invC = 1/C.
+// The membrane, once for the V update (step_block) and the slopes of the spike brackets: the
+// sodium and potassium conductances (mS/cm2) from the gates (association chosen for a short
+// dependency chain: m is the last gate ready), and the drive I - I_ion (uA/cm2), dV/dt * C.
+template <typename T>
+inline void membrane_conductances(T m, T h, T n, T gNa, T gK, T& gna, T& gk) {
+  gna = gNa * ((m * m) * (m * h));
+  T n2 = n * n;
+  gk = gK * (n2 * n2);
+}
+template <typename T>
+inline T membrane_drive(T v, T I, T gna, T gk, T gL, T ENa, T EK, T EL) {
+  return I - (gna * (v - ENa) + (gk * (v - EK) + gL * (v - EL)));
+}
+
+// dV/dt (mV/ms) at a state for a current I (the spike brackets); invC = 1/C.
 template <typename T>
 inline T dVdt(T V, T m, T h, T n, T I, T gNa, T gK, T gL, T ENa, T EK, T EL, T invC) {
-  T gna = gNa * (m * m * m * h);
-  T n2 = n * n;
-  T gk = gK * (n2 * n2);
-  T iion = gna * (V - ENa) + gk * (V - EK) + gL * (V - EL);
-  return (I - iion) * invC;
-}
-
-template <typename T>
-inline void hermite(T s, T V0, T V1, T d0, T d1, T* value, T* slope) {
-  T s2 = s * s, s3 = s2 * s;
-  *value = (2 * s3 - 3 * s2 + 1) * V0 + (s3 - 2 * s2 + s) * d0 + (-2 * s3 + 3 * s2) * V1 + (s3 - s2) * d1;
-  *slope = (6 * s2 - 6 * s) * (V0 - V1) + (3 * s2 - 4 * s + 1) * d0 + (3 * s2 - 2 * s) * d1;
-}
-
-// Crossing time (ms) of V_th within [t, t + dt], as hh_jax/_spikes.py: the linear guess, then 20
-// bracketed Newton steps on the cubic Hermite interpolant, then one final Newton correction.
-template <typename T>
-inline T crossing_time(bool use_hermite, T t, T dt, T V0, T V1, T dVdt0, T dVdt1, T Vth) {
-  T dV = V1 > V0 ? V1 - V0 : T(1);
-  T s = (Vth - V0) / dV;
-  s = s < T(0) ? T(0) : (s > T(1) ? T(1) : s);
-  if (!use_hermite) return t + dt * s;
-  T d0 = dt * dVdt0, d1 = dt * dVdt1;
-  T lo = 0, hi = 1, v, dv;
-  for (int it = 0; it < 20; ++it) {
-    hermite(s, V0, V1, d0, d1, &v, &dv);
-    v = v - Vth;
-    if (v < 0) lo = s; else hi = s;
-    T safe = dv > 0 ? dv : T(1);
-    T sn = s - v / safe;
-    bool ok = (dv > 0) && (sn > lo) && (sn < hi);
-    s = ok ? sn : T(0.5) * (lo + hi);
-  }
-  hermite(s, V0, V1, d0, d1, &v, &dv);
-  dv = dv > 0 ? dv : T(1);
-  return t + dt * (s - (v - Vth) / dv);
+  T gna, gk;
+  membrane_conductances(m, h, n, gNa, gK, gna, gk);
+  return membrane_drive(V, I, gna, gk, gL, ENa, EK, EL) * invC;
 }
 
 template <typename T>
 struct Job {
   const T *y0, *par, *imid, *iend, *times;
-  T *yf, *rec, *spikes;
-  int32_t* count;
-  int64_t P, N, n_steps, Tm, Nm, Te, Ne, every, n_rec, S;
+  T *yf, *rec, *brackets;
+  int32_t *count, *steps;
+  int64_t P, N, n_steps, Tm, Nm, Te, Ne, every, n_rec, S, C;
   int rec_idx[4];
   int R;
   T exp_clip;
-  bool hermite, staggered;
+  bool staggered;
 };
 
 // One exponential-Euler step of `len` neurons (the mathematics of ExpEuler.step): the old state
@@ -267,12 +250,10 @@ __attribute__((noinline)) void step_block(
     T h1 = hinf + (h0 - hinf) * EXP(-dt * kh);
     T n1 = ninf + (n0 - ninf) * EXP(-dt * kn);
     T gm = Staggered ? m1 : m0, gh = Staggered ? h1 : h0, gn = Staggered ? n1 : n0;
-    // Association chosen for a short dependency chain (m is the last gate ready).
-    T gna = gNa[i] * ((gm * gm) * (gm * gh));
-    T n2 = gn * gn;
-    T gk = gK[i] * (n2 * n2);
+    T gna, gk;
+    membrane_conductances(gm, gh, gn, gNa[i], gK[i], gna, gk);
     T gtot = gna + (gk + gL[i]);
-    T drive = Imid[i] - (gna * (v - ENa[i]) + (gk * (v - EK[i]) + gL[i] * (v - EL[i])));
+    T drive = membrane_drive(v, Imid[i], gna, gk, gL[i], ENa[i], EK[i], EL[i]);
     T dtC = dt * invC[i];
     Vp[i] = v; mp[i] = m0; hp[i] = h0; np_[i] = n0;
     V[i] = v + (dtC * drive) * exprel<Branchy>(gtot * -dtC);
@@ -305,10 +286,11 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
   };
   if (J.R > 0) record(0);
   for (int64_t s = 0; s < J.S; ++s) {
-    T* row = J.spikes + (p * J.S + s) * N + i0;
-    for (int64_t i = 0; i < len; ++i) row[i] = std::numeric_limits<T>::infinity();
+    const int64_t row = (p * J.S + s) * N + i0;
+    std::fill(J.steps + row, J.steps + row + len, int32_t(-1));
+    std::fill(J.brackets + row * J.C, J.brackets + (row + len) * J.C, T(0));
   }
-  const T t0 = J.times[2 * p], dt = J.times[2 * p + 1];
+  const T dt = J.times[2 * p + 1];  // (t0 is the refinement's, in Python)
   const T* imid = J.imid + p * J.Tm * J.Nm;
   const T* iend = J.iend + p * J.Te * J.Ne;
   const bool staggered = J.staggered;
@@ -332,20 +314,22 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
       any |= c;
     }
     if (any && J.S > 0) {
-      const T t = t0 + T(k) * dt;
+      // Record the spike's step and bracket (hh_jax/_spikes.py places it within the step later).
       for (int64_t i = 0; i < len; ++i) {
         if (!crossed[i] || cnt[i] > J.S) continue;
-        T d0 = 0, d1 = 0;
-        if (J.hermite) {
+        const int64_t row = (p * J.S + (cnt[i] - 1)) * N + i0 + i;
+        J.steps[row] = static_cast<int32_t>(k);
+        T* b = J.brackets + row * J.C;
+        b[0] = Vp[i];
+        b[1] = V[i];
+        if (J.C == 4) {
           // dV/dt at both ends of the step, with the current at t_k and t_k + dt.
           const T* i0row = iend + (J.Te > 1 ? k : 0) * J.Ne;
           const T* i1row = iend + (J.Te > 1 ? k + 1 : 0) * J.Ne;
           T I0 = i0row[J.Ne > 1 ? i0 + i : 0], I1 = i1row[J.Ne > 1 ? i0 + i : 0];
-          d0 = dVdt(Vp[i], mp[i], hp[i], np_[i], I0, gNa[i], gK[i], gL[i], ENa[i], EK[i], EL[i], invC[i]);
-          d1 = dVdt(V[i], m[i], h[i], n[i], I1, gNa[i], gK[i], gL[i], ENa[i], EK[i], EL[i], invC[i]);
+          b[2] = dVdt(Vp[i], mp[i], hp[i], np_[i], I0, gNa[i], gK[i], gL[i], ENa[i], EK[i], EL[i], invC[i]);
+          b[3] = dVdt(V[i], m[i], h[i], n[i], I1, gNa[i], gK[i], gL[i], ENa[i], EK[i], EL[i], invC[i]);
         }
-        J.spikes[(p * J.S + (cnt[i] - 1)) * N + i0 + i] =
-            crossing_time<T>(J.hermite, t, dt, Vp[i], V[i], d0, d1, Vth[i]);
       }
     }
     if (J.R > 0 && (k + 1) % J.every == 0 && (k + 1) / J.every < J.n_rec) record((k + 1) / J.every);
@@ -389,8 +373,8 @@ void run_all(const Job<T>& J, int64_t threads) {
 template <ffi::DataType DT>
 ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, ffi::Buffer<DT> iend,
                 ffi::Buffer<DT> times, ffi::ResultBuffer<DT> yf, ffi::ResultBuffer<ffi::S32> count,
-                ffi::ResultBuffer<DT> rec, ffi::ResultBuffer<DT> spikes, int64_t n_steps,
-                int64_t every, int64_t rec_mask, int64_t hermite,
+                ffi::ResultBuffer<DT> rec, ffi::ResultBuffer<ffi::S32> steps,
+                ffi::ResultBuffer<DT> brackets, int64_t n_steps, int64_t every, int64_t rec_mask,
                 int64_t staggered, int64_t threads, double exp_clip) {
   using T = ffi::NativeType<DT>;
   auto d = y0.dimensions();
@@ -401,14 +385,19 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
   auto dm = imid.dimensions();
   auto de = iend.dimensions();
   auto dr = rec->dimensions();
-  auto ds = spikes->dimensions();
-  if (dm.size() < 2 || de.size() < 2 || dr.size() < 3 || ds.size() < 2)
+  auto ds = steps->dimensions();
+  auto db = brackets->dimensions();
+  if (dm.size() < 2 || de.size() < 2 || dr.size() < 3 || ds.size() < 2 || db.size() < 3)
     return ffi::Error::InvalidArgument("bad ranks");
   J.Tm = dm[dm.size() - 2]; J.Nm = dm[dm.size() - 1];
   J.Te = de[de.size() - 2]; J.Ne = de[de.size() - 1];
   J.n_rec = dr[dr.size() - 3];
   J.R = static_cast<int>(dr[dr.size() - 2]);
   J.S = ds[ds.size() - 2];
+  J.C = db[db.size() - 1];
+  if (db[db.size() - 3] != J.S || db[db.size() - 2] != J.N || ds[ds.size() - 1] != J.N ||
+      (J.C != 2 && J.C != 4))
+    return ffi::Error::InvalidArgument("steps must be [..., S, N] and brackets [..., S, N, 2 or 4]");
   if ((J.Nm != 1 && J.Nm != J.N) || (J.Ne != 1 && J.Ne != J.N) || (J.Tm != 1 && J.Tm != n_steps) ||
       (J.Te != 1 && J.Te != n_steps + 1) || every < 1 || J.R > 4)
     return ffi::Error::InvalidArgument("inconsistent shapes");
@@ -426,9 +415,10 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
   if (J.n_rec == 0) J.R = 0;
   J.y0 = y0.typed_data(); J.par = par.typed_data(); J.imid = imid.typed_data(); J.iend = iend.typed_data();
   J.times = times.typed_data();
-  J.yf = yf->typed_data(); J.count = count->typed_data(); J.rec = rec->typed_data(); J.spikes = spikes->typed_data();
+  J.yf = yf->typed_data(); J.count = count->typed_data(); J.rec = rec->typed_data();
+  J.steps = steps->typed_data(); J.brackets = brackets->typed_data();
   J.n_steps = n_steps; J.every = every;
-  J.hermite = hermite != 0; J.staggered = staggered != 0;
+  J.staggered = staggered != 0;
   // The model's bound on the rate exponents (hh_jax._rates.EXP_CLIP); within the exponential's
   // floating-point range, or the clip would not be the one Python applies.
   if (!(exp_clip > 0) || exp_clip > static_cast<double>(Consts<T>::hi) - 2)
@@ -450,11 +440,11 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
       .Ret<ffi::Buffer<DT>>()                         \
       .Ret<ffi::Buffer<ffi::S32>>()                   \
       .Ret<ffi::Buffer<DT>>()                         \
+      .Ret<ffi::Buffer<ffi::S32>>()                   \
       .Ret<ffi::Buffer<DT>>()                         \
       .Attr<int64_t>("n_steps")                       \
       .Attr<int64_t>("every")                         \
       .Attr<int64_t>("rec_mask")                      \
-      .Attr<int64_t>("hermite")                       \
       .Attr<int64_t>("staggered")                     \
       .Attr<int64_t>("threads")                       \
       .Attr<double>("exp_clip")
