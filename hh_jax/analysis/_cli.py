@@ -136,12 +136,11 @@ def _write_figure(folder, args, name, draw) -> str:
     import matplotlib.pyplot as plt
 
     import hh_jax.plot as hp
-    from .._cli import _atomic_savefig
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     draw(hp, ax)
     fig.tight_layout()
-    _atomic_savefig(fig, os.path.join(folder, name), dpi=120)
+    write_png(fig, os.path.join(folder, name), dpi=120)
     return f"figure: {os.path.join(args.out, name)}"
 
 
