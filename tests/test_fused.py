@@ -189,3 +189,23 @@ def test_unavailable_reasons_and_the_fallback(monkeypatch):
     scan = hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01, stepper=SCAN)
     np.testing.assert_array_equal(np.asarray(auto.V), np.asarray(scan.V))
     np.testing.assert_array_equal(np.asarray(auto.spike_times), np.asarray(scan.spike_times))
+
+
+@pytest.mark.parametrize("threads", [1, 3, 16])
+def test_a_neurons_result_does_not_depend_on_the_number_of_threads(monkeypatch, threads):
+    # The kernel cuts the population into blocks of 128 neurons, or finer ones (16, 32, ...)
+    # when there are fewer blocks than threads (here 301 neurons, 2000 steps: 1 block of 128 and
+    # a tail; 5 blocks of 64 neurons): every cut must give bit-identical results per neuron.
+    from hh_jax import _fused
+
+    currents = jnp.linspace(0.0, 30.0, 301)
+    run = lambda: hh_jax.simulate(HHParams(), currents, duration=20.0, dt=0.01, record=("V", "n"),
+                                  stepper=FUSED)
+    ref = run()
+    calls = []
+    monkeypatch.setattr(_fused, "_threads", lambda: calls.append(threads) or threads)
+    jax.clear_caches()
+    got = run()
+    assert calls, "the kernel was not traced again"
+    for name in ("V", "n", "spike_times", "spike_count"):
+        np.testing.assert_array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(ref, name)))

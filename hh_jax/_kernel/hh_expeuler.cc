@@ -358,27 +358,47 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
 
 namespace {
 
+// Threads start from this much work each (neuron-steps; ~0.3 ms on one core): below it,
+// starting a thread costs more than it saves.
+constexpr int64_t MIN_WORK_PER_THREAD = 100000;
+// The smallest block when a population is cut finer than TILE so that every thread gets one
+// (a multiple of every vector width).
+constexpr int64_t MIN_TILE = 16;
+
+// The work is cut into units of one block of neurons of one batch element, run through all
+// steps; each thread takes a contiguous range of units. Every neuron's arithmetic is the same
+// whatever the cut (the vector body, the scalar tail and the branchy path for a few neurons
+// are bit-identical), so results never depend on the number of threads.
 template <typename T>
 void run_all(const Job<T>& J, int64_t threads) {
-  const int64_t tiles_per_p = (J.N + TILE - 1) / TILE;
+  threads = std::max<int64_t>(1, threads);
+  const int64_t work = J.P * J.N * std::max<int64_t>(1, J.n_steps);
+  const int64_t want = std::max<int64_t>(1, std::min<int64_t>(threads, work / MIN_WORK_PER_THREAD));
+  // Blocks of TILE neurons, or smaller ones (down to MIN_TILE) where that leaves a thread idle.
+  int64_t tile = TILE;
+  if (J.P * ((J.N + TILE - 1) / TILE) < want) {
+    const int64_t per_p = (want + J.P - 1) / J.P;  // units wanted per batch element
+    tile = ((J.N + per_p - 1) / per_p + MIN_TILE - 1) / MIN_TILE * MIN_TILE;
+    tile = std::min<int64_t>(TILE, std::max<int64_t>(MIN_TILE, tile));
+  }
+  const int64_t tiles_per_p = (J.N + tile - 1) / tile;
   const int64_t units = J.P * tiles_per_p;
-  auto work = [&J, tiles_per_p](int64_t u0, int64_t u1) {
+  auto run = [&J, tiles_per_p, tile](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
-      int64_t p = u / tiles_per_p, i0 = (u % tiles_per_p) * TILE;
-      run_tile(J, p, i0, std::min<int64_t>(TILE, J.N - i0));
+      int64_t p = u / tiles_per_p, i0 = (u % tiles_per_p) * tile;
+      run_tile(J, p, i0, std::min<int64_t>(tile, J.N - i0));
     }
   };
-  // A thread per ~16 tiles at least: below that, starting it costs more than it saves.
-  int64_t T_ = std::max<int64_t>(1, std::min<int64_t>(threads, units / 16));
+  const int64_t T_ = std::min<int64_t>(want, units);
   if (T_ <= 1) {
-    work(0, units);
+    run(0, units);
     return;
   }
   std::vector<std::thread> pool;
   pool.reserve(T_ - 1);
   for (int64_t t = 1; t < T_; ++t)
-    pool.emplace_back(work, units * t / T_, units * (t + 1) / T_);
-  work(0, units / T_);
+    pool.emplace_back(run, units * t / T_, units * (t + 1) / T_);
+  run(0, units / T_);
   for (auto& th : pool) th.join();
 }
 
