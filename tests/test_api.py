@@ -136,3 +136,16 @@ def test_parameters_come_first():
                 if "params" in ps and ps[0] != "params":
                     late.append(f"{name}.{attr}")
     assert not late, late
+
+
+def test_one_word_for_sizes():
+    # grid points: num; fit starts: n_starts; population: shape (never samples=, n=, size=)
+    import inspect
+
+    A, F = hh_jax.analysis, hh_jax.fit
+    for fn in (A.equilibria, A.hopf_points, A.limit_cycle, A.cycle_branch, A.cycle_path):
+        assert "num" in inspect.signature(fn).parameters and "samples" not in inspect.signature(fn).parameters
+    assert "n_starts" in inspect.signature(F.optimize).parameters
+    assert list(inspect.signature(F.ParamSpace.sample).parameters)[:3] == ["self", "key", "n_starts"]
+    for fn in (hh_jax.steady_state_at, hh_jax.brainpy_initial_state):
+        assert "shape" in inspect.signature(fn).parameters
