@@ -117,8 +117,8 @@ def gradient_cost():
     tf, tg = _timeit(lambda: fwd16(U)), _timeit(lambda: grad16(U))
     out.update(forward_16_starts_s=tf, value_and_grad_16_starts_s=tg, ratio_16_starts=tg[0] / tf[0])
     # forward mode (one JVP per fitted field), what `fit` uses by default for <= 8 fields
-    fm16 = jax.jit(jax.vmap(hf.value_and_grad(obj, space, mode="forward")))
-    fm1 = jax.jit(hf.value_and_grad(obj, space, mode="forward"))
+    fm16 = jax.jit(jax.vmap(hf.value_and_grad(obj, space, mode=hf.ForwardMode())))
+    fm1 = jax.jit(hf.value_and_grad(obj, space, mode=hf.ForwardMode()))
     t1, t16 = _timeit(lambda: fm1(u)), _timeit(lambda: fm16(U))
     out.update(forward_mode_s=t1, ratio_forward_mode=t1[0] / out["forward_s"][0],
                forward_mode_16_starts_s=t16, ratio_forward_mode_16_starts=t16[0] / tf[0])

@@ -149,3 +149,17 @@ def test_one_word_for_sizes():
     assert list(inspect.signature(F.ParamSpace.sample).parameters)[:3] == ["self", "key", "n_starts"]
     for fn in (hh_jax.steady_state_at, hh_jax.brainpy_initial_state):
         assert "shape" in inspect.signature(fn).parameters
+
+
+def test_gradient_modes_are_objects():
+    import jax.numpy as jnp
+
+    F = hh_jax.fit
+    space = F.ParamSpace(hh_jax.HHParams(), ("gL",))
+    loss = lambda p: (p.gL - 0.5) ** 2
+    u = jnp.zeros(1)
+    (vf, gf), (vr, gr) = (F.value_and_grad(loss, space, mode=m)(u) for m in (F.ForwardMode(), F.ReverseMode()))
+    assert jnp.allclose(vf, vr) and jnp.allclose(gf, gr)
+    for bad in ("forward", "reverse", "auto"):
+        with pytest.raises(TypeError, match="mode"):
+            F.value_and_grad(loss, space, mode=bad)
