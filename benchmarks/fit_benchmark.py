@@ -116,9 +116,9 @@ def gradient_cost():
     grad16 = jax.jit(jax.vmap(jax.value_and_grad(lambda u: obj(space.to_params(u)))))
     tf, tg = _timeit(lambda: fwd16(U)), _timeit(lambda: grad16(U))
     out.update(forward_16_starts_s=tf, value_and_grad_16_starts_s=tg, ratio_16_starts=tg[0] / tf[0])
-    # forward mode (one JVP per fitted field), what `fit` uses by default for <= 8 fields
-    fm16 = jax.jit(jax.vmap(hf.value_and_grad(obj, space, mode="forward")))
-    fm1 = jax.jit(hf.value_and_grad(obj, space, mode="forward"))
+    # forward mode (one JVP per fitted field), what `optimize` uses by default for <= 8 fields
+    fm16 = jax.jit(jax.vmap(hf.value_and_grad(obj, space, mode=hf.ForwardMode())))
+    fm1 = jax.jit(hf.value_and_grad(obj, space, mode=hf.ForwardMode()))
     t1, t16 = _timeit(lambda: fm1(u)), _timeit(lambda: fm16(U))
     out.update(forward_mode_s=t1, ratio_forward_mode=t1[0] / out["forward_s"][0],
                forward_mode_16_starts_s=t16, ratio_forward_mode_16_starts=t16[0] / tf[0])
@@ -197,7 +197,7 @@ def _markdown(r):
                   f"forward {1e3 * x['forward_s'][0]:.1f} ms (min {1e3 * x['forward_s'][1]:.1f}, max {1e3 * x['forward_s'][2]:.1f}); "
                   f"value+grad {1e3 * x['value_and_grad_s'][0]:.1f} ms; ratio **{x['ratio']:.2f}×** (one start).\n"]
         if "ratio_forward_mode" in x:
-            lines += [f"forward-mode gradient (5 JVPs, `fit`'s default): one start {1e3 * x['forward_mode_s'][0]:.1f} ms, "
+            lines += [f"forward-mode gradient (5 JVPs, `optimize`'s default): one start {1e3 * x['forward_mode_s'][0]:.1f} ms, "
                       f"ratio **{x['ratio_forward_mode']:.2f}×**; 16 starts {1e3 * x['forward_mode_16_starts_s'][0]:.1f} ms, "
                       f"ratio **{x['ratio_forward_mode_16_starts']:.2f}×**.\n"]
         if "ratio_16_starts" in x:

@@ -70,4 +70,4 @@ from ._vector_field import vector_field as vector_field
 from . import analysis as analysis
 from . import fit as fit  # noqa: E402  (subpackage: hh_jax.fit.X)
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__

@@ -232,9 +232,9 @@ def _configuration(params, stimulus, stepper, y0, **settings) -> dict:
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
     config |= {name: _tree_hash(tree) for name, tree in
                (("params", params), ("stimulus", stimulus), ("stepper", stepper), ("y0", y0))}
-    import hh_jax
+    from ._version import __version__
 
-    config |= {"jax": jax.__version__, "hh_jax": hh_jax.__version__, "backend": jax.default_backend(),
+    config |= {"jax": jax.__version__, "hh_jax": __version__, "backend": jax.default_backend(),
                "x64": bool(jax.config.jax_enable_x64)}
     return config
 

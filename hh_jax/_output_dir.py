@@ -343,13 +343,13 @@ def _commit_in_place(folder: OutputFolder, tmp: Path) -> None:
 
 
 def _record(written: list[str]) -> dict:
-    import hh_jax
+    from ._version import __version__
 
     return {
         "files": written,
         "argv": list(sys.argv[1:]),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "hh_jax": hh_jax.__version__,
+        "hh_jax": __version__,
     }
 
 

@@ -136,3 +136,68 @@ def test_parameters_come_first():
                 if "params" in ps and ps[0] != "params":
                     late.append(f"{name}.{attr}")
     assert not late, late
+
+
+def test_one_word_for_sizes():
+    # grid points: num; fit starts: n_starts; population: shape (never samples=, n=, size=)
+    import inspect
+
+    A, F = hh_jax.analysis, hh_jax.fit
+    for fn in (A.equilibria, A.hopf_points, A.limit_cycle, A.cycle_branch, A.cycle_path):
+        assert "num" in inspect.signature(fn).parameters and "samples" not in inspect.signature(fn).parameters
+    assert "n_starts" in inspect.signature(F.optimize).parameters
+    assert list(inspect.signature(F.ParamSpace.sample).parameters)[:3] == ["self", "key", "n_starts"]
+    for fn in (hh_jax.steady_state_at, hh_jax.brainpy_initial_state):
+        assert "shape" in inspect.signature(fn).parameters
+
+
+def test_gradient_modes_are_objects():
+    import jax.numpy as jnp
+
+    F = hh_jax.fit
+    space = F.ParamSpace(hh_jax.HHParams(), ("gL",))
+    loss = lambda p: (p.gL - 0.5) ** 2
+    u = jnp.zeros(1)
+    (vf, gf), (vr, gr) = (F.value_and_grad(loss, space, mode=m)(u) for m in (F.ForwardMode(), F.ReverseMode()))
+    assert jnp.allclose(vf, vr) and jnp.allclose(gf, gr)
+    for bad in ("forward", "reverse", "auto"):
+        with pytest.raises(TypeError, match="mode"):
+            F.value_and_grad(loss, space, mode=bad)
+
+
+def test_no_import_cycle_inside_the_package():
+    # module-level and function-level imports alike: the package is a DAG
+    import ast
+    import pathlib
+
+    root = pathlib.Path(hh_jax.__file__).parent
+    mods = {}
+    for p in root.rglob("*.py"):
+        parts = p.relative_to(root.parent).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    edges = {m: set() for m in mods}
+    for m, p in mods.items():
+        pkg = m.split(".") if p.name == "__init__.py" else m.split(".")[:-1]
+        for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(n, ast.ImportFrom):
+                base = ".".join(pkg[: len(pkg) - n.level + 1] + ([n.module] if n.module else [])) if n.level else (n.module or "")
+                targets = [base] + [f"{base}.{a.name}" for a in n.names]
+            elif isinstance(n, ast.Import):
+                targets = [a.name for a in n.names]
+            else:
+                continue
+            edges[m] |= {t for t in targets if t in mods and t != m}
+
+    state = {}
+
+    def visit(v, path):
+        state[v] = "open"
+        for w in edges[v]:
+            assert state.get(w) != "open", "import cycle: " + " -> ".join(path + [w])
+            if w not in state:
+                visit(w, path + [w])
+        state[v] = "done"
+
+    for v in mods:
+        if v not in state:
+            visit(v, [v])

@@ -42,7 +42,7 @@ def test_forward_and_reverse_mode_steps_agree():
     obj = hf.TraceObjective(stim, r.V, dt=0.05)
     space = hf.ParamSpace(truth, ("gNa", "ENa"))
     u = space.sample(jax.random.key(0), 1)[0]
-    f = [hf.value_and_grad(obj, space, mode=m)(u) for m in ("forward", "reverse")]
+    f = [hf.value_and_grad(obj, space, mode=m)(u) for m in (hf.ForwardMode(), hf.ReverseMode())]
     np.testing.assert_allclose(f[0][0], f[1][0], rtol=1e-12)
     np.testing.assert_allclose(f[0][1], f[1][1], rtol=1e-9)
 
@@ -56,8 +56,8 @@ def test_fit_argument_errors():
         hf.optimize(loss, space, init=jnp.zeros((2, 3)))
     with pytest.raises(ValueError, match="clip"):
         hf.optimize(loss, space, clip=-1.0)
-    with pytest.raises(ValueError, match="mode"):
-        hf.optimize(loss, space, mode="sideways")
+    with pytest.raises(TypeError, match="mode"):
+        hf.optimize(loss, space, mode="forward")  # choices are objects: hf.ForwardMode()
     with pytest.raises(TypeError, match="ParamSpace"):
         hf.optimize(loss, "gNa")
 

@@ -30,8 +30,8 @@ class LimitCycle(eqx.Module):
       by decreasing modulus; one of them is 1 (the flow direction). The cycle is stable if the
       other three lie inside the unit circle.
     - `residual`: max-norm of ``φ_T(x₀) − x₀`` at the solution (mV and gate units).
-    - `path`: the orbit at `samples` equally spaced times over one period (`HHState`
-      ``[samples]``).
+    - `path`: the orbit at `num` equally spaced times over one period (`HHState`
+      ``[num]``).
     """
 
     I: Array
@@ -114,7 +114,7 @@ def _shooting_residual(z, args):
 
 
 @eqx.filter_jit
-def _shoot(params, I, x_guess, T_guess, tol: _Tol, newton_rtol, newton_atol, samples: int):
+def _shoot(params, I, x_guess, T_guess, tol: _Tol, newton_rtol, newton_atol, num: int):
     x_ref = jax.lax.stop_gradient(x_guess)
     f_ref = jax.lax.stop_gradient(_field(x_ref, params, I))
     z0 = jnp.concatenate([x_guess, T_guess[None]])
@@ -129,7 +129,7 @@ def _shoot(params, I, x_guess, T_guess, tol: _Tol, newton_rtol, newton_atol, sam
     z = sol.value
     x0, T = z[:4], z[4]
     ok = (sol.result == optx.RESULTS.successful) & jnp.all(jnp.isfinite(z)) & (T > 0)
-    ts = jnp.linspace(0.0, 1.0, samples)
+    ts = jnp.linspace(0.0, 1.0, num)
     path = _solve(x0, T, params, I, tol, diffrax.SaveAt(ts=ts)).ys
     monodromy = jax.jacfwd(lambda x: _solve(x, T, params, I, tol, diffrax.SaveAt(t1=True)).ys[-1])(
         jax.lax.stop_gradient(x0)
@@ -157,7 +157,7 @@ def limit_cycle(
     rtol: float = 1e-10,
     atol: float = 1e-10,
     newton_tol: float = 1e-9,
-    samples: int = 2001,
+    num: int = 2001,
     max_steps: int = 2048,
 ) -> LimitCycle:
     """Find the periodic orbit near a guess by shooting.
@@ -177,7 +177,7 @@ def limit_cycle(
     - `period`: period guess, ms.
     - `rtol`, `atol`: Diffrax tolerances. Default 1e-10.
     - `newton_tol`: Newton's relative and absolute tolerance. Default 1e-9.
-    - `samples`: points along the orbit for `V_max`/`V_min`. Default 2001.
+    - `num`: points along the orbit for `V_max`/`V_min`. Default 2001.
     - `max_steps`: Diffrax step budget per period. Default 2048.
 
     **Returns:** a `LimitCycle`.
@@ -201,24 +201,24 @@ def limit_cycle(
     tol = _Tol(float(rtol), float(atol), int(max_steps))
     cycle, ok = _shoot(
         params, jnp.asarray(I, dtype), to_vector(guess).astype(dtype), T, tol,
-        float(newton_tol), float(newton_tol), int(samples),
+        float(newton_tol), float(newton_tol), int(num),
     )
     return eqx.error_if(
         cycle, ~ok, "limit_cycle: Newton's method on the shooting problem did not converge."
     )
 
 
-def cycle_path(params: HHParams, cycle: LimitCycle, *, samples: int = 1001, rtol: float = 1e-10) -> HHState:
-    """The orbit sampled at `samples` equally spaced times over one period (`HHState` ``[samples]``).
+def cycle_path(params: HHParams, cycle: LimitCycle, *, num: int = 1001, rtol: float = 1e-10) -> HHState:
+    """The orbit sampled at `num` equally spaced times over one period (`HHState` ``[num]``).
 
     **Example:** ``path = cycle_path(p, c); path.V.max()``.
     """
     _check_single(params)
     if not isinstance(cycle, LimitCycle):
         raise TypeError(f"cycle_path: cycle must be a LimitCycle (from limit_cycle), got {type(cycle).__name__}.")
-    samples = as_int("cycle_path: samples", samples, minimum=2)
+    num = as_int("cycle_path: num", num, minimum=2)
     tol = _Tol(float(rtol), float(rtol), 4096)
-    ts = jnp.linspace(0.0, 1.0, samples)
+    ts = jnp.linspace(0.0, 1.0, num)
     ys = _solve(to_vector(cycle.state), cycle.period, params, cycle.I, tol, diffrax.SaveAt(ts=ts)).ys
     return HHState(V=ys[:, 0], m=ys[:, 1], h=ys[:, 2], n=ys[:, 3])
 
@@ -274,7 +274,7 @@ class CycleBranch(eqx.Module):
 
     **Fields** (each ``[k]``, k = the currents where an orbit was found): `I` (µA/cm²),
     `period` (ms), `V_max`, `V_min` (mV), `stable` (bool), `states` (`HHState` ``[k]``, a point
-    on each orbit), `paths` (`HHState` ``[k, samples]``, each orbit over one period).
+    on each orbit), `paths` (`HHState` ``[k, num]``, each orbit over one period).
     """
 
     I: Array
@@ -301,7 +301,7 @@ def cycle_branch(
     *,
     guess: tuple[HHState, ScalarLike] | None = None,
     rtol: float = 1e-10,
-    samples: int = 2001,
+    num: int = 2001,
 ) -> CycleBranch:
     """Continue a periodic orbit over a sequence of currents by warm-started shooting.
 
@@ -317,7 +317,7 @@ def cycle_branch(
     - `currents`: 1-D sequence of currents, µA/cm², in continuation order.
     - `guess`: optional ``(state, period)`` near the first orbit.
     - `rtol`: Diffrax tolerance. Default 1e-10.
-    - `samples`: points per orbit for V max/min. Default 2001.
+    - `num`: points per orbit for V max/min. Default 2001.
 
     **Returns:** a `CycleBranch` over the currents where an orbit was found.
 
@@ -334,13 +334,13 @@ def cycle_branch(
     found = []
     for I in I_all:
         Ij = jnp.asarray(I, dtype)
-        c, ok = _shoot(params, Ij, x, T, tol, 1e-9, 1e-9, int(samples))
+        c, ok = _shoot(params, Ij, x, T, tol, 1e-9, 1e-9, int(num))
         if not bool(ok) or not (0.6 * float(T) < float(c.period) < 1.6 * float(T)):
             try:
                 y1, T1 = cycle_guess(params, I, y0=from_vector(x))
             except ValueError:
                 break
-            c, ok = _shoot(params, Ij, to_vector(y1), T1, tol, 1e-9, 1e-9, int(samples))
+            c, ok = _shoot(params, Ij, to_vector(y1), T1, tol, 1e-9, 1e-9, int(num))
             if not bool(ok):
                 break
         found.append(c)

@@ -13,6 +13,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._params import HHParams
 from .._validate import as_int
+from ._gradients import AbstractGradientMode, ForwardMode, ReverseMode, check_mode
 from ._objective import AbstractObjective
 from ._transforms import ParamSpace
 
@@ -88,28 +89,23 @@ class _LoopState(eqx.Module):
     n_rejected: Array
 
 
-def value_and_grad(loss_fn, space, *, mode: str = "reverse"):
-    """``u ↦ (loss, ∂loss/∂u)`` for one start; `mode` ``"reverse"`` (backprop) or ``"forward"``
-    (one `jax.jvp` per fitted field, batched: cheaper on CPU for a few parameters and with
-    constant memory in the trace length)."""
+def value_and_grad(loss_fn, space, *, mode: AbstractGradientMode = ReverseMode()):
+    """``u ↦ (loss, ∂loss/∂u)`` for one start; `mode` `ReverseMode()` (backprop, the default) or
+    `ForwardMode()` (one `jax.jvp` per fitted field, batched: cheaper on CPU for a few parameters
+    and with constant memory in the trace length).
+
+    **Example:** ``hh_jax.fit.value_and_grad(obj, space, mode=hh_jax.fit.ForwardMode())(u)``.
+    """
     if not callable(loss_fn):
         raise TypeError("value_and_grad: loss_fn must be callable: HHParams -> scalar loss.")
     if not isinstance(space, ParamSpace):
         raise TypeError(f"value_and_grad: space must be a ParamSpace, got {type(space).__name__}.")
-    if mode not in ("forward", "reverse"):
-        raise ValueError(f"value_and_grad: mode must be 'forward' or 'reverse', got {mode!r}.")
+    mode = check_mode("value_and_grad: ", mode)
 
     def single(v):
         return loss_fn(space.to_params(v))
 
-    if mode == "reverse":
-        return jax.value_and_grad(single)
-
-    def forward(v):
-        basis = jnp.eye(v.shape[0], dtype=v.dtype)
-        return jax.vmap(lambda e: jax.jvp(single, (v,), (e,)), out_axes=(None, 0))(basis)
-
-    return forward
+    return mode.value_and_grad(single)
 
 
 @eqx.filter_jit
@@ -154,7 +150,7 @@ def optimize(
     init: "Float[Array, 'K k'] | FitResult | None" = None,
     progress: bool = True,
     description: str = "fit",
-    mode: str = "auto",
+    mode: AbstractGradientMode | None = None,
 ) -> FitResult:
     """Fit the fields of `space` by minimising `loss_fn` from K starts at once.
 
@@ -179,9 +175,9 @@ def optimize(
       from (its per-start best values).
     - `progress`: show a tqdm bar with the best loss. Default True.
     - `description`: the bar's label.
-    - `mode`: gradient by ``"forward"`` mode (one JVP per fitted field; cheaper on CPU for a
-      few fields, memory independent of the trace length) or ``"reverse"`` mode. Default
-      ``"auto"``: forward for up to 8 fitted fields.
+    - `mode`: gradient by `ForwardMode()` (one JVP per fitted field; cheaper on CPU for a
+      few fields, memory independent of the trace length) or `ReverseMode()`. Default None:
+      forward for up to 8 fitted fields, reverse above.
 
     **Returns:** a `FitResult`.
 
@@ -198,10 +194,9 @@ def optimize(
         raise TypeError("loss_fn must be callable: HHParams -> scalar loss.")
     as_int("steps", steps, minimum=1)
     as_int("n_starts", n_starts, minimum=1)
-    if mode not in ("auto", "forward", "reverse"):
-        raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', got {mode!r}.")
-    if mode == "auto":
-        mode = "forward" if space.size <= 8 else "reverse"
+    if mode is None:
+        mode = ForwardMode() if space.size <= 8 else ReverseMode()
+    mode = check_mode("", mode)
     if optimizer is None:
         optimizer = optax.adam(0.02)
     if clip is not None:

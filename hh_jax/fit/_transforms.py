@@ -195,19 +195,19 @@ class ParamSpace(eqx.Module):
             cols.append(tr.inverse(x))
         return jnp.stack(cols, axis=-1)
 
-    def sample(self, key: PRNGKeyArray, n: int, *, rel: float = 0.5) -> Float[Array, "n k"]:
-        """`n` random starts, each fitted field uniform in ``base·(1 ± rel)`` (clipped to the bounds).
+    def sample(self, key: PRNGKeyArray, n_starts: int, *, rel: float = 0.5) -> Float[Array, "n_starts k"]:
+        """`n_starts` random starts, each fitted field uniform in ``base·(1 ± rel)`` (clipped to the bounds).
 
-        **Arguments:** `key`: PRNG key; `n`: number of starts, ≥ 1; `rel`: relative half-width,
+        **Arguments:** `key`: PRNG key; `n_starts`: number of starts, ≥ 1; `rel`: relative half-width,
         0 < rel < 1 for positive fields (default 0.5, i.e. ±50 %).
 
-        **Returns:** unconstrained starts, shape ``[n, k]``.
+        **Returns:** unconstrained starts, shape ``[n_starts, k]``.
         """
-        n = as_int("sample: n", n, minimum=1)
+        n_starts = as_int("sample: n_starts", n_starts, minimum=1)
         if not (isinstance(rel, (int, float)) and 0 < rel):
             raise ValueError(f"sample: rel must be a positive number, got {rel!r}.")
         dtype = self.base.dtype
-        r = jax.random.uniform(key, (n, self.size), dtype=dtype, minval=-rel, maxval=rel)
+        r = jax.random.uniform(key, (n_starts, self.size), dtype=dtype, minval=-rel, maxval=rel)
         cols = {}
         for i, (name, tr) in enumerate(zip(self.names, self.transforms)):
             b = jnp.asarray(getattr(self.base, name), dtype)
