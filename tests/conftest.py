@@ -87,6 +87,19 @@ SLOW = (
     "test_simulate_family.py::test_new_t0_and_dt_do_not_recompile",
     "test_stimulus.py::test_noise_is_reproducible_and_has_the_right_statistics",
     "test_time_invariant.py::test_short_runs_with_a_varying_stimulus_locate_spikes_as_the_scan_loop",
+    "test_analysis_hopf.py::test_hopf_points_match_reference",
+    "test_analysis_cli_plots.py::test_plots_return_axes",
+    "test_analysis_cycles.py::test_fi_curve_from_rest_issue_numbers",
+    "test_analysis_cycles.py::test_fi_curve_brainpy_matches_reference",
+    "test_analysis_equilibria.py::test_rest_gradient_wrt_gL_matches_fd",
+    "test_analysis_equilibria.py::test_equilibria_finds_three_on_a_folded_iv_curve",
+    "test_cli.py::test_entry_point_subprocess",
+    "test_cli_robust.py::test_tolerance_beyond_float32_runs_in_float64",
+    "test_cli_robust.py::test_spike_with_nan_time_in_a_diverged_run_gives_a_summary_not_an_index_error",
+    "test_cli_robust.py::test_entry_point_negative_current_and_bad_seed",
+    "test_diffrax.py::test_tsit5_reproduces_reference",
+    "test_fit_losses.py::test_residuals_square_sum_equals_loss",
+    "test_simulate_family.py::test_sharded_per_neuron_constant_stays_tabulated_once",
 )
 
 
