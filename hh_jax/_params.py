@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import PopArray, PopArrayLike
-from ._validate import as_float_array
+from ._validate import as_float_array, show
 
 
 def _float_field(name: str, default: float):
@@ -78,7 +78,7 @@ class HHParams(eqx.Module):
                 continue
             arr = np.asarray(value)
             if not np.all(np.isfinite(arr)):
-                raise ValueError(f"HHParams.{name} must be finite, got {_show(arr)}.")
+                raise ValueError(f"HHParams.{name} must be finite, got {show(arr)}.")
         check_values(self)
         try:
             np.broadcast_shapes(*shapes.values())
@@ -188,14 +188,7 @@ def check_values(params: HHParams) -> None:
         with jax.ensure_compile_time_eval():  # concrete, even inside the caller's jit
             is_bad = bool(np.any(np.asarray(bad(np.asarray(value)))))
         if is_bad:
-            raise ValueError(f"{message}, got {_show(np.asarray(value))}.")
+            raise ValueError(f"{message}, got {show(np.asarray(value))}.")
 
 PRESETS = {"brainpy": "brainpy", "hh1952": "hh1952"}
 """Preset names accepted by :meth:`HHParams.from_preset` (and the CLI's ``--preset``)."""
-
-
-def _show(arr: np.ndarray) -> str:
-    if arr.ndim == 0:
-        return repr(float(arr))
-    bad = arr.ravel()[:4]
-    return f"array of shape {arr.shape} starting {bad.tolist()}"

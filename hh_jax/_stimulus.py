@@ -10,6 +10,7 @@ stacking); the waveforms are in `_waveforms.py`, the sampled and noise stimuli i
 """
 
 import abc
+import functools
 from typing import Sequence
 
 import equinox as eqx
@@ -104,10 +105,7 @@ class Constant(AbstractStimulus):
     **Example:** ``Constant(10.0)``; ``Constant(jnp.array([5.0, 10.0]))`` for two neurons.
     """
 
-    amplitude: PopArray
-
-    def __init__(self, amplitude: PopArrayLike):
-        self.amplitude = as_float_array("Constant.amplitude", amplitude, finite=True)
+    amplitude: PopArray = eqx.field(converter=functools.partial(as_float_array, "Constant.amplitude", finite=True))
 
     def __call__(self, t) -> PopArray:
         return self.amplitude
@@ -190,12 +188,8 @@ class AbstractWrapper(AbstractStimulus):
 class Scaled(AbstractWrapper):
     """A stimulus times a (differentiable) factor (what ``2.0 * s`` builds)."""
 
-    stimulus: AbstractStimulus
-    factor: Array
-
-    def __init__(self, stimulus: AbstractStimulus, factor):
-        self.stimulus = as_stimulus(stimulus)
-        self.factor = as_float_array("Scaled.factor", factor, finite=True)
+    stimulus: AbstractStimulus = eqx.field(converter=as_stimulus)
+    factor: Array = eqx.field(converter=functools.partial(as_float_array, "Scaled.factor", finite=True))
 
     def __call__(self, t) -> PopArray:
         return self.factor * self.stimulus(t)
