@@ -24,12 +24,11 @@ import numpy as np
 
 from ._kernel_build import kernel_path as kernel_path
 from ._kernel_build import library as _library
+from . import _model
 from ._params import HHParams
-from ._rates import EXP_CLIP
 from ._vector_field import HHState
 
 _TARGETS = {jnp.dtype(jnp.float32): "hh_jax_expeuler_f32", jnp.dtype(jnp.float64): "hh_jax_expeuler_f64"}
-_PARAM_ORDER = ("gNa", "gK", "gL", "ENa", "EK", "EL", "C", "V_th")
 _STATE = "Vmhn"
 MAX_TABLE = 2**25
 """Largest tabulated stimulus (elements, steps × neurons) the fused kernel takes."""
@@ -104,7 +103,7 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
     n_rec = config.n_steps // config.record_every + 1 if needed else 0
     flat = lambda x: jnp.broadcast_to(x, shape).reshape(N).astype(dtype)
     y0a = jnp.stack([flat(getattr(y0, v)) for v in _STATE])[None]
-    par = jnp.stack([flat(getattr(params, f)) for f in _PARAM_ORDER])[None]
+    par = jnp.stack([flat(row) for row in _model.kernel_param_rows(params)])[None]  # the generated layout
     out_types = (
         jax.ShapeDtypeStruct((1, 4, N), dtype),
         jax.ShapeDtypeStruct((1, N), jnp.int32),
@@ -118,7 +117,6 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
         n_steps=np.int64(config.n_steps),
         every=np.int64(config.record_every), rec_mask=np.int64(mask), hermite=np.int64(hermite),
         staggered=np.int64(staggered), threads=np.int64(_threads()),
-        exp_clip=np.float64(EXP_CLIP),  # the one bound on the rate exponents, from _rates.py
     )
     final = HHState(*(yf[0, i].reshape(shape) for i in range(4)))
     traces = {v: rec[0, :, needed.index(v)].reshape((n_rec,) + shape) for v in needed}

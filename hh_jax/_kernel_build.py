@@ -39,8 +39,13 @@ from typing import NamedTuple
 
 import jax
 
+from . import _model
+
 SOURCE = Path(__file__).parent / "_kernel" / "hh_expeuler.cc"
 FLAGS = ("-O3", "-fno-math-errno", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC")
+HEADER = "hh_model.h"
+"""The header the source includes, generated at build time from `hh_jax._model` (every model
+constant, series coefficient and the parameter layout): no model number is typed in C++."""
 FFI_TARGETS = {"hh_jax_expeuler_f32": "HhExpEulerF32", "hh_jax_expeuler_f64": "HhExpEulerF64"}
 """XLA FFI target name → the C symbol of its handler in the library."""
 COMPILE_TIMEOUT = 300.0
@@ -156,7 +161,7 @@ def _load() -> tuple[str, ctypes.CDLL]:
     if code != 0:
         raise _Unavailable(f"{cxx} --version failed: {err.strip()[-200:]}")
     key = hashlib.sha256(b"\0".join(x.encode() if isinstance(x, str) else x for x in (
-        SOURCE.read_bytes(), jax.__version__, version, " ".join(FLAGS), platform.machine(),
+        SOURCE.read_bytes(), _model.cpp_header(), jax.__version__, version, " ".join(FLAGS), platform.machine(),
         cpu_signature()))).hexdigest()[:16]
     target = _secure_folder(where) / f"hh_expeuler-{key}.so"
     fd = _verified_or_rebuilt(cxx, target, timeout=timeout)
@@ -321,10 +326,13 @@ def _build(cxx: str, target: Path, *, timeout: float) -> None:
                            "set HH_JAX_CACHE_DIR to a writable folder") from None
     try:
         out = work / "kernel.so"
+        source = work / SOURCE.name  # the source beside its generated header
+        shutil.copyfile(SOURCE, source)
+        (work / HEADER).write_text(_model.cpp_header())
         env = {**os.environ, "TMPDIR": str(work)}  # the compiler's own temporary files too
         errors = []
         for arch in (("-march=native",), ()):  # without -march=native where the compiler refuses it
-            cmd = [cxx, *FLAGS, *arch, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", str(out)]
+            cmd = [cxx, *FLAGS, *arch, f"-I{jax.ffi.include_dir()}", str(source), "-o", str(out)]
             code, _, err = _run(cmd, timeout=timeout, env=env, what=f"compiling {SOURCE.name}")
             if code == 0 and out.is_file():
                 break

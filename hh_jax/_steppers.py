@@ -25,7 +25,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._rates import exprel, gate_rates
+from . import _model
+from ._model import relax, v_update
 from ._vector_field import HHState, injected_current, unpack_args, vector_field
 
 
@@ -40,13 +41,6 @@ class AbstractStepper(eqx.Module):
     @abc.abstractmethod
     def step(self, t, y: HHState, dt, args) -> HHState:
         """Advance `y` from time `t` to ``t + dt`` (ms). ``args = (params, stimulus)``."""
-
-
-def _relax(x, a, b, dt):
-    """Exact solution of dx/dt = a(1−x) − b·x over dt with a, b frozen; stays in [0, 1]."""
-    k = a + b
-    x_inf = a / k
-    return x_inf + (x - x_inf) * jnp.exp(-dt * k)
 
 
 class ExpEuler(AbstractStepper):
@@ -95,21 +89,8 @@ class ExpEuler(AbstractStepper):
     def step(self, t, y: HHState, dt, args) -> HHState:
         params, stimulus = unpack_args("ExpEuler.step", args)
         I = injected_current(stimulus, t + 0.5 * dt)
-        V = y.V
-        # 8 exp/expm1 per neuron-step (was 12): 4 for the six rates (`gate_rates`, plus 3 sqrt),
-        # 3 for the gate relaxations, 1 for V.
-        am, bm, ah, bh, an, bn = gate_rates(V)
-        m = _relax(y.m, am, bm, dt)
-        h = _relax(y.h, ah, bh, dt)
-        n = _relax(y.n, an, bn, dt)
-        gm, gh, gn = (m, h, n) if self.staggered else (y.m, y.h, y.n)
-        g_na = params.gNa * (gm * gm * gm * gh)
-        n2 = gn * gn
-        g_k = params.gK * (n2 * n2)
-        g_tot = g_na + g_k + params.gL
-        drive = I - (g_na * (V - params.ENa) + g_k * (V - params.EK) + params.gL * (V - params.EL))
-        V_new = V + dt * drive / params.C * exprel(-dt * g_tot / params.C)
-        return HHState(V=V_new, m=m, h=h, n=n)
+        V, m, h, n = _model.exp_euler_step(params, y.V, y.m, y.h, y.n, I, dt, self.staggered)
+        return HHState(V=V, m=m, h=h, n=n)
 
 
 def _axpy(a, x: HHState, y: HHState) -> HHState:
@@ -152,22 +133,6 @@ class Euler(AbstractStepper):
         return _axpy(dt, vector_field(t, y, args), y)
 
 
-def _v_split(params, m, h, n, I):
-    """(total conductance g, mS/cm²; V∞ = (I + Σ g_x E_x)/g, mV) for frozen gates."""
-    g_na = params.gNa * (m * m * m * h)
-    n2 = n * n
-    g_k = params.gK * (n2 * n2)
-    g_tot = g_na + g_k + params.gL
-    return g_tot, I + g_na * params.ENa + g_k * params.EK + params.gL * params.EL
-
-
-def _v_exact(V, params, m, h, n, I, dt):
-    """Exact solution over `dt` of C dV/dt = I − I_ion(V) with the gates frozen at (m, h, n)."""
-    g_tot, drive0 = _v_split(params, m, h, n, I)
-    f = (drive0 - g_tot * V) / params.C
-    return V + dt * f * exprel(-dt * g_tot / params.C)
-
-
 class ExpMidpoint(AbstractStepper):
     """Second-order exponential Runge–Kutta (the Rush–Larsen 2 / exponential midpoint scheme).
 
@@ -195,16 +160,17 @@ class ExpMidpoint(AbstractStepper):
         I_mid = injected_current(stimulus, t + 0.5 * dt)
         V = y.V
         half = 0.5 * dt
-        am, bm, ah, bh, an, bn = gate_rates(V)
-        m2 = _relax(y.m, am, bm, half)
-        h2 = _relax(y.h, ah, bh, half)
-        n2 = _relax(y.n, an, bn, half)
-        V2 = _v_exact(V, params, m2, h2, n2, I_mid, half)
-        am, bm, ah, bh, an, bn = gate_rates(V2)
-        m = _relax(y.m, am, bm, dt)
-        h = _relax(y.h, ah, bh, dt)
-        n = _relax(y.n, an, bn, dt)
-        V_new = _v_exact(V, params, m2, h2, n2, I_mid, dt)
+        phi = _model.rate_factor(params)
+        am, bm, ah, bh, an, bn = _model.gate_rates(V, phi)
+        m2 = relax(y.m, am, bm, half)
+        h2 = relax(y.h, ah, bh, half)
+        n2 = relax(y.n, an, bn, half)
+        V2 = v_update(params, V, m2, h2, n2, I_mid, half)
+        am, bm, ah, bh, an, bn = _model.gate_rates(V2, phi)
+        m = relax(y.m, am, bm, dt)
+        h = relax(y.h, ah, bh, dt)
+        n = relax(y.n, an, bn, dt)
+        V_new = v_update(params, V, m2, h2, n2, I_mid, dt)
         return HHState(V=V_new, m=m, h=h, n=n)
 
 
@@ -212,21 +178,21 @@ def _phi123(z):
     """(e^z, φ1, φ2, φ3)(z) for z ≤ 0, accurate near 0 (Taylor) and for large |z| (recurrence)."""
     small = jnp.abs(z) < 1.0
     zs = jnp.where(small, z, 0.0)
-    # Taylor series of φ3 = Σ z^j/(j+3)!, 16 terms: truncation < 1e-17 for |z| < 1.
+    # φ1 is the shared exprel (hh_jax._model); φ2, φ3 by their Taylor series near 0 (φ3 = Σ
+    # z^j/(j+3)!, 16 terms: truncation < 1e-17 for |z| < 1) and the recurrence elsewhere.
+    p1 = _model.exprel(z)
     coef = [1.0 / math.factorial(j + 3) for j in range(16)]
     p3 = jnp.full_like(zs, coef[-1])
     for c in reversed(coef[:-1]):
         p3 = c + zs * p3
     p2 = 0.5 + zs * p3
-    p1 = 1.0 + zs * p2
-    e_small = 1.0 + zs * p1
+    e_small = 1.0 + zs * (1.0 + zs * p2)
     zb = jnp.where(small, -1.0, z)
     e_big = jnp.exp(zb)
-    b1 = jnp.expm1(zb) / zb
-    b2 = (b1 - 1.0) / zb
+    b2 = (_model.exprel(zb) - 1.0) / zb
     b3 = (b2 - 0.5) / zb
     pick = lambda a, b: jnp.where(small, a, b)
-    return pick(e_small, e_big), pick(p1, b1), pick(p2, b2), pick(p3, b3)
+    return pick(e_small, e_big), p1, pick(p2, b2), pick(p3, b3)
 
 
 class ExpRK4(AbstractStepper):
@@ -252,8 +218,9 @@ class ExpRK4(AbstractStepper):
     def step(self, t, y: HHState, dt, args) -> HHState:
         params, stimulus = unpack_args("ExpRK4.step", args)
         V = y.V
-        g_tot, _ = _v_split(params, y.m, y.h, y.n, 0.0)
-        am, bm, ah, bh, an, bn = gate_rates(V)
+        g_na, g_k, g_l = _model.conductances(params, y.m, y.h, y.n)
+        g_tot = g_na + (g_k + g_l)
+        am, bm, ah, bh, an, bn = _model.gate_rates(V, _model.rate_factor(params))
         k = HHState(V=g_tot / params.C, m=am + bm, h=ah + bh, n=an + bn)
         tm = jax.tree_util.tree_map
         phis = tm(lambda ki: _phi123(-dt * ki), k)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._custom_types import PopArray, PopArrayLike
 from ._params import HHParams
-from ._rates import alpha_h, alpha_m, alpha_n, beta_h, beta_m, beta_n, gate_rates
+from . import _model
 
 
 def _state_array(name: str, x):
@@ -102,13 +102,8 @@ def conductances(params: HHParams, y: HHState) -> Conductances:
     """
     _check_args("conductances", params, y)
     shape = jnp.broadcast_shapes(jnp.shape(y.V), jnp.shape(params.gL))
-    m3h = y.m * y.m * y.m * y.h
-    n2 = y.n * y.n
-    return Conductances(
-        gNa=params.gNa * m3h,
-        gK=params.gK * n2 * n2,
-        gL=jnp.broadcast_to(params.gL, shape),
-    )
+    g_na, g_k, g_l = _model.conductances(params, y.m, y.h, y.n)
+    return Conductances(gNa=g_na, gK=g_k, gL=jnp.broadcast_to(g_l, shape))
 
 
 def currents(params: HHParams, y: HHState) -> Currents:
@@ -153,7 +148,7 @@ def derivatives(params: HHParams, y: HHState, I: PopArrayLike) -> HHState:
             f"y {y.shape}."
         ) from None
     V = y.V
-    am, bm, ah, bh, an, bn = gate_rates(V)
+    am, bm, ah, bh, an, bn = _model.gate_rates(V, _model.rate_factor(params))
     i_ion = currents(params, y).total
     return HHState(
         V=(I - i_ion) / params.C,
@@ -211,9 +206,5 @@ def unpack_args(where: str, args) -> tuple[HHParams, Any]:
 
 
 def gate_steady_states(V: PopArray) -> tuple[PopArray, PopArray, PopArray]:
-    """(m∞, h∞, n∞) at membrane potential `V` (mV)."""
-    out = []
-    for a, b in ((alpha_m, beta_m), (alpha_h, beta_h), (alpha_n, beta_n)):
-        alpha, beta = a(V), b(V)
-        out.append(alpha / (alpha + beta))
-    return tuple(out)
+    """(m∞, h∞, n∞) at membrane potential `V` (mV) (independent of the rate factor)."""
+    return _model.steady_states(V)

@@ -1,7 +1,8 @@
 // hh_jax fused CPU kernel: the whole exponential-Euler time loop of a HH population in one
 // XLA FFI call.
 //
-// The mathematics is that of hh_jax/_steppers.py (ExpEuler) and hh_jax/_rates.py (gate_rates),
+// The mathematics is that of hh_jax/_model.py (the one description of the model; every model
+// constant and series coefficient comes from hh_model.h, generated from it at build time),
 // written so that the compiler vectorises the neuron loop: every function below is branch-free
 // (selects only) and inlined; the exponential is a Cody-Waite range reduction with a Taylor
 // polynomial (<= 2 ulp), the same code in the vector body and the scalar tail, so a neuron's
@@ -11,7 +12,9 @@
 //
 // Layout (P = product of leading batch dims, N = neurons, all row-major):
 //   y0     [P, 4, N]        V (mV), m, h, n
-//   par    [P, 8, N]        gNa, gK, gL (mS/cm2), ENa, EK, EL (mV), C (uF/cm2), V_th (mV)
+//   par    [P, N_PAR, N]    rows in the order of hh_jax._model.KERNEL_PARAMS (hh_model::PAR_*):
+//                           gNa, gK, gL (mS/cm2), ENa, EK, EL (mV), C (uF/cm2), V_th (mV),
+//                           the rate factor phi
 //   imid   [P, Tm, Nm]      injected current (uA/cm2) at t_k + dt/2; Tm in {1, n_steps},
 //                           Nm in {1, N}
 //   iend   [P, Te, Ne]      injected current at the step ends t_k (Hermite spike times only);
@@ -34,9 +37,13 @@
 #include <thread>
 #include <vector>
 
+#include <iterator>
+
+#include "hh_model.h"  // generated at build time from hh_jax/_model.py
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
+namespace M = hh_model;
 
 namespace {
 
@@ -45,14 +52,12 @@ constexpr int64_t TILE = 128;
 template <typename T> struct Consts;
 template <> struct Consts<float> {
   static constexpr float lo = -87.0f, hi = 88.0f;
-  static constexpr float bern_small = 0.5f;
-  static constexpr float exprel_small = 0.5f;
 };
 template <> struct Consts<double> {
   static constexpr double lo = -708.0, hi = 709.0;
-  static constexpr double bern_small = 0.5;
-  static constexpr double exprel_small = 0.5;
 };
+static_assert(M::EXP_CLIP > 0 && M::EXP_CLIP <= 88.0 - 2,
+              "the model's exponent clip must lie inside float32's exponential range");
 
 inline float scale2(float n) {  // 2^n for an integral n in [-126, 127]
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
@@ -67,29 +72,28 @@ inline double scale2(double n) {  // 2^n for an integral n in [-1022, 1023]
   return s;
 }
 
-// 1/k!, k = 0..14: the Taylor coefficients of e^r and (shifted by one) of exprel.
-constexpr double kInvFact[15] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720,
-                                 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800,
-                                 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800,
-                                 1.0 / 87178291200};
+// Polynomial sum_{k<N} c[k] x^k in Estrin form (a short dependency chain: one neuron is latency
+// bound); the coefficients come from the generated header.
+constexpr int pow2_below(int n) { return n <= 2 ? 1 : 2 * pow2_below((n + 1) / 2); }
+template <int N, typename T>
+inline T xpow(T x) {  // x^N, N a power of two
+  if constexpr (N == 1) return x;
+  else { T y = xpow<N / 2>(x); return y * y; }
+}
+template <int N, typename T>
+inline T poly(const double* c, T x) {
+  if constexpr (N == 1) return T(c[0]);
+  else if constexpr (N == 2) return T(c[0]) + x * T(c[1]);
+  else {
+    constexpr int H = pow2_below(N);
+    return poly<H>(c, x) + xpow<H>(x) * poly<N - H>(c + H, x);
+  }
+}
 
-// Taylor polynomials of e^r for |r| <= ln2/2, in Estrin form (a short dependency chain: one
-// neuron is latency bound). Degree 7 (float32), 13 (float64).
-inline float exp_poly(float r) {
-  float r2 = r * r, r4 = r2 * r2;
-  float p01 = 1.0f + r, p23 = 0.5f + r * (1.0f / 6.0f);
-  float p45 = 1.0f / 24.0f + r * (1.0f / 120.0f), p67 = 1.0f / 720.0f + r * (1.0f / 5040.0f);
-  return (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
-}
-inline double exp_poly(double r) {
-  const double* c = kInvFact;
-  double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  double q0 = (c[0] + r * c[1]) + r2 * (c[2] + r * c[3]);
-  double q1 = (c[4] + r * c[5]) + r2 * (c[6] + r * c[7]);
-  double q2 = (c[8] + r * c[9]) + r2 * (c[10] + r * c[11]);
-  double q3 = c[12] + r * c[13];
-  return (q0 + r4 * q1) + r8 * (q2 + r4 * q3);
-}
+// Taylor polynomials of e^r for |r| <= ln2/2 (hh_model::EXP_TAYLOR): degree
+// hh_model::EXP_DEGREE_F32 (float32), all coefficients (float64).
+inline float exp_poly(float r) { return poly<M::EXP_DEGREE_F32 + 1>(M::EXP_TAYLOR, r); }
+inline double exp_poly(double r) { return poly<std::size(M::EXP_TAYLOR)>(M::EXP_TAYLOR, r); }
 
 // exp(x) for x inside the finite range: Cody-Waite reduction x = n ln2 + r, then e^r 2^n.
 inline float exp_in_range(float x) {
@@ -110,11 +114,13 @@ inline double exp_in_range(double x) {
 // exp(x), branch-free, NaN-preserving (a NaN fails both comparisons and flows through the
 // polynomial); clamped to the floating-point range of the reduction (Consts::lo/hi: a guard
 // of this implementation, not part of the model; the model's bound on the rate exponents is
-// `exp_clip`, passed from hh_jax/_rates.py).
+// hh_model::EXP_CLIP, from hh_jax/_model.py).
 template <typename T>
 inline T vexp(T x) {
-  x = x < Consts<T>::lo ? Consts<T>::lo : (x > Consts<T>::hi ? Consts<T>::hi : x);
-  return exp_in_range(x);
+  bool under = x < Consts<T>::lo;  // e^x below the normal range: 0, as XLA's exp (flush to zero)
+  x = under ? Consts<T>::lo : (x > Consts<T>::hi ? Consts<T>::hi : x);
+  T e = exp_in_range(x);
+  return under ? T(0) : e;
 }
 
 // The same exponential with branches, for scalar code (a shorter dependency chain; one neuron
@@ -127,45 +133,30 @@ inline T bexp(T x) {
   return vexp(x);
 }
 
-// scale * u / (e^u - 1) given E = e^u: Taylor series (through u^12) for |u| < 1/2, as in
-// _rates.py, in Estrin form. The scale multiplies the numerator (off the dependency chain).
+// u / (e^u - 1) given den = e^u - 1 (computed by the caller, in the same place for the vector
+// and the scalar code, so that both contract it alike): the series B0 + B1 u + u^2 sum
+// BERNOULLI_EVEN[k] u^(2k) for |u| < BERNOULLI_RADIUS, as hh_jax._model.bernoulli.
 template <bool Branchy, typename T>
-inline T bernoulli(T u, T E, T scale = T(1)) {
-  bool small = std::abs(u) < Consts<T>::bern_small;
+inline T bernoulli(T u, T den) {
+  bool small = std::abs(u) < T(M::BERNOULLI_RADIUS);
   if constexpr (Branchy) {
-    if (!small) return (scale * u) / (E - T(1));
+    if (!small) return u / den;
   }
-  T u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;
-  T even = (T(1.0 / 12.0) + u2 * T(-1.0 / 720.0)) + u4 * (T(1.0 / 30240.0) + u2 * T(-1.0 / 1209600.0)) +
-           u8 * (T(1.0 / 47900160.0) + u2 * T(-691.0 / 1307674368000.0));
-  T series = scale * ((T(1) - T(0.5) * u) + u2 * even);
-  T den = small ? T(1) : E - T(1);
-  T big = (small ? T(1) : scale * u) / den;
+  T u2 = u * u;
+  T series = (T(M::BERNOULLI_HEAD[0]) + T(M::BERNOULLI_HEAD[1]) * u) + u2 * poly<std::size(M::BERNOULLI_EVEN)>(M::BERNOULLI_EVEN, u2);
+  T big = (small ? T(1) : u) / (small ? T(1) : den);
   return small ? series : big;
 }
 
-// Taylor polynomial of exprel, sum_j z^j / (j+1)!, for |z| < 1/2 (Estrin form): 9 terms in
-// float32 (truncation < 1e-8), 14 in float64 (< 1e-17).
-inline float exprel_series(float z) {
-  float z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
-  float q0 = (1.0f + z * 0.5f) + z2 * (1.0f / 6 + z * (1.0f / 24));
-  float q1 = (1.0f / 120 + z * (1.0f / 720)) + z2 * (1.0f / 5040 + z * (1.0f / 40320));
-  return (q0 + z4 * q1) + z8 * (1.0f / 362880);
-}
-inline double exprel_series(double z) {
-  const double* c = kInvFact + 1;  // z^j / (j+1)!
-  double z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
-  double q0 = (c[0] + z * c[1]) + z2 * (c[2] + z * c[3]);
-  double q1 = (c[4] + z * c[5]) + z2 * (c[6] + z * c[7]);
-  double q2 = (c[8] + z * c[9]) + z2 * (c[10] + z * c[11]);
-  double q3 = c[12] + z * c[13];
-  return (q0 + z4 * q1) + z8 * (q2 + z4 * q3);
-}
+// Taylor polynomial of exprel, sum_j EXPREL_COEF[j] z^j, for |z| < EXPREL_RADIUS:
+// EXPREL_TERMS_F32 terms in float32, all in float64.
+inline float exprel_series(float z) { return poly<M::EXPREL_TERMS_F32>(M::EXPREL_COEF, z); }
+inline double exprel_series(double z) { return poly<std::size(M::EXPREL_COEF)>(M::EXPREL_COEF, z); }
 
-// (e^z - 1) / z for z <= 0: the series for |z| < 1/2, else (e^z - 1)/z.
+// (e^z - 1) / z for z <= 0: the series for |z| < EXPREL_RADIUS, else (e^z - 1)/z.
 template <bool Branchy, typename T>
 inline T exprel(T z) {
-  bool small = std::abs(z) < Consts<T>::exprel_small;
+  bool small = std::abs(z) < T(M::EXPREL_RADIUS);
   if constexpr (Branchy) {
     if (small) return exprel_series(z);
     return (vexp(z) - T(1)) / z;
@@ -224,65 +215,76 @@ struct Job {
   int64_t P, N, n_steps, Tm, Nm, Te, Ne, every, n_rec, S;
   int rec_idx[4];
   int R;
-  T exp_clip;
   bool hermite, staggered;
 };
 
-// One exponential-Euler step of `len` neurons (the mathematics of ExpEuler.step): the old state
-// goes to Vp, mp, hp, np_, the new one to V, m, h, n.
+// The six rates (1/ms) at v (mV), each times phi: the arithmetic of hh_jax._model.gate_rates,
+// constants from the generated header. The exponent u is clipped once to +-EXP_CLIP (E = e^uc;
+// the alpha_m and alpha_n denominators e^uc - 1 and e^(uc + AN_SHIFT) - 1).
+template <bool Branchy, typename T>
+inline void rates(T v, T phi, T& am, T& bm, T& ah, T& bh, T& an, T& bn) {
+  auto EXP = [](T x) {
+    if constexpr (Branchy) return bexp(x);
+    else return vexp(x);
+  };
+  const T clip = T(M::EXP_CLIP);
+  T u = (v - T(M::U_V_HALF)) * T(M::U_GAIN);
+  T uc = u < -clip ? -clip : (u > clip ? clip : u);
+  T E = EXP(uc);
+  T den_m = E - T(1), den_n = E * T(M::AN_E_FACTOR) - T(1);
+  am = phi * (T(M::AM_SCALE) * bernoulli<Branchy>(u, den_m));
+  an = phi * (T(M::AN_SCALE) * bernoulli<Branchy>(u + T(M::AN_SHIFT), den_n));
+  bh = phi * (T(M::BH_SCALE) / (T(1) + E * T(M::BH_E_FACTOR)));
+  ah = phi * (T(M::AH_COEF) * std::sqrt(E));
+  bn = phi * (T(M::BN_SCALE) * EXP(uc * T(M::BN_U_COEF) + T(M::BN_OFFSET)));
+  T xm = (v - T(M::BM_V_HALF)) * T(M::BM_GAIN);
+  bm = phi * (T(M::BM_SCALE) * EXP(xm > clip ? clip : xm));  // clipped above only
+}
+
+// One exponential-Euler step of one neuron (hh_jax._model.exp_euler_step): the gates exactly
+// under frozen V, then V exactly under the new (staggered) or old gates.
+template <bool Staggered, bool Branchy, typename T>
+inline void step_one(T dt, T I, T& v, T& m, T& h, T& n, T gNa, T gK, T gL, T ENa, T EK, T EL,
+                     T invC, T phi) {
+  auto EXP = [](T x) {
+    if constexpr (Branchy) return bexp(x);
+    else return vexp(x);
+  };
+  T am, bm, ah, bh, an, bn;
+  rates<Branchy>(v, phi, am, bm, ah, bh, an, bn);
+  T km = am + bm, kh = ah + bh, kn = an + bn;
+  T minf = am / km, hinf = ah / kh, ninf = an / kn;
+  T m1 = minf + (m - minf) * EXP(-dt * km);
+  T h1 = hinf + (h - hinf) * EXP(-dt * kh);
+  T n1 = ninf + (n - ninf) * EXP(-dt * kn);
+  T gm = Staggered ? m1 : m, gh = Staggered ? h1 : h, gn = Staggered ? n1 : n;
+  // Association chosen for a short dependency chain (m is the last gate ready), as _model.
+  T gna = gNa * ((gm * gm) * (gm * gh));
+  T n2 = gn * gn;
+  T gk = gK * (n2 * n2);
+  T gtot = gna + (gk + gL);
+  T drive = I - (gna * (v - ENa) + (gk * (v - EK) + gL * (v - EL)));
+  T dtC = dt * invC;
+  v = v + (dtC * drive) * exprel<Branchy>(gtot * -dtC);
+  m = m1; h = h1; n = n1;
+}
+
+// One exponential-Euler step of `len` neurons: the old state goes to Vp, mp, hp, np_, the new
+// one to V, m, h, n.
 template <typename T, bool Staggered, bool Branchy>
 __attribute__((noinline)) void step_block(
     int64_t len, T dt, const T* __restrict Imid, T* __restrict V, T* __restrict m,
     T* __restrict h, T* __restrict n, T* __restrict Vp, T* __restrict mp, T* __restrict hp,
     T* __restrict np_, const T* __restrict gNa, const T* __restrict gK, const T* __restrict gL,
     const T* __restrict ENa, const T* __restrict EK, const T* __restrict EL,
-    const T* __restrict invC, T clip) {
-  const T e_half = T(1.6487212707001282), e_m15 = T(0.22313016014842982);
-  const T c_ah = T(0.07 * 0.28650479686019010);
-  auto EXP = [](T x) {
-    if constexpr (Branchy) return bexp(x);
-    else return vexp(x);
-  };
+    const T* __restrict invC, const T* __restrict phi) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
     T v = V[i], m0 = m[i], h0 = h[i], n0 = n[i];
-    T u = (v + T(40)) * T(-0.1);
-    // The exponent clipped once to +-exp_clip, exactly as _rates.gate_rates (E = e^uc; the
-    // alpha_m and alpha_n denominators e^uc - 1 and e^(uc - 1.5) - 1).
-    T uc = u < -clip ? -clip : (u > clip ? clip : u);
-    T E = EXP(uc);
-    T am = bernoulli<Branchy>(u, E);
-    T an = bernoulli<Branchy>(u - T(1.5), E * e_m15, T(0.1));
-    T bh = T(1) / (T(1) + E * e_half);
-    T ah = c_ah * std::sqrt(E);
-    // beta_n = 0.125 exp(-(V+65)/80) = 0.125 e^(uc/8 - 5/16) from its own exponential, not
-    // E^(1/8) by three square roots: as fast in the vector loop, 40 % shorter latency for one
-    // neuron.
-    T bn = T(0.125) * EXP(uc * T(0.125) - T(0.3125));
-    T xm = (v + T(65)) * T(-1.0 / 18.0);
-    T bm = T(4) * EXP(xm > clip ? clip : xm);  // as _rates._exp: clipped above only
-    T km = am + bm, kh = ah + bh, kn = an + bn;
-    T minf = am / km, hinf = ah / kh, ninf = an / kn;
-    // -dt k as one product-sum, not a sum then a product: one operation less between the rate
-    // that comes last and the relaxation's exponential.
-    T m1 = minf + (m0 - minf) * EXP(am * -dt + bm * -dt);
-    T h1 = hinf + (h0 - hinf) * EXP(bh * -dt + ah * -dt);
-    T n1 = ninf + (n0 - ninf) * EXP(an * -dt + bn * -dt);
-    T gm = Staggered ? m1 : m0, gh = Staggered ? h1 : h0, gn = Staggered ? n1 : n0;
-    // dt/C times the conductances and driving forces, ready before the gates (they depend on
-    // the parameters and v only): after the last gate, two products and a sum to the exponent
-    // -dt g/C and to dt (I - I_ion)/C.
-    T dtC = dt * invC[i];
-    T cNa = dtC * gNa[i], cK = dtC * gK[i], cL = dtC * gL[i];
-    T pNa = cNa * (v - ENa[i]), pK = cK * (v - EK[i]);
-    T w0 = dtC * Imid[i] - cL * (v - EL[i]);
-    T mh = (gm * gm) * (gm * gh);
-    T n2 = gn * gn, n4 = n2 * n2;
-    T z = (mh * -cNa - cL) - n4 * cK;
-    T dtC_drive = (w0 - mh * pNa) - n4 * pK;
     Vp[i] = v; mp[i] = m0; hp[i] = h0; np_[i] = n0;
-    V[i] = v + dtC_drive * exprel<Branchy>(z);
-    m[i] = m1; h[i] = h1; n[i] = n1;
+    step_one<Staggered, Branchy>(dt, Imid[i], v, m0, h0, n0, gNa[i], gK[i], gL[i], ENa[i], EK[i],
+                                 EL[i], invC[i], phi[i]);
+    V[i] = v; m[i] = m0; h[i] = h0; n[i] = n0;
   }
 }
 
@@ -290,16 +292,19 @@ template <typename T>
 void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
   alignas(64) T V[TILE], m[TILE], h[TILE], n[TILE], Vp[TILE], mp[TILE], hp[TILE], np_[TILE];
   alignas(64) T gNa[TILE], gK[TILE], gL[TILE], ENa[TILE], EK[TILE], EL[TILE], invC[TILE], Vth[TILE];
+  alignas(64) T phi[TILE];
   alignas(64) T Imid[TILE];
   alignas(64) int32_t cnt[TILE], crossed[TILE];
   const int64_t N = J.N;
   const T* y0 = J.y0 + p * 4 * N + i0;
-  const T* par = J.par + p * 8 * N + i0;
+  const T* par = J.par + p * M::N_PAR * N + i0;
+  auto row = [&](int64_t r, int64_t i) { return par[r * N + i]; };  // the generated layout
   for (int64_t i = 0; i < len; ++i) {
     V[i] = y0[i]; m[i] = y0[N + i]; h[i] = y0[2 * N + i]; n[i] = y0[3 * N + i];
-    gNa[i] = par[i]; gK[i] = par[N + i]; gL[i] = par[2 * N + i];
-    ENa[i] = par[3 * N + i]; EK[i] = par[4 * N + i]; EL[i] = par[5 * N + i];
-    invC[i] = T(1) / par[6 * N + i]; Vth[i] = par[7 * N + i];
+    gNa[i] = row(M::PAR_GNA, i); gK[i] = row(M::PAR_GK, i); gL[i] = row(M::PAR_GL, i);
+    ENa[i] = row(M::PAR_ENA, i); EK[i] = row(M::PAR_EK, i); EL[i] = row(M::PAR_EL, i);
+    invC[i] = T(1) / row(M::PAR_C, i); Vth[i] = row(M::PAR_V_TH, i);
+    phi[i] = row(M::PAR_RATE_FACTOR, i);
     cnt[i] = 0;
   }
   auto record = [&](int64_t sample) {
@@ -329,7 +334,7 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
     // arithmetic with branches, bit-identical.
     auto step = staggered ? (len >= 8 ? step_block<T, true, false> : step_block<T, true, true>)
                           : (len >= 8 ? step_block<T, false, false> : step_block<T, false, true>);
-    step(len, dt, Imid, V, m, h, n, Vp, mp, hp, np_, gNa, gK, gL, ENa, EK, EL, invC, J.exp_clip);
+    step(len, dt, Imid, V, m, h, n, Vp, mp, hp, np_, gNa, gK, gL, ENa, EK, EL, invC, phi);
     int any = 0;
     for (int64_t i = 0; i < len; ++i) {
       int c = (Vp[i] < Vth[i]) & (V[i] >= Vth[i]);
@@ -417,7 +422,7 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
                 ffi::Buffer<DT> times, ffi::ResultBuffer<DT> yf, ffi::ResultBuffer<ffi::S32> count,
                 ffi::ResultBuffer<DT> rec, ffi::ResultBuffer<DT> spikes, int64_t n_steps,
                 int64_t every, int64_t rec_mask, int64_t hermite,
-                int64_t staggered, int64_t threads, double exp_clip) {
+                int64_t staggered, int64_t threads) {
   using T = ffi::NativeType<DT>;
   auto d = y0.dimensions();
   if (d.size() < 2 || d[d.size() - 2] != 4) return ffi::Error::InvalidArgument("y0 must be [..., 4, N]");
@@ -440,7 +445,7 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
     return ffi::Error::InvalidArgument("inconsistent shapes");
   if (static_cast<int64_t>(imid.element_count()) != J.P * J.Tm * J.Nm ||
       static_cast<int64_t>(iend.element_count()) != J.P * J.Te * J.Ne ||
-      static_cast<int64_t>(par.element_count()) != J.P * 8 * J.N ||
+      static_cast<int64_t>(par.element_count()) != J.P * M::N_PAR * J.N ||
       static_cast<int64_t>(times.element_count()) != J.P * 2)
     return ffi::Error::InvalidArgument("batch dimensions differ between inputs");
   int r = 0;
@@ -455,11 +460,6 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
   J.yf = yf->typed_data(); J.count = count->typed_data(); J.rec = rec->typed_data(); J.spikes = spikes->typed_data();
   J.n_steps = n_steps; J.every = every;
   J.hermite = hermite != 0; J.staggered = staggered != 0;
-  // The model's bound on the rate exponents (hh_jax._rates.EXP_CLIP); within the exponential's
-  // floating-point range, or the clip would not be the one Python applies.
-  if (!(exp_clip > 0) || exp_clip > static_cast<double>(Consts<T>::hi) - 2)
-    return ffi::Error::InvalidArgument("exp_clip must be in (0, hi - 2] for this dtype");
-  J.exp_clip = static_cast<T>(exp_clip);
   if (J.P * J.N > 0) run_all(J, threads);
   return ffi::Error::Success();
 }
@@ -482,8 +482,60 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
       .Attr<int64_t>("rec_mask")                      \
       .Attr<int64_t>("hermite")                       \
       .Attr<int64_t>("staggered")                     \
-      .Attr<int64_t>("threads")                       \
-      .Attr<double>("exp_clip")
+      .Attr<int64_t>("threads")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF32, Impl<ffi::F32>, HH_BIND(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF64, Impl<ffi::F64>, HH_BIND(ffi::F64));
+
+// Test entry points (tests/test_kernel_arith.py, through ctypes): the kernel's own arithmetic on
+// arrays, one neuron at a time with the branchy scalar code and in blocks with the vector code.
+//   rates: out[6 * n] = the six rates (alpha_m, beta_m, alpha_h, beta_h, alpha_n, beta_n) at
+//          V[i] times phi[i], rate-major
+//   step:  y[4 * n] (V, m, h, n, variable-major) advanced in place by one exponential-Euler
+//          step of dt with currents I[n]; par[N_PAR * n] in the kernel's layout
+namespace {
+template <typename T>
+void test_rates(const T* V, const T* phi, int64_t n, int64_t branchy, T* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    T r[6];
+    if (branchy) rates<true>(V[i], phi[i], r[0], r[1], r[2], r[3], r[4], r[5]);
+    else rates<false>(V[i], phi[i], r[0], r[1], r[2], r[3], r[4], r[5]);
+    for (int k = 0; k < 6; ++k) out[k * n + i] = r[k];
+  }
+}
+template <typename T>
+void test_step(T* y, const T* par, const T* I, T dt, int64_t n, int64_t staggered, int64_t branchy) {
+  auto P = [&](int64_t r, int64_t i) { return par[r * n + i]; };
+  for (int64_t i = 0; i < n; ++i) {
+    T v = y[i], m = y[n + i], h = y[2 * n + i], nn = y[3 * n + i];
+    T args[7] = {P(M::PAR_GNA, i), P(M::PAR_GK, i), P(M::PAR_GL, i), P(M::PAR_ENA, i),
+                 P(M::PAR_EK, i), P(M::PAR_EL, i), T(1) / P(M::PAR_C, i)};
+    T phi = P(M::PAR_RATE_FACTOR, i);
+    auto go = [&](auto f) { f(dt, I[i], v, m, h, nn, args[0], args[1], args[2], args[3], args[4], args[5], args[6], phi); };
+    if (staggered) {
+      if (branchy) go(step_one<true, true, T>); else go(step_one<true, false, T>);
+    } else {
+      if (branchy) go(step_one<false, true, T>); else go(step_one<false, false, T>);
+    }
+    y[i] = v; y[n + i] = m; y[2 * n + i] = h; y[3 * n + i] = nn;
+  }
+}
+}  // namespace
+
+extern "C" {
+int64_t hh_jax_n_par() { return M::N_PAR; }
+void hh_jax_rates_f64(const double* V, const double* phi, int64_t n, int64_t branchy, double* out) {
+  test_rates(V, phi, n, branchy, out);
+}
+void hh_jax_rates_f32(const float* V, const float* phi, int64_t n, int64_t branchy, float* out) {
+  test_rates(V, phi, n, branchy, out);
+}
+void hh_jax_step_f64(double* y, const double* par, const double* I, double dt, int64_t n,
+                     int64_t staggered, int64_t branchy) {
+  test_step(y, par, I, dt, n, staggered, branchy);
+}
+void hh_jax_step_f32(float* y, const float* par, const float* I, float dt, int64_t n,
+                     int64_t staggered, int64_t branchy) {
+  test_step(y, par, I, dt, n, staggered, branchy);
+}
+}
