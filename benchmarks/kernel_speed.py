@@ -162,6 +162,23 @@ def main(argv=None):
     print((out / "kernel_speed.md").read_text())
 
 
+TARGETS = ((1000, "float32", 1.6), (10_000, "float32", 0.95), (100_000, "float32", 0.95), (1, "float32", 1.2))
+"""(N, dtype, least new / baseline ratio): the kernel targets of issue 13, item 11."""
+
+
+def targets(result):
+    """(criterion, measured, holds) for each target of `TARGETS` that was measured, and the first call."""
+    out = []
+    for n, d, need in TARGETS:
+        for r in result["rows"]:
+            if r["n"] == n and r["dtype"] == d:
+                out.append((f"N = {n} {d}: new / baseline ≥ {need}", f"{r['ratio']:.2f}×", r["ratio"] >= need))
+    fc = result["first_call"]["new_median_s"]
+    if fc is not None:
+        out.append(("first call ≤ 0.5 s", f"{fc:.2f} s", fc <= 0.5))
+    return out
+
+
 def markdown(result, command):
     env = result["environment"]
     w = next(iter(env["workers"].values()))
@@ -188,6 +205,8 @@ def markdown(result, command):
                   f"after JAX's start-up, kernel already built): baseline median {fc['baseline_median_s']:.2f} s "
                   f"{[round(t, 2) for t in fc['baseline_s']]}, new median {fc['new_median_s']:.2f} s "
                   f"{[round(t, 2) for t in fc['new_s']]}."]
+    lines += ["", "| issue 13 item 11 target | measured | holds |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {'yes' if c else 'NO'} |" for a, b, c in targets(result)]
     lines += ["", f"Total benchmark wall time {result['wall_s']:.0f} s."]
     return "\n".join(lines) + "\n"
 

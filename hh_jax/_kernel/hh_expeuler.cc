@@ -42,6 +42,10 @@
 #include <iterator>
 
 #include "hh_model.h"  // generated at build time from hh_jax/_model.py
+
+// Every helper of the step is forced inline: a call left in the neuron loop (GCC declined to
+// inline `rates` once it grew) stops the loop's vectorisation, 8x slower.
+#define HH_INLINE inline __attribute__((always_inline))
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -61,13 +65,13 @@ template <> struct Consts<double> {
 static_assert(M::EXP_CLIP > 0 && M::EXP_CLIP <= 88.0 - 2,
               "the model's exponent clip must lie inside float32's exponential range");
 
-inline float scale2(float n) {  // 2^n for an integral n in [-126, 127]
+HH_INLINE float scale2(float n) {  // 2^n for an integral n in [-126, 127]
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float s;
   std::memcpy(&s, &bits, sizeof s);
   return s;
 }
-inline double scale2(double n) {  // 2^n for an integral n in [-1022, 1023]
+HH_INLINE double scale2(double n) {  // 2^n for an integral n in [-1022, 1023]
   int64_t bits = (static_cast<int64_t>(n) + 1023) << 52;
   double s;
   std::memcpy(&s, &bits, sizeof s);
@@ -78,12 +82,12 @@ inline double scale2(double n) {  // 2^n for an integral n in [-1022, 1023]
 // bound); the coefficients come from the generated header.
 constexpr int pow2_below(int n) { return n <= 2 ? 1 : 2 * pow2_below((n + 1) / 2); }
 template <int N, typename T>
-inline T xpow(T x) {  // x^N, N a power of two
+HH_INLINE T xpow(T x) {  // x^N, N a power of two
   if constexpr (N == 1) return x;
   else { T y = xpow<N / 2>(x); return y * y; }
 }
 template <int N, typename T>
-inline T poly(const double* c, T x) {
+HH_INLINE T poly(const double* c, T x) {
   if constexpr (N == 1) return T(c[0]);
   else if constexpr (N == 2) return T(c[0]) + x * T(c[1]);
   else {
@@ -94,18 +98,18 @@ inline T poly(const double* c, T x) {
 
 // Taylor polynomials of e^r for |r| <= ln2/2 (hh_model::EXP_TAYLOR): degree
 // hh_model::EXP_DEGREE_F32 (float32), all coefficients (float64).
-inline float exp_poly(float r) { return poly<M::EXP_DEGREE_F32 + 1>(M::EXP_TAYLOR, r); }
-inline double exp_poly(double r) { return poly<std::size(M::EXP_TAYLOR)>(M::EXP_TAYLOR, r); }
+HH_INLINE float exp_poly(float r) { return poly<M::EXP_DEGREE_F32 + 1>(M::EXP_TAYLOR, r); }
+HH_INLINE double exp_poly(double r) { return poly<std::size(M::EXP_TAYLOR)>(M::EXP_TAYLOR, r); }
 
 // exp(x) for x inside the finite range: Cody-Waite reduction x = n ln2 + r, then e^r 2^n.
-inline float exp_in_range(float x) {
+HH_INLINE float exp_in_range(float x) {
   const float magic = 12582912.0f;  // 1.5 * 2^23: round to nearest integer
   float n = (x * 1.44269504088896341f + magic) - magic;
   float r = x - n * 0.693145751953125f;  // ln2 split (Cody-Waite)
   r = r - n * 1.428606765330187045e-06f;
   return exp_poly(r) * scale2(n);
 }
-inline double exp_in_range(double x) {
+HH_INLINE double exp_in_range(double x) {
   const double magic = 6755399441055744.0;  // 1.5 * 2^52
   double n = (x * 1.4426950408889634074 + magic) - magic;
   double r = x - n * 6.93147180369123816490e-01;
@@ -118,7 +122,7 @@ inline double exp_in_range(double x) {
 // of this implementation, not part of the model; the model's bound on the rate exponents is
 // hh_model::EXP_CLIP, from hh_jax/_model.py).
 template <typename T>
-inline T vexp(T x) {
+HH_INLINE T vexp(T x) {
   bool under = x < Consts<T>::lo;  // e^x below the normal range: 0, as XLA's exp (flush to zero)
   x = under ? Consts<T>::lo : (x > Consts<T>::hi ? Consts<T>::hi : x);
   T e = exp_in_range(x);
@@ -129,7 +133,7 @@ inline T vexp(T x) {
 // is latency bound), bit-identical: for |x| < 0.34 the reduction is the identity (n = 0,
 // r = x, 2^n = 1), and inside the range the clamp is.
 template <typename T>
-inline T bexp(T x) {
+HH_INLINE T bexp(T x) {
   if (std::abs(x) < T(0.34)) return exp_poly(x);
   if (x > Consts<T>::lo && x < Consts<T>::hi) return exp_in_range(x);
   return vexp(x);
@@ -139,7 +143,7 @@ inline T bexp(T x) {
 // and the scalar code, so that both contract it alike): the series B0 + B1 u + u^2 sum
 // BERNOULLI_EVEN[k] u^(2k) for |u| < BERNOULLI_RADIUS, as hh_jax._model.bernoulli.
 template <bool Branchy, typename T>
-inline T bernoulli(T u, T den) {
+HH_INLINE T bernoulli(T u, T den) {
   bool small = std::abs(u) < T(M::BERNOULLI_RADIUS);
   if constexpr (Branchy) {
     if (!small) return u / den;
@@ -152,12 +156,12 @@ inline T bernoulli(T u, T den) {
 
 // Taylor polynomial of exprel, sum_j EXPREL_COEF[j] z^j, for |z| < EXPREL_RADIUS:
 // EXPREL_TERMS_F32 terms in float32, all in float64.
-inline float exprel_series(float z) { return poly<M::EXPREL_TERMS_F32>(M::EXPREL_COEF, z); }
-inline double exprel_series(double z) { return poly<std::size(M::EXPREL_COEF)>(M::EXPREL_COEF, z); }
+HH_INLINE float exprel_series(float z) { return poly<M::EXPREL_TERMS_F32>(M::EXPREL_COEF, z); }
+HH_INLINE double exprel_series(double z) { return poly<std::size(M::EXPREL_COEF)>(M::EXPREL_COEF, z); }
 
 // (e^z - 1) / z for z <= 0: the series for |z| < EXPREL_RADIUS, else (e^z - 1)/z.
 template <bool Branchy, typename T>
-inline T exprel(T z) {
+HH_INLINE T exprel(T z) {
   bool small = std::abs(z) < T(M::EXPREL_RADIUS);
   if constexpr (Branchy) {
     if (small) return exprel_series(z);
@@ -205,7 +209,7 @@ struct Job {
 // constants from the generated header. The exponent u is clipped once to +-EXP_CLIP (E = e^uc;
 // the alpha_m and alpha_n denominators e^uc - 1 and e^(uc + AN_SHIFT) - 1).
 template <bool Branchy, typename T>
-inline void rates(T v, T phi, T& am, T& bm, T& ah, T& bh, T& an, T& bn) {
+HH_INLINE void rates(T v, T phi, T& am, T& bm, T& ah, T& bh, T& an, T& bn) {
   auto EXP = [](T x) {
     if constexpr (Branchy) return bexp(x);
     else return vexp(x);
@@ -227,7 +231,7 @@ inline void rates(T v, T phi, T& am, T& bm, T& ah, T& bh, T& an, T& bn) {
 // One exponential-Euler step of one neuron (hh_jax._model.exp_euler_step): the gates exactly
 // under frozen V, then V exactly under the new (staggered) or old gates.
 template <bool Staggered, bool Branchy, typename T>
-inline void step_one(T dt, T I, T& v, T& m, T& h, T& n, T gNa, T gK, T gL, T ENa, T EK, T EL,
+HH_INLINE void step_one(T dt, T I, T& v, T& m, T& h, T& n, T gNa, T gK, T gL, T ENa, T EK, T EL,
                      T invC, T phi) {
   auto EXP = [](T x) {
     if constexpr (Branchy) return bexp(x);
