@@ -208,13 +208,33 @@ def refine(crossings: Crossings, *, t0, dt, V_th, interpolation: str, iters: int
         raise ValueError(f"a {interpolation!r} refinement needs {BRACKET[interpolation]} bracket values per "
                          f"crossing, the record has {b.shape[-1]}.")
     k = crossings.step
-    t_k = t0 + jnp.maximum(k, 0).astype(b.dtype) * dt  # the loops' own t_k (same arithmetic)
-    V_th = jnp.asarray(V_th, b.dtype)
-    if interpolation == "hermite":
-        t = hermite_crossing(t_k, dt, b[..., 0], b[..., 1], b[..., 2], b[..., 3], V_th, iters=iters)
-    else:
-        t = linear_crossing(t_k, dt, b[..., 0], b[..., 1], V_th)
-    return jnp.where(k >= 0, t, jnp.inf)
+    V_th = jnp.broadcast_to(jnp.asarray(V_th, b.dtype), k.shape[1:])
+
+    def locate(k, b):
+        t_k = t0 + jnp.maximum(k, 0).astype(b.dtype) * dt  # the loops' own t_k (same arithmetic)
+        if interpolation == "hermite":
+            t = hermite_crossing(t_k, dt, b[..., 0], b[..., 1], b[..., 2], b[..., 3], V_th, iters=iters)
+        else:
+            t = linear_crossing(t_k, dt, b[..., 0], b[..., 1], V_th)
+        return jnp.where(k >= 0, t, jnp.inf).astype(b.dtype)
+
+    # The rows past the most spikes any neuron fired are empty (the default buffer holds a 500 Hz
+    # ceiling): in large records, blocks of rows are located only where they hold a crossing.
+    S, N = k.shape
+    rows = max(1, _BLOCK // max(N, 1))
+    if interpolation == "linear" or rows >= S:
+        return locate(k, b)
+    n_blocks = -(-S // rows)
+    pad = n_blocks * rows - S
+    kb = jnp.pad(k, ((0, pad), (0, 0)), constant_values=-1).reshape(n_blocks, rows, N)
+    bb = jnp.pad(b, ((0, pad), (0, 0), (0, 0))).reshape(n_blocks, rows, N, b.shape[-1])
+    empty = lambda k, b: jnp.full(k.shape, jnp.inf, b.dtype)
+    t = jax.lax.map(lambda x: jax.lax.cond(jnp.any(x[0] >= 0), locate, empty, *x), (kb, bb))
+    return t.reshape(n_blocks * rows, N)[:S]
+
+
+_BLOCK = 2**14
+"""`refine` locates Hermite crossings in blocks of about this many elements (whole rows)."""
 
 
 def record_crossings(buf, count, crossed, t_cross):

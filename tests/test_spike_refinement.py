@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import hh_jax
+from hh_jax import _spikes
 from hh_jax._spikes import BRACKET, Crossings, hermite_crossing, linear_crossing, refine
 
 KERNEL = hh_jax.ExpEuler(fused=True)
@@ -30,9 +31,17 @@ def _brackets(S, N, seed=0):
     return step, V0, V1, d0, d1
 
 
+@pytest.fixture(params=["one block", "blocks of rows"])
+def blocks(request, monkeypatch):
+    """`refine` on the whole record at once, and in blocks of one row (skipping empty blocks)."""
+    if request.param == "blocks of rows":
+        monkeypatch.setattr(_spikes, "_BLOCK", 1)
+
+
 @pytest.mark.parametrize("interpolation", ["hermite", "linear"])
-def test_refine_reproduces_the_crossing_functions_on_synthetic_brackets(interpolation):
-    step, V0, V1, d0, d1 = _brackets(3, 50)
+def test_refine_reproduces_the_crossing_functions_on_synthetic_brackets(interpolation, blocks):
+    step, V0, V1, d0, d1 = _brackets(4, 50)
+    step[-1] = -1  # an empty block
     t0, dt = 12.5, 0.025
     ends = (V0, V1, d0, d1)[: BRACKET[interpolation]]
     rec = Crossings(jnp.asarray(step), jnp.stack([jnp.asarray(e) for e in ends], axis=-1))
@@ -44,15 +53,16 @@ def test_refine_reproduces_the_crossing_functions_on_synthetic_brackets(interpol
         want = np.asarray(linear_crossing(t_k, dt, V0, V1, 0.0))
     full = step >= 0
     assert np.all(np.isinf(got[~full]))
-    np.testing.assert_array_equal(got[full], want[full])
+    np.testing.assert_allclose(got[full], want[full], rtol=1e-15, atol=0)  # to rounding
     # inside the step it belongs to
     assert np.all((got[full] >= t_k[full] - 1e-12) & (got[full] <= t_k[full] + dt + 1e-12))
 
 
-def test_refine_gradients_are_the_implicit_function_derivative():
+def test_refine_gradients_are_the_implicit_function_derivative(blocks):
     # dt*/dV1 = -(∂p/∂V1)/(dp/dt) at the root: per crossing, against central differences, on
     # brackets whose end slopes make the cubic monotone (Fritsch–Carlson); zero (not NaN) in empty rows.
-    step, V0, V1, _, _ = _brackets(2, 8, seed=1)
+    step, V0, V1, _, _ = _brackets(3, 8, seed=1)
+    step[-1] = -1  # an empty block
     step = np.minimum(step, 1)  # small times: a central difference without rounding noise
     dt = 0.05
     rng = np.random.default_rng(2)
@@ -121,9 +131,11 @@ def test_hermite_times_match_a_tight_diffrax_reference():
     assert err["linear"] > 10 * err["hermite"], err
 
 
-def test_kernel_spike_time_gradient_through_the_record_matches_central_differences():
-    # the kernel's record, the scan's derivatives (custom JVP), refined outside: the IFT
-    # derivative to 1e-5 (the bracketed Newton converges: no residual bisection error)
+def test_kernel_spike_time_gradient_through_the_record_matches_central_differences(monkeypatch):
+    # the kernel's record, the scan's derivatives (custom JVP), refined outside, in blocks of
+    # one row (lax.map of lax.cond): the IFT derivative to 1e-5 (the bracketed Newton converges:
+    # no residual bisection error)
+    monkeypatch.setattr(_spikes, "_BLOCK", 1)
     def first(gNa):
         r = hh_jax.simulate(hh_jax.HHParams(gNa=gNa), 10.0, duration=20.0, dt=0.025, record=(),
                             max_spikes=2, stepper=KERNEL)
