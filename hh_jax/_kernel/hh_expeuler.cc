@@ -49,6 +49,9 @@ namespace {
 
 constexpr int64_t TILE = 128;
 
+// Every helper of the step is inlined, or the neuron loop does not vectorise.
+#define HH_INLINE __attribute__((always_inline)) inline
+
 template <typename T> struct Consts;
 template <> struct Consts<float> {
   static constexpr float lo = -87.0f, hi = 88.0f;
@@ -59,13 +62,13 @@ template <> struct Consts<double> {
 static_assert(M::EXP_CLIP > 0 && M::EXP_CLIP <= 88.0 - 2,
               "the model's exponent clip must lie inside float32's exponential range");
 
-inline float scale2(float n) {  // 2^n for an integral n in [-126, 127]
+HH_INLINE float scale2(float n) {  // 2^n for an integral n in [-126, 127]
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float s;
   std::memcpy(&s, &bits, sizeof s);
   return s;
 }
-inline double scale2(double n) {  // 2^n for an integral n in [-1022, 1023]
+HH_INLINE double scale2(double n) {  // 2^n for an integral n in [-1022, 1023]
   int64_t bits = (static_cast<int64_t>(n) + 1023) << 52;
   double s;
   std::memcpy(&s, &bits, sizeof s);
@@ -76,12 +79,12 @@ inline double scale2(double n) {  // 2^n for an integral n in [-1022, 1023]
 // bound); the coefficients come from the generated header.
 constexpr int pow2_below(int n) { return n <= 2 ? 1 : 2 * pow2_below((n + 1) / 2); }
 template <int N, typename T>
-inline T xpow(T x) {  // x^N, N a power of two
+HH_INLINE T xpow(T x) {  // x^N, N a power of two
   if constexpr (N == 1) return x;
   else { T y = xpow<N / 2>(x); return y * y; }
 }
 template <int N, typename T>
-inline T poly(const double* c, T x) {
+HH_INLINE T poly(const double* c, T x) {
   if constexpr (N == 1) return T(c[0]);
   else if constexpr (N == 2) return T(c[0]) + x * T(c[1]);
   else {
@@ -92,18 +95,18 @@ inline T poly(const double* c, T x) {
 
 // Taylor polynomials of e^r for |r| <= ln2/2 (hh_model::EXP_TAYLOR): degree
 // hh_model::EXP_DEGREE_F32 (float32), all coefficients (float64).
-inline float exp_poly(float r) { return poly<M::EXP_DEGREE_F32 + 1>(M::EXP_TAYLOR, r); }
-inline double exp_poly(double r) { return poly<std::size(M::EXP_TAYLOR)>(M::EXP_TAYLOR, r); }
+HH_INLINE float exp_poly(float r) { return poly<M::EXP_DEGREE_F32 + 1>(M::EXP_TAYLOR, r); }
+HH_INLINE double exp_poly(double r) { return poly<std::size(M::EXP_TAYLOR)>(M::EXP_TAYLOR, r); }
 
 // exp(x) for x inside the finite range: Cody-Waite reduction x = n ln2 + r, then e^r 2^n.
-inline float exp_in_range(float x) {
+HH_INLINE float exp_in_range(float x) {
   const float magic = 12582912.0f;  // 1.5 * 2^23: round to nearest integer
   float n = (x * 1.44269504088896341f + magic) - magic;
   float r = x - n * 0.693145751953125f;  // ln2 split (Cody-Waite)
   r = r - n * 1.428606765330187045e-06f;
   return exp_poly(r) * scale2(n);
 }
-inline double exp_in_range(double x) {
+HH_INLINE double exp_in_range(double x) {
   const double magic = 6755399441055744.0;  // 1.5 * 2^52
   double n = (x * 1.4426950408889634074 + magic) - magic;
   double r = x - n * 6.93147180369123816490e-01;
@@ -116,7 +119,7 @@ inline double exp_in_range(double x) {
 // of this implementation, not part of the model; the model's bound on the rate exponents is
 // hh_model::EXP_CLIP, from hh_jax/_model.py).
 template <typename T>
-inline T vexp(T x) {
+HH_INLINE T vexp(T x) {
   bool under = x < Consts<T>::lo;  // e^x below the normal range: 0, as XLA's exp (flush to zero)
   x = under ? Consts<T>::lo : (x > Consts<T>::hi ? Consts<T>::hi : x);
   T e = exp_in_range(x);
@@ -127,7 +130,7 @@ inline T vexp(T x) {
 // is latency bound), bit-identical: for |x| < 0.34 the reduction is the identity (n = 0,
 // r = x, 2^n = 1), and inside the range the clamp is.
 template <typename T>
-inline T bexp(T x) {
+HH_INLINE T bexp(T x) {
   if (std::abs(x) < T(0.34)) return exp_poly(x);
   if (x > Consts<T>::lo && x < Consts<T>::hi) return exp_in_range(x);
   return vexp(x);
@@ -137,7 +140,7 @@ inline T bexp(T x) {
 // and the scalar code, so that both contract it alike): the series B0 + B1 u + u^2 sum
 // BERNOULLI_EVEN[k] u^(2k) for |u| < BERNOULLI_RADIUS, as hh_jax._model.bernoulli.
 template <bool Branchy, typename T>
-inline T bernoulli(T u, T den) {
+HH_INLINE T bernoulli(T u, T den) {
   bool small = std::abs(u) < T(M::BERNOULLI_RADIUS);
   if constexpr (Branchy) {
     if (!small) return u / den;
@@ -150,12 +153,12 @@ inline T bernoulli(T u, T den) {
 
 // Taylor polynomial of exprel, sum_j EXPREL_COEF[j] z^j, for |z| < EXPREL_RADIUS:
 // EXPREL_TERMS_F32 terms in float32, all in float64.
-inline float exprel_series(float z) { return poly<M::EXPREL_TERMS_F32>(M::EXPREL_COEF, z); }
-inline double exprel_series(double z) { return poly<std::size(M::EXPREL_COEF)>(M::EXPREL_COEF, z); }
+HH_INLINE float exprel_series(float z) { return poly<M::EXPREL_TERMS_F32>(M::EXPREL_COEF, z); }
+HH_INLINE double exprel_series(double z) { return poly<std::size(M::EXPREL_COEF)>(M::EXPREL_COEF, z); }
 
 // (e^z - 1) / z for z <= 0: the series for |z| < EXPREL_RADIUS, else (e^z - 1)/z.
 template <bool Branchy, typename T>
-inline T exprel(T z) {
+HH_INLINE T exprel(T z) {
   bool small = std::abs(z) < T(M::EXPREL_RADIUS);
   if constexpr (Branchy) {
     if (small) return exprel_series(z);
@@ -222,7 +225,7 @@ struct Job {
 // constants from the generated header. The exponent u is clipped once to +-EXP_CLIP (E = e^uc;
 // the alpha_m and alpha_n denominators e^uc - 1 and e^(uc + AN_SHIFT) - 1).
 template <bool Branchy, typename T>
-inline void rates(T v, T phi, T& am, T& bm, T& ah, T& bh, T& an, T& bn) {
+HH_INLINE void rates(T v, T phi, T& am, T& bm, T& ah, T& bh, T& an, T& bn) {
   auto EXP = [](T x) {
     if constexpr (Branchy) return bexp(x);
     else return vexp(x);
@@ -244,19 +247,22 @@ inline void rates(T v, T phi, T& am, T& bm, T& ah, T& bh, T& an, T& bn) {
 // One exponential-Euler step of one neuron (hh_jax._model.exp_euler_step): the gates exactly
 // under frozen V, then V exactly under the new (staggered) or old gates.
 template <bool Staggered, bool Branchy, typename T>
-inline void step_one(T dt, T I, T& v, T& m, T& h, T& n, T gNa, T gK, T gL, T ENa, T EK, T EL,
+HH_INLINE void step_one(T dt, T I, T& v, T& m, T& h, T& n, T gNa, T gK, T gL, T ENa, T EK, T EL,
                      T invC, T phi) {
   auto EXP = [](T x) {
     if constexpr (Branchy) return bexp(x);
     else return vexp(x);
   };
+  // The rate factor phi cancels in x_inf = alpha/(alpha + beta) and scales the relaxation
+  // rate: the rates at phi = 1 and the step dt*phi, off the dependency chain (as _model).
   T am, bm, ah, bh, an, bn;
-  rates<Branchy>(v, phi, am, bm, ah, bh, an, bn);
+  rates<Branchy>(v, T(1), am, bm, ah, bh, an, bn);
+  T dtphi = dt * phi;
   T km = am + bm, kh = ah + bh, kn = an + bn;
   T minf = am / km, hinf = ah / kh, ninf = an / kn;
-  T m1 = minf + (m - minf) * EXP(-dt * km);
-  T h1 = hinf + (h - hinf) * EXP(-dt * kh);
-  T n1 = ninf + (n - ninf) * EXP(-dt * kn);
+  T m1 = minf + (m - minf) * EXP(-dtphi * km);
+  T h1 = hinf + (h - hinf) * EXP(-dtphi * kh);
+  T n1 = ninf + (n - ninf) * EXP(-dtphi * kn);
   T gm = Staggered ? m1 : m, gh = Staggered ? h1 : h, gn = Staggered ? n1 : n;
   // Association chosen for a short dependency chain (m is the last gate ready), as _model.
   T gna = gNa * ((gm * gm) * (gm * gh));
@@ -280,11 +286,12 @@ __attribute__((noinline)) void step_block(
     const T* __restrict invC, const T* __restrict phi) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
-    T v = V[i], m0 = m[i], h0 = h[i], n0 = n[i];
-    Vp[i] = v; mp[i] = m0; hp[i] = h0; np_[i] = n0;
-    step_one<Staggered, Branchy>(dt, Imid[i], v, m0, h0, n0, gNa[i], gK[i], gL[i], ENa[i], EK[i],
+    T v0 = V[i], m0 = m[i], h0 = h[i], n0 = n[i];
+    T v1 = v0, m1 = m0, h1 = h0, n1 = n0;
+    step_one<Staggered, Branchy>(dt, Imid[i], v1, m1, h1, n1, gNa[i], gK[i], gL[i], ENa[i], EK[i],
                                  EL[i], invC[i], phi[i]);
-    V[i] = v; m[i] = m0; h[i] = h0; n[i] = n0;
+    Vp[i] = v0; mp[i] = m0; hp[i] = h0; np_[i] = n0;  // after the step: no copy loop split off
+    V[i] = v1; m[i] = m1; h[i] = h1; n[i] = n1;
   }
 }
 
