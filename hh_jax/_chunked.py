@@ -40,6 +40,7 @@ from ._simulate import simulate
 from ._simulate_checks import check_family
 from ._steppers import AbstractStepper, ExpEuler
 from ._stimulus import AbstractStimulus, AbstractWrapper
+from ._validate import as_bool, as_int
 from ._vector_field import HHState
 
 
@@ -191,12 +192,6 @@ class ChunkedResult(eqx.Module):
             ts.append(z["t"])
             vs.append(z[name])
         return np.concatenate(ts), np.concatenate(vs, axis=0)
-
-
-def _int_arg(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _out_folder(out) -> Path:
@@ -405,18 +400,15 @@ def simulate_chunked(
         raise TypeError("t0 must be a concrete number (ms) in simulate_chunked (it runs a host loop), got a traced value.")
     stimulus, duration, dt, t0, n_steps = a.stimulus, a.duration, a.dt, a.t0, a.n_steps
     record, record_every, max_spikes, throw = a.record, a.record_every, a.max_spikes, a.throw
-    chunk_steps = _int_arg("chunk_steps", chunk_steps, 1)
+    chunk_steps = as_int("chunk_steps", chunk_steps, minimum=1)
     if chunk_steps % record_every:
         raise ValueError(
             f"chunk_steps ({chunk_steps}) must be a multiple of record_every ({record_every})."
         )
     if n_steps % record_every and record:
         raise ValueError(f"the number of steps ({n_steps}) must be a multiple of record_every.")
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be a bool, got {progress!r}.")
-    for name, v in (("overwrite", overwrite), ("resume", resume)):
-        if not isinstance(v, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a bool, got {v!r}.")
+    for name, v in (("progress", progress), ("overwrite", overwrite), ("resume", resume)):
+        as_bool(name, v)
     if overwrite and resume:
         raise ValueError("overwrite and resume exclude each other: pass at most one.")
     out = _out_folder(out)

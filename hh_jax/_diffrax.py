@@ -18,10 +18,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from diffrax._root_finder._with_tols import use_stepsize_tol
+import optimistix as optx
 
 from ._spikes import dense_crossing, record_crossings
+from ._validate import as_int
 from ._vector_field import HHState, vector_field
 
 POPULATION_MODES = ("batched", "vmap")
@@ -109,11 +109,19 @@ class _SpikeRecorder(diffrax.AbstractWrappedSolver):
         return self.solver.root_finder
 
 
+_USE_STEPSIZE_TOL = diffrax.with_stepsize_controller_tols(optx.Chord)().rtol
+"""Diffrax's marker for "take this tolerance from the step-size controller", obtained through its
+public API (a root finder made by `diffrax.with_stepsize_controller_tols` holds it in `rtol`,
+`atol` and `norm`); the default root finder of Diffrax's implicit solvers holds it too."""
+
+
 def _with_tolerances(solver, controller):
-    """Give an implicit solver's root finder the controller's rtol/atol/norm (as Diffrax does)."""
+    """Give an implicit solver's root finder the controller's rtol/atol/norm, as
+    `diffrax.diffeqsolve` does for an unwrapped implicit solver (it cannot see through
+    `_SpikeRecorder`, so this is done before wrapping)."""
     if not isinstance(solver, diffrax.AbstractImplicitSolver):
         return solver
-    attrs = [a for a in ("rtol", "atol", "norm") if getattr(solver.root_finder, a) is use_stepsize_tol]
+    attrs = [a for a in ("rtol", "atol", "norm") if getattr(solver.root_finder, a) is _USE_STEPSIZE_TOL]
     if not attrs:
         return solver
     if not isinstance(controller, diffrax.AbstractAdaptiveStepSizeController):
@@ -265,8 +273,7 @@ def prepare_diffrax(stimulus, controller, adjoint, max_steps, population, dtype,
     adaptive = isinstance(controller, diffrax.AbstractAdaptiveStepSizeController)
     if max_steps is None:
         max_steps = max(16384, 250 * math.ceil(n_steps * dt)) if adaptive else n_steps + 1
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}.")
+    max_steps = as_int("max_steps", max_steps, minimum=1)
     if adjoint is None:
         adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=int(max_steps))
     if t0 is not None:

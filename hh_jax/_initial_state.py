@@ -10,6 +10,7 @@ import optimistix as optx
 
 from ._custom_types import PopArrayLike, PRNGKeyArray, shape_arg
 from ._params import HHParams
+from ._validate import as_float_array
 from ._vector_field import HHState, currents, gate_steady_states
 
 
@@ -27,14 +28,7 @@ def steady_state_at(V: PopArrayLike = -65.0, *, shape: int | Sequence[int] | Non
 
     **Example:** ``steady_state_at(-65.0, shape=10)``.
     """
-    if isinstance(V, (str, bytes)) or V is None:
-        raise TypeError(f"steady_state_at: V (mV) must be a number or a float array, got {V!r}.")
-    try:
-        V = jnp.asarray(V, dtype=jnp.result_type(float))
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"steady_state_at: V (mV) must be a number or a float array: {e}") from None
-    if not isinstance(V, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(V))):
-        raise ValueError(f"steady_state_at: V must be finite, got {V}.")
+    V = as_float_array("steady_state_at: V (mV)", V, finite=True, dtype=jnp.result_type(float))
     shape = shape_arg(shape) if shape is not None else jnp.shape(V)
     try:
         np.broadcast_shapes(jnp.shape(V), shape)
@@ -74,18 +68,6 @@ def brainpy_initial_state(key: PRNGKeyArray, shape: int | Sequence[int] = ()) ->
     return HHState(V=V, m=full(0.5), h=full(0.6), n=full(0.32))
 
 
-def _float_arg(name, x, dtype):
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"resting_state: {name} must be a number or a float array, got {x!r}.")
-    try:
-        x = jnp.asarray(x, dtype=dtype)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"resting_state: {name} must be a number or a float array: {e}") from None
-    if not isinstance(x, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(x))):
-        raise ValueError(f"resting_state: {name} must be finite, got {x}.")
-    return x
-
-
 def _rest_residual(V, args):
     params, I = args
     m, h, n = gate_steady_states(V)
@@ -122,8 +104,8 @@ def resting_state(
     """
     if not isinstance(params, HHParams):
         raise TypeError(f"resting_state: params must be an HHParams, got {type(params).__name__}.")
-    I = _float_arg("I (uA/cm^2)", I, params.dtype)
-    V0 = _float_arg("V0 (mV)", V0, params.dtype)
+    I = as_float_array("resting_state: I (uA/cm^2)", I, finite=True, dtype=params.dtype)
+    V0 = as_float_array("resting_state: V0 (mV)", V0, finite=True, dtype=params.dtype)
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if tol is not None and (
             isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0

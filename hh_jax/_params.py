@@ -1,6 +1,7 @@
 """HH parameters as an Equinox PyTree."""
 
 import dataclasses
+import functools
 from typing import ClassVar
 
 import equinox as eqx
@@ -9,42 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import PopArray, PopArrayLike
+from ._validate import as_float_array
 
 
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _as_float_array(name: str, value) -> PopArray:
-    """Convert ``value`` to an inexact JAX array, raising errors that name ``name``."""
-    if isinstance(value, jax.core.Tracer):
-        if not jnp.issubdtype(value.dtype, jnp.inexact):
-            raise TypeError(f"HHParams.{name} must be a float array, got dtype {value.dtype}.")
-        return value
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"HHParams.{name} must be a number or a float array, got {value!r}.")
-    try:
-        arr = np.asarray(value)
-    except Exception as e:  # e.g. ragged lists
-        raise TypeError(f"HHParams.{name} could not be converted to an array: {e}") from None
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ):
-        raise TypeError(f"HHParams.{name} must be numeric, got dtype {arr.dtype}.")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"HHParams.{name} must be real, got dtype {arr.dtype}.")
-    if np.issubdtype(arr.dtype, np.bool_):  # True as 120 mS/cm^2's stand-in is a bug, not a value
-        raise TypeError(f"HHParams.{name} must be a number or a float array, got a bool ({_show_raw(arr)}).")
-    if np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > 8:
-        raise TypeError(
-            f"HHParams.{name}: dtype {arr.dtype} (long double) is not supported by JAX; "
-            "pass float64 or float32."
-        )
-    if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
-        return value
-    if np.issubdtype(arr.dtype, np.floating) and arr.dtype != np.float64:
-        return jnp.asarray(arr)  # keep float32 / float16 as given
-    return jnp.asarray(arr, dtype=jnp.result_type(float))
+def _float_field(name: str, default: float):
+    """A keyword-only field holding a float array; the converter's errors name ``HHParams.<name>``."""
+    return eqx.field(
+        default=default, converter=functools.partial(as_float_array, f"HHParams.{name}"), kw_only=True
+    )
 
 
 class HHParams(eqx.Module):
@@ -84,54 +57,29 @@ class HHParams(eqx.Module):
     ```
     """
 
-    C: PopArray
-    gNa: PopArray
-    ENa: PopArray
-    gK: PopArray
-    EK: PopArray
-    gL: PopArray
-    EL: PopArray
-    V_th: PopArray
+    C: PopArray = _float_field("C", 1.0)
+    gNa: PopArray = _float_field("gNa", 120.0)
+    ENa: PopArray = _float_field("ENa", 50.0)
+    gK: PopArray = _float_field("gK", 36.0)
+    EK: PopArray = _float_field("EK", -77.0)
+    gL: PopArray = _float_field("gL", 0.03)
+    EL: PopArray = _float_field("EL", -54.387)
+    V_th: PopArray = _float_field("V_th", 20.0)
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("C", "gNa", "ENa", "gK", "EK", "gL", "EL", "V_th")
-
-    def __init__(
-        self,
-        *,
-        C: PopArrayLike = 1.0,
-        gNa: PopArrayLike = 120.0,
-        ENa: PopArrayLike = 50.0,
-        gK: PopArrayLike = 36.0,
-        EK: PopArrayLike = -77.0,
-        gL: PopArrayLike = 0.03,
-        EL: PopArrayLike = -54.387,
-        V_th: PopArrayLike = 20.0,
-    ):
-        self.C = _as_float_array("C", C)
-        self.gNa = _as_float_array("gNa", gNa)
-        self.ENa = _as_float_array("ENa", ENa)
-        self.gK = _as_float_array("gK", gK)
-        self.EK = _as_float_array("EK", EK)
-        self.gL = _as_float_array("gL", gL)
-        self.EL = _as_float_array("EL", EL)
-        self.V_th = _as_float_array("V_th", V_th)
+    FIELDS: ClassVar[tuple[str, ...]]
+    """The field names in declaration order (derived from the dataclass fields, read-only)."""
 
     def __check_init__(self):
         shapes = {}
         for name in self.FIELDS:
             value = getattr(self, name)
             shapes[name] = jnp.shape(value)
-            if not _is_concrete(value):
+            if isinstance(value, jax.core.Tracer):
                 continue
             arr = np.asarray(value)
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"HHParams.{name} must be finite, got {_show(arr)}.")
-            if name == "C" and np.any(arr <= 0):
-                raise ValueError(f"HHParams.C (capacitance, uF/cm^2) must be > 0, got {_show(arr)}.")
-            if name in ("gNa", "gK", "gL") and np.any(arr < 0):
-                raise ValueError(
-                    f"HHParams.{name} (conductance, mS/cm^2) must be >= 0, got {_show(arr)}."
-                )
+        check_values(self)
         try:
             np.broadcast_shapes(*shapes.values())
         except ValueError:
@@ -212,12 +160,38 @@ class HHParams(eqx.Module):
         return getattr(cls, PRESETS[name])(**overrides)
 
 
+HHParams.FIELDS = tuple(f.name for f in dataclasses.fields(HHParams))
+
+VALUE_RULES = (
+    ("C", lambda x: x <= 0, "HHParams.C (capacitance, uF/cm^2) must be > 0"),
+    ("gNa", lambda x: x < 0, "HHParams.gNa (conductance, mS/cm^2) must be >= 0"),
+    ("gK", lambda x: x < 0, "HHParams.gK (conductance, mS/cm^2) must be >= 0"),
+    ("gL", lambda x: x < 0, "HHParams.gL (conductance, mS/cm^2) must be >= 0"),
+    # a NaN in any other field makes the state NaN (caught by a run's finiteness check); a NaN
+    # threshold would only hide every spike
+    ("V_th", lambda x: ~jnp.isfinite(x), "HHParams.V_th must be finite"),
+)
+"""The invariants of `HHParams` beyond finiteness, as ``(field, is_bad(array), message)``: checked
+by the constructor (`__check_init__`, concrete values), and by `simulate` for parameters that
+bypassed it (`eqx.tree_at`, concrete: a `ValueError`) or are traced (`eqx.error_if`). One table, so
+a new field's invariant is written once."""
+
+
+def check_values(params: HHParams) -> None:
+    """`VALUE_RULES` for the concrete fields of `params` (traced ones are skipped): a `ValueError`
+    naming the field. Run by the constructor, and by `simulate` for parameters that bypassed it
+    (set with `eqx.tree_at`)."""
+    for name, bad, message in VALUE_RULES:
+        value = getattr(params, name)
+        if isinstance(value, jax.core.Tracer):
+            continue
+        with jax.ensure_compile_time_eval():  # concrete, even inside the caller's jit
+            is_bad = bool(np.any(np.asarray(bad(np.asarray(value)))))
+        if is_bad:
+            raise ValueError(f"{message}, got {_show(np.asarray(value))}.")
+
 PRESETS = {"brainpy": "brainpy", "hh1952": "hh1952"}
 """Preset names accepted by :meth:`HHParams.from_preset` (and the CLI's ``--preset``)."""
-
-
-def _show_raw(arr: np.ndarray) -> str:
-    return repr(arr.item()) if arr.ndim == 0 else f"array of shape {arr.shape}"
 
 
 def _show(arr: np.ndarray) -> str:

@@ -18,21 +18,7 @@ import jax.numpy as jnp
 from . import _model
 from ._custom_types import Array, PopArray
 from ._model import EXP_CLIP as EXP_CLIP  # the one bound on the rate exponents (_model.py)
-
-
-def _as_float(name: str, x) -> Array:
-    """``x`` as an inexact JAX array; `TypeError` naming `name` for strings, None, complex."""
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name} must be a number or a float array, got {x!r}.")
-    try:
-        x = jnp.asarray(x)
-    except TypeError as e:
-        raise TypeError(f"{name} must be a number or a float array: {e}") from None
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {x.dtype}.")
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        x = x.astype(jnp.result_type(float))
-    return x
+from ._validate import as_float_array as _as_float
 
 
 def bernoulli(u: Array) -> Array:

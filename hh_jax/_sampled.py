@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, PopArray, PRNGKeyArray, shape_arg
-from ._stimulus import AbstractStimulus, _float, _scalar, in_window
+from ._stimulus import AbstractStimulus, in_window
+from ._validate import as_float_array, as_number
 
 
 class Sampled(AbstractStimulus):
@@ -40,12 +41,12 @@ class Sampled(AbstractStimulus):
     interpolation: str = eqx.field(static=True)
 
     def __init__(self, values, *, dt: float, t0: float = 0.0, interpolation: Literal["hold", "linear"] = "hold"):
-        values = _float("values", values, cls="Sampled")
+        values = as_float_array("Sampled.values", values, finite=True)
         if values.ndim == 0 or values.shape[0] < 1:
             raise ValueError(f"Sampled.values must have a leading time axis, got shape {values.shape}.")
         self.values = values
-        self.dt = _scalar("dt", dt, cls="Sampled", positive=True)
-        self.t0 = _scalar("t0", t0, cls="Sampled")
+        self.dt = as_number("Sampled.dt", dt, positive=True)
+        self.t0 = as_number("Sampled.t0", t0)
         if interpolation not in ("hold", "linear"):
             raise ValueError(f"Sampled.interpolation must be 'hold' or 'linear', got {interpolation!r}.")
         self.interpolation = interpolation
@@ -127,15 +128,15 @@ class WhiteNoise(AbstractStimulus):
         if not isinstance(key, jax.Array):
             raise TypeError(f"WhiteNoise.key must be a jax.random key, got {type(key).__name__}.")
         self.key = key
-        self.sigma = _float("sigma", sigma, cls="WhiteNoise")
+        self.sigma = as_float_array("WhiteNoise.sigma", sigma, finite=True)
         if not isinstance(self.sigma, jax.core.Tracer) and bool(jnp.any(self.sigma < 0)):
             raise ValueError("WhiteNoise.sigma must be >= 0.")
-        self.mean = _float("mean", mean, cls="WhiteNoise")
-        self.dt = _scalar("dt", dt, cls="WhiteNoise", positive=True)
+        self.mean = as_float_array("WhiteNoise.mean", mean, finite=True)
+        self.dt = as_number("WhiteNoise.dt", dt, positive=True)
         self.shape = shape_arg(shape, "WhiteNoise.shape")
         _check_fits("WhiteNoise", self.shape, sigma=self.sigma, mean=self.mean)
         self.scale_with_dt = bool(scale_with_dt)
-        self.t0 = _scalar("t0", t0, cls="WhiteNoise")
+        self.t0 = as_number("WhiteNoise.t0", t0)
 
     def jump_times(self, t0: float, t1: float) -> np.ndarray:
         # none reported: a jump at every noise sample would force an adaptive solver onto each
@@ -174,13 +175,13 @@ class OUNoise(AbstractStimulus):
     def __init__(self, key, *, mean, sigma, tau: float, dt: float, duration: float, shape=(), t0: float = 0.0):
         if not isinstance(key, jax.Array):
             raise TypeError(f"OUNoise.key must be a jax.random key, got {type(key).__name__}.")
-        mean = _float("mean", mean, cls="OUNoise")
-        sigma = _float("sigma", sigma, cls="OUNoise")
+        mean = as_float_array("OUNoise.mean", mean, finite=True)
+        sigma = as_float_array("OUNoise.sigma", sigma, finite=True)
         if not isinstance(sigma, jax.core.Tracer) and bool(jnp.any(sigma < 0)):
             raise ValueError("OUNoise.sigma must be >= 0.")
-        tau = _scalar("tau", tau, cls="OUNoise", positive=True)
-        dt = _scalar("dt", dt, cls="OUNoise", positive=True)
-        duration = _scalar("duration", duration, cls="OUNoise", positive=True)
+        tau = as_number("OUNoise.tau", tau, positive=True)
+        dt = as_number("OUNoise.dt", dt, positive=True)
+        duration = as_number("OUNoise.duration", duration, positive=True)
         shape = shape_arg(shape, "OUNoise.shape")
         _check_fits("OUNoise", shape, sigma=sigma, mean=mean)
         n = int(math.ceil(duration / dt - 1e-9))

@@ -30,6 +30,7 @@ from ._result import SimulationResult
 from ._simulate import simulate
 from ._simulate_checks import check_family, check_memory, default_max_spikes
 from ._stimulus import AbstractStimulus, AbstractWrapper, as_stimulus
+from ._validate import as_int
 from ._vector_field import HHState
 
 _AXIS = "neurons"
@@ -52,8 +53,7 @@ def use_cpu_devices(n: int | None = None) -> int:
 
     if n is None:
         n = os.cpu_count() or 1
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}.")
+    n = as_int("n", n, minimum=1)
     try:
         jax.config.update("jax_num_cpu_devices", int(n))
     except RuntimeError as e:  # the backend already exists

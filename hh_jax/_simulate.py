@@ -18,8 +18,6 @@ from ._params import HHParams
 from ._spikes import SPIKE_INTERPOLATIONS, hermite_crossing, linear_crossing, record_crossings
 from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
 from ._simulate_checks import (
-    _check_bool,
-    _check_int,
     _check_no_diffrax_options,
     check_family,
     check_memory,
@@ -30,6 +28,7 @@ from ._simulate_checks import (
 )
 from ._steppers import AbstractStepper, ExpEuler
 from ._stimulus import AbstractStimulus, as_stimulus
+from ._validate import as_bool, as_int
 from ._vector_field import HHState, conductances, currents, derivatives, injected_current
 
 def _observe(name, params: HHParams, y: HHState, I, shape):
@@ -190,12 +189,12 @@ def simulate(
         raise ValueError(
             f"spike_interpolation must be one of {SPIKE_INTERPOLATIONS}, got {spike_interpolation!r}."
         )
-    checkpoint = _check_bool("checkpoint", checkpoint)
+    checkpoint = as_bool("checkpoint", checkpoint)
     if not use_diffrax:
         _check_no_diffrax_options(stepper, stepsize_controller, adjoint, max_steps, population)
     if max_spikes is None:
         max_spikes = default_max_spikes(duration)
-    unroll = _check_int("unroll", unroll, 1)
+    unroll = as_int("unroll", unroll, minimum=1)
     dtype = a.dtype  # the working dtype: the parameters' and a strongly typed y0's
     stimulus = stimulus_in_dtype(stimulus, dtype)  # a float32 current never meets a float64 state
     shape = _population_shape(params, stimulus, y0, 0.0 if t0_known is None else t0_known, dtype)

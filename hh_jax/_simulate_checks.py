@@ -12,19 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._params import HHParams
+from ._params import VALUE_RULES, HHParams, check_values
 from ._result import RECORDABLE
 from ._stimulus import AbstractStimulus, AbstractWrapper, as_stimulus
+from ._validate import as_bool, as_int, as_number
 from ._vector_field import HHState
-
-
-def _check_positive_finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number (ms), got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number (ms), got {value}.")
-    return value
 
 
 def _check_t0(t0):
@@ -160,18 +152,6 @@ def _check_record(record) -> tuple[str, ...]:
     return record
 
 
-def _check_int(name, value, minimum) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_bool(name, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}.")
-    return bool(value)
-
-
 def _working_dtype(params: HHParams, y0) -> np.dtype:
     """The dtype a run computes in: the parameters' and a *strongly typed* initial state's
     (Python numbers in `y0` follow the parameters)."""
@@ -221,18 +201,18 @@ def check_family(params, stimulus, *, duration, dt, t0, y0, record, record_every
     (the working dtype).
     """
     _check_params(params)
-    _check_param_values(params)
-    duration = _check_positive_finite("duration", duration)
-    dt = _check_positive_finite("dt", dt)
+    check_values(params)  # concrete fields that bypassed the constructor (eqx.tree_at)
+    duration = as_number("duration", duration, unit="ms", positive=True)
+    dt = as_number("dt", dt, unit="ms", positive=True)
     t0 = _check_t0(t0)
     t0_known = None if isinstance(t0, jax.core.Tracer) else t0
-    throw = _check_bool("throw", throw)
+    throw = as_bool("throw", throw)
     stimulus = _check_stimulus(stimulus)
     _check_y0_arg(y0)
     record = _check_record(record)
-    record_every = _check_int("record_every", record_every, 1)
+    record_every = as_int("record_every", record_every, minimum=1)
     if max_spikes is not None:
-        max_spikes = _check_int("max_spikes", max_spikes, 0)
+        max_spikes = as_int("max_spikes", max_spikes, minimum=0)
     dtype = _working_dtype(params, y0)
     _check_dt_nonzero(dt, dtype)
     n_steps = _n_steps(duration, dt)
@@ -249,44 +229,20 @@ def check_family(params, stimulus, *, duration, dt, t0, y0, record, record_every
                            max_spikes=max_spikes, throw=throw, dtype=dtype)
 
 
-_PARAM_RULES = (
-    ("C", lambda x: x <= 0, "HHParams.C (capacitance, uF/cm^2) must be > 0"),
-    ("gNa", lambda x: x < 0, "HHParams.gNa (conductance, mS/cm^2) must be >= 0"),
-    ("gK", lambda x: x < 0, "HHParams.gK (conductance, mS/cm^2) must be >= 0"),
-    ("gL", lambda x: x < 0, "HHParams.gL (conductance, mS/cm^2) must be >= 0"),
-    # a NaN in any other field makes the state NaN (caught by the run's finiteness check); a NaN
-    # threshold would only hide every spike
-    ("V_th", lambda x: ~jnp.isfinite(x), "HHParams.V_th must be finite"),
-)
-
-
-def _check_param_values(params: HHParams) -> None:
-    """`_PARAM_RULES` for the concrete fields (parameters that bypassed the constructor, e.g.
-    set with `eqx.tree_at`): a `ValueError` naming the field."""
-    for name, bad, message in _PARAM_RULES:
-        value = getattr(params, name)
-        if isinstance(value, jax.core.Tracer):
-            continue
-        with jax.ensure_compile_time_eval():  # concrete, even inside the caller's jit
-            is_bad = bool(np.any(np.asarray(bad(np.asarray(value)))))
-        if is_bad:
-            raise ValueError(f"{message}, got {np.asarray(value).ravel()[:4].tolist()}.")
-
-
 def check_traced_params(params: HHParams, throw: bool):
     """The value checks of `HHParams` that its constructor makes, for parameters that bypassed
     it: C > 0, conductances >= 0, a finite threshold, for the fields traced inside
-    `jax.jit`/`grad`/`vmap` (checked in the run; concrete ones by `_check_param_values`).
+    `jax.jit`/`grad`/`vmap` (checked in the run; concrete ones by `_params.check_values`).
 
     **Returns:** ``(params, ok)``: with `throw`, `params` carries an `eqx.error_if` per rule (the
     run raises a message naming the field); `ok` is a bool scalar to fold into the result's
     `finite` (None when no field is traced).
     """
     ok = None
-    for name, bad, message in _PARAM_RULES:
+    for name, bad, message in VALUE_RULES:
         value = getattr(params, name)
         if not isinstance(value, jax.core.Tracer):
-            continue  # checked by _check_param_values
+            continue  # checked by check_values
         pred = jnp.any(bad(value))
         if throw:
             params = eqx.error_if(params, pred, f"hh_jax.simulate: {message} (a traced parameter).")

@@ -10,47 +10,14 @@ stacking); the waveforms are in `_waveforms.py`, the sampled and noise stimuli i
 """
 
 import abc
-import math
 from typing import Sequence
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, PopArray, PopArrayLike
-
-def _float(name: str, value, *, cls: str) -> Array:
-    if isinstance(value, jax.core.Tracer):
-        return value
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{cls}.{name} must be a number or an array, got {value!r}.")
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{cls}.{name} must be numeric: {e}") from None
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{cls}.{name} must be finite, got {value!r}.")
-    if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
-        return value
-    return jnp.asarray(arr, dtype=jnp.result_type(float))
-
-
-def _scalar(name: str, value, *, cls: str, positive=False, nonneg=False) -> float:
-    if isinstance(value, (bool, str, bytes)) or value is None:
-        raise TypeError(f"{cls}.{name} must be a number, got {value!r}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{cls}.{name} must be a number, got {value!r}.") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{cls}.{name} must be finite, got {v}.")
-    if positive and v <= 0:
-        raise ValueError(f"{cls}.{name} must be > 0, got {v}.")
-    if nonneg and v < 0:
-        raise ValueError(f"{cls}.{name} must be >= 0, got {v}.")
-    return v
-
+from ._validate import as_float_array
 
 class AbstractStimulus(eqx.Module):
     """An injected current density I(t), µA/cm², as a pure function of time t (ms).
@@ -140,7 +107,7 @@ class Constant(AbstractStimulus):
     amplitude: PopArray
 
     def __init__(self, amplitude: PopArrayLike):
-        self.amplitude = _float("amplitude", amplitude, cls="Constant")
+        self.amplitude = as_float_array("Constant.amplitude", amplitude, finite=True)
 
     def __call__(self, t) -> PopArray:
         return self.amplitude
@@ -216,7 +183,7 @@ class Scaled(AbstractWrapper):
 
     def __init__(self, stimulus: AbstractStimulus, factor):
         self.stimulus = as_stimulus(stimulus)
-        self.factor = _float("factor", factor, cls="Scaled")
+        self.factor = as_float_array("Scaled.factor", factor, finite=True)
 
     def __call__(self, t) -> PopArray:
         return self.factor * self.stimulus(t)

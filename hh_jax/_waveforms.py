@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._custom_types import Array, PopArray, PopArrayLike
-from ._stimulus import AbstractStimulus, _float, _scalar, in_window
+from ._stimulus import AbstractStimulus, in_window
+from ._validate import as_float_array, as_number
 
 
 class Step(AbstractStimulus):
@@ -33,10 +34,10 @@ class Step(AbstractStimulus):
     offset: float = eqx.field(static=True)
 
     def __init__(self, amplitude: PopArrayLike, *, onset: float = 0.0, offset: float = math.inf):
-        self.amplitude = _float("amplitude", amplitude, cls="Step")
-        self.onset = _scalar("onset", onset, cls="Step")
+        self.amplitude = as_float_array("Step.amplitude", amplitude, finite=True)
+        self.onset = as_number("Step.onset", onset)
         if offset != math.inf:
-            offset = _scalar("offset", offset, cls="Step")
+            offset = as_number("Step.offset", offset)
             if offset <= self.onset:
                 raise ValueError(f"Step.offset ({offset}) must be > onset ({self.onset}).")
         self.offset = float(offset)
@@ -68,16 +69,16 @@ class Sections(AbstractStimulus):
     edges: tuple[float, ...] = eqx.field(static=True)
 
     def __init__(self, values, durations: Sequence[float], *, t0: float = 0.0):
-        values = _float("values", values, cls="Sections")
+        values = as_float_array("Sections.values", values, finite=True)
         if isinstance(durations, (str, bytes)) or np.ndim(durations) != 1:
             raise TypeError(f"Sections.durations must be a 1-D sequence of ms, got {durations!r}.")
-        durations = [_scalar("durations", d, cls="Sections", positive=True) for d in durations]
+        durations = [as_number("Sections.durations", d, positive=True) for d in durations]
         if values.ndim == 0 or values.shape[0] != len(durations):
             raise ValueError(
                 f"Sections.values must have one entry per duration ({len(durations)}), "
                 f"got shape {values.shape}."
             )
-        t0 = _scalar("t0", t0, cls="Sections")
+        t0 = as_number("Sections.t0", t0)
         self.values = values
         self.edges = tuple(float(e) for e in t0 + np.concatenate([[0.0], np.cumsum(durations)]))
 
@@ -111,10 +112,10 @@ class Ramp(AbstractStimulus):
     t_end: float = eqx.field(static=True)
 
     def __init__(self, start: PopArrayLike, stop: PopArrayLike, *, t_start: float, t_end: float):
-        self.start = _float("start", start, cls="Ramp")
-        self.stop = _float("stop", stop, cls="Ramp")
-        self.t_start = _scalar("t_start", t_start, cls="Ramp")
-        self.t_end = _scalar("t_end", t_end, cls="Ramp")
+        self.start = as_float_array("Ramp.start", start, finite=True)
+        self.stop = as_float_array("Ramp.stop", stop, finite=True)
+        self.t_start = as_number("Ramp.t_start", t_start)
+        self.t_end = as_number("Ramp.t_end", t_end)
         if self.t_end <= self.t_start:
             raise ValueError(f"Ramp.t_end ({self.t_end}) must be > t_start ({self.t_start}).")
 
@@ -149,16 +150,16 @@ class PulseTrain(AbstractStimulus):
     amplitudes: Array
 
     def __init__(self, times, *, widths, amplitudes):
-        times = _float("times", times, cls="PulseTrain")
+        times = as_float_array("PulseTrain.times", times, finite=True)
         if times.ndim != 1:
             raise ValueError(f"PulseTrain.times must be 1-D, got shape {times.shape}.")
         P = times.shape[0]
-        widths = _float("widths", widths, cls="PulseTrain")
+        widths = as_float_array("PulseTrain.widths", widths, finite=True)
         if not isinstance(widths, jax.core.Tracer) and bool(jnp.any(widths <= 0)):
             raise ValueError("PulseTrain.widths must be > 0.")
         if widths.ndim > 1 or (widths.ndim == 1 and widths.shape[0] != P):
             raise ValueError(f"PulseTrain.widths must be a number or have shape ({P},), got {widths.shape}.")
-        amplitudes = _float("amplitudes", amplitudes, cls="PulseTrain")
+        amplitudes = as_float_array("PulseTrain.amplitudes", amplitudes, finite=True)
         if amplitudes.ndim == 0:
             amplitudes = jnp.broadcast_to(amplitudes, (P,))
         if amplitudes.shape[0] != P:
@@ -198,12 +199,12 @@ class Sine(AbstractStimulus):
     offset: PopArray
 
     def __init__(self, amplitude, *, frequency, phase=0.0, offset=0.0):
-        self.amplitude = _float("amplitude", amplitude, cls="Sine")
-        self.frequency = _float("frequency", frequency, cls="Sine")
+        self.amplitude = as_float_array("Sine.amplitude", amplitude, finite=True)
+        self.frequency = as_float_array("Sine.frequency", frequency, finite=True)
         if not isinstance(self.frequency, jax.core.Tracer) and bool(jnp.any(self.frequency <= 0)):
             raise ValueError("Sine.frequency (Hz) must be > 0.")
-        self.phase = _float("phase", phase, cls="Sine")
-        self.offset = _float("offset", offset, cls="Sine")
+        self.phase = as_float_array("Sine.phase", phase, finite=True)
+        self.offset = as_float_array("Sine.offset", offset, finite=True)
 
     def __call__(self, t) -> PopArray:
         return self.offset + self.amplitude * jnp.sin(2 * jnp.pi * self.frequency * t / 1000.0 + self.phase)
@@ -233,13 +234,13 @@ class Square(AbstractStimulus):
     t_start: float = eqx.field(static=True)
 
     def __init__(self, amplitude, *, frequency: float, duty: float = 0.5, offset=0.0, t_start: float = 0.0):
-        self.amplitude = _float("amplitude", amplitude, cls="Square")
-        self.offset = _float("offset", offset, cls="Square")
-        self.frequency = _scalar("frequency", frequency, cls="Square", positive=True)
-        self.duty = _scalar("duty", duty, cls="Square")
+        self.amplitude = as_float_array("Square.amplitude", amplitude, finite=True)
+        self.offset = as_float_array("Square.offset", offset, finite=True)
+        self.frequency = as_number("Square.frequency", frequency, positive=True)
+        self.duty = as_number("Square.duty", duty)
         if not 0.0 < self.duty < 1.0:
             raise ValueError(f"Square.duty must be in (0, 1), got {self.duty}.")
-        self.t_start = _scalar("t_start", t_start, cls="Square")
+        self.t_start = as_number("Square.t_start", t_start)
 
     def __call__(self, t) -> PopArray:
         period = 1000.0 / self.frequency

@@ -106,3 +106,35 @@ def test_bad_options_name_the_argument():
     sampled = hh_jax.Sampled(jnp.zeros((11, 2)), dt=0.1)
     with pytest.raises(ValueError, match="population='vmap'"):
         hh_jax.simulate(p, sampled, duration=1.0, dt=0.1, stepper=diffrax.Tsit5(), population="vmap")
+
+
+def test_implicit_solver_takes_the_controllers_tolerances_without_private_diffrax():
+    """`_SpikeRecorder` hides the implicit solver from `diffeqsolve`, so hh_jax hands the
+    controller's rtol/atol/norm to the root finder itself (issue 13 item 5: through Diffrax's
+    public API only)."""
+    import optimistix as optx
+
+    from hh_jax._diffrax import _with_tolerances
+
+    ctrl = diffrax.PIDController(rtol=1e-5, atol=1e-7)
+    s = _with_tolerances(diffrax.Kvaerno5(), ctrl)
+    assert s.root_finder.rtol == 1e-5 and s.root_finder.atol == 1e-7 and s.root_finder.norm is ctrl.norm
+    # a root finder made with the public helper is filled the same way; explicit ones are kept
+    s = _with_tolerances(diffrax.Kvaerno5(root_finder=diffrax.with_stepsize_controller_tols(optx.Chord)()), ctrl)
+    assert s.root_finder.rtol == 1e-5 and s.root_finder.atol == 1e-7
+    explicit = diffrax.Kvaerno5(root_finder=optx.Chord(rtol=1e-3, atol=1e-4))
+    assert _with_tolerances(explicit, ctrl) is explicit
+    assert _with_tolerances(diffrax.Tsit5(), ctrl) == diffrax.Tsit5()
+    with pytest.raises(ValueError, match="implicit"):
+        _with_tolerances(diffrax.Kvaerno5(), diffrax.ConstantStepSize())
+
+
+def test_no_private_imports_from_diffrax():
+    import pathlib
+    import re
+
+    root = pathlib.Path(hh_jax.__file__).parent
+    bad = [f"{p.relative_to(root)}: {line.strip()}" for p in root.rglob("*.py")
+           for line in p.read_text().splitlines()
+           if re.search(r"\b(from|import)\s+diffrax\._|\bdiffrax\._[a-z]", line)]
+    assert not bad, bad

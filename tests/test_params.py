@@ -108,3 +108,35 @@ def test_replace_validates():
 def test_positional_arguments_are_rejected():
     with pytest.raises(TypeError):
         hh_jax.HHParams(1.0, 120.0)
+
+
+def test_fields_are_declared_once_keyword_only_with_a_converter_naming_them():
+    """Issue 13 item 4: the dataclass fields are the one list (no hand-written __init__ or
+    FIELDS); each is keyword-only, and its converter's errors name that very field."""
+    import dataclasses
+
+    fields = dataclasses.fields(HHParams)
+    assert HHParams.FIELDS == tuple(f.name for f in fields)
+    assert all(f.kw_only for f in fields)
+    for f in fields:
+        assert "converter" in f.metadata, f.name
+        with pytest.raises(TypeError, match=rf"HHParams\.{f.name} must be a number or a float array"):
+            HHParams(**{f.name: "x"})
+    with pytest.raises(TypeError, match="positional argument"):
+        HHParams(1.0)
+
+
+def test_converter_runs_under_jit_and_replace():
+    # integer tracers become the default float (as concrete integers do); replace re-validates
+    out = jax.jit(lambda g: HHParams(gNa=g).gNa)(jnp.asarray(120))
+    assert jnp.issubdtype(out.dtype, jnp.floating) and float(out) == 120.0
+    assert HHParams().replace(gK=30).gK.dtype == jnp.result_type(float)
+    with pytest.raises(TypeError, match=r"HHParams\.gK must be a number or a float array, got a bool"):
+        HHParams().replace(gK=True)
+    with pytest.raises(ValueError, match=r"HHParams\.gK .*>= 0"):
+        HHParams().replace(gK=-1.0)
+
+
+def test_constructed_inside_jit_from_python_numbers():
+    # the invariants' checks of concrete fields run inside a trace without concretising tracers
+    assert float(jax.jit(lambda x: HHParams.hh1952().replace(gNa=x).gNa + HHParams().gL)(1.0)) == 1.03

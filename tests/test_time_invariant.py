@@ -135,3 +135,15 @@ def test_a_sum_of_constants_is_tabulated_once(monkeypatch):
     _close(f.spike_times, s.spike_times)
     _close(f.V, s.V)
     _close(f.I, s.I)
+
+
+def test_no_dispatch_on_the_constant_class():
+    """Time-invariance is the stimulus' own property (`AbstractStimulus.time_invariant`, False by
+    default: a safe answer for any stimulus), never `isinstance(..., Constant)` (issue 13 item 5)."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(hh_jax.__file__).parent
+    bad = [f"{p.relative_to(root)}: {line.strip()}" for p in root.rglob("*.py")
+           for line in p.read_text().splitlines() if re.search(r"isinstance\([^)]*\bConstant\b", line)]
+    assert not bad, bad

@@ -10,9 +10,9 @@ from jaxtyping import Complex
 from .._custom_types import Array, Float, ScalarLike
 from .._initial_state import resting_state
 from .._params import HHParams
-from .._rates import _as_float
+from .._validate import as_float_array, as_int
 from .._vector_field import HHState
-from ._jacobian import _check_single, _numbers, eigenvalues, leading_pair_real_part, stability
+from ._jacobian import _check_single, eigenvalues, leading_pair_real_part, stability
 
 
 class EquilibriumBranch(eqx.Module):
@@ -43,12 +43,12 @@ class EquilibriumBranch(eqx.Module):
 
 
 def _as_currents(currents, dtype) -> Array:
-    I = _numbers("currents (uA/cm^2)", currents) if not isinstance(currents, jax.Array) else currents
+    I = as_float_array("currents (uA/cm^2)", currents, dtype=dtype)
     if I.ndim != 1 or I.shape[0] < 1:
         raise ValueError(f"currents must be a non-empty 1-D array (uA/cm^2), got shape {I.shape}.")
     if not isinstance(I, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(I))):
         raise ValueError("currents must be finite (uA/cm^2).")
-    return jnp.asarray(I, dtype)
+    return I
 
 
 @eqx.filter_jit
@@ -121,7 +121,7 @@ def hopf_current(
     **Example:** ``hopf_current(HHParams.hh1952(), 10.0)`` ≈ 9.7754.
     """
     _check_single(params)
-    I0 = _as_float("I0 (uA/cm^2)", I0).astype(params.dtype)
+    I0 = as_float_array("I0 (uA/cm^2)", I0).astype(params.dtype)
     default = 1e-12 if params.dtype == jnp.float64 else 1e-5
     rtol = default if rtol is None else rtol
     atol = default if atol is None else atol
@@ -161,8 +161,7 @@ def hopf_points(
     _check_single(params)
     if not (np.isfinite(I_min) and np.isfinite(I_max) and I_min < I_max):
         raise ValueError(f"I_min < I_max must be finite (uA/cm^2), got {I_min}, {I_max}.")
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
-        raise ValueError(f"num must be an integer >= 2, got {num!r}.")
+    num = as_int("num", num, minimum=2)
     branch = equilibrium_branch(params, np.linspace(I_min, I_max, num), V0=V0)
     r = np.asarray(branch.pair_real_part)
     Vs = np.asarray(branch.state.V)

@@ -12,8 +12,8 @@ from .._custom_types import Array, Float, ScalarLike
 from .._params import HHParams
 from .._simulate import simulate
 from .._vector_field import HHState
-from .._rates import _as_float
-from ._jacobian import _check_single, _field, _numbers, from_vector, to_vector
+from .._validate import as_float_array, as_int, as_number, as_numbers
+from ._jacobian import _check_single, _field, from_vector, to_vector
 
 
 class LimitCycle(eqx.Module):
@@ -93,7 +93,7 @@ def flow(x0: Float[Array, "4"], T, params: HHParams, I, *, rtol=1e-10, atol=1e-1
 
     **Example:** ``flow(to_vector(y), 14.6, p, 10.0)``.
     """
-    x0 = _as_float("flow: x0", x0)
+    x0 = as_float_array("flow: x0", x0)
     if x0.shape != (4,):
         raise ValueError(f"flow: x0 must have shape (4,) ([V, m, h, n]), got {x0.shape}.")
     _check_single(params)
@@ -212,8 +212,7 @@ def cycle_path(cycle: LimitCycle, params: HHParams, *, samples: int = 1001, rtol
     """
     if not isinstance(cycle, LimitCycle):
         raise TypeError(f"cycle_path: cycle must be a LimitCycle (from limit_cycle), got {type(cycle).__name__}.")
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
-        raise ValueError(f"cycle_path: samples must be an integer >= 2, got {samples!r}.")
+    samples = as_int("cycle_path: samples", samples, minimum=2)
     tol = _Tol(float(rtol), float(rtol), 4096)
     ts = jnp.linspace(0.0, 1.0, samples)
     ys = _solve(to_vector(cycle.state), cycle.period, params, cycle.I, tol, diffrax.SaveAt(ts=ts)).ys
@@ -243,9 +242,8 @@ def cycle_guess(
 
     _check_single(params)
     for name, v in (("duration", duration), ("dt", dt)):
-        if isinstance(v, bool) or not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-            raise ValueError(f"cycle_guess: {name} must be a positive finite number (ms), got {v!r}.")
-    I = _numbers("cycle_guess: I (uA/cm^2)", I)
+        as_number(f"cycle_guess: {name}", v, unit="ms", positive=True)
+    I = as_numbers("cycle_guess: I (uA/cm^2)", I)
     if I.shape != () or not np.isfinite(I):
         raise ValueError(f"cycle_guess: I must be a finite scalar (uA/cm^2), got {I!r}.")
     if y0 is None:
@@ -322,7 +320,7 @@ def cycle_branch(
     **Example:** ``cycle_branch(HHParams.hh1952(), np.arange(10.0, 150.0, 5.0)).frequency``.
     """
     _check_single(params)
-    I_all = _numbers("currents (uA/cm^2)", currents)
+    I_all = as_numbers("currents (uA/cm^2)", currents)
     if I_all.ndim != 1 or I_all.size < 1 or not np.all(np.isfinite(I_all)):
         raise ValueError("currents must be a non-empty 1-D sequence of finite numbers (uA/cm^2).")
     dtype = params.dtype

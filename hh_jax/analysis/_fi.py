@@ -13,21 +13,14 @@ from .._params import HHParams
 from .._simulate import simulate
 from .._steppers import AbstractStepper, ExpEuler
 from .._vector_field import HHState
-from ._jacobian import _check_single, _numbers
+from .._validate import as_number, as_numbers
+from ._jacobian import _check_single
 
 
 def _check_field(where: str, value, *, positive: bool = False) -> None:
-    """A start's setting must be a finite (positive) Python/NumPy number; errors name it."""
-    if isinstance(value, jax.core.Tracer):
-        return
-    try:
-        if isinstance(value, (str, bytes, bool)) or value is None:
-            raise TypeError
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{where} must be a number, got {value!r}.") from None
-    if not np.isfinite(v) or (positive and v <= 0):
-        raise ValueError(f"{where} must be a {'positive ' if positive else ''}finite number, got {value!r}.")
+    """A start's setting must be a finite (positive) number; a traced one passes."""
+    if not isinstance(value, jax.core.Tracer):
+        as_number(where, value, positive=positive)
 
 
 class AbstractStart(eqx.Module):
@@ -161,9 +154,8 @@ def fi_curve(
     if not isinstance(stepper, AbstractStepper):
         raise TypeError(f"stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
     for name, v in (("transient", transient), ("window", window), ("dt", dt)):
-        if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a positive finite number (ms), got {v!r}.")
-    I = _numbers("currents (uA/cm^2)", currents)
+        as_number(name, v, unit="ms", positive=True)
+    I = as_numbers("currents (uA/cm^2)", currents)
     if I.ndim != 1 or I.size < 1 or not np.all(np.isfinite(I)):
         raise ValueError("currents must be a non-empty 1-D sequence of finite numbers (uA/cm^2).")
     I = jnp.asarray(I, params.dtype)

@@ -14,9 +14,9 @@ import numpy as np
 from .._custom_types import Array, PopArray, PopArrayLike, ScalarLike
 from .._initial_state import resting_state
 from .._params import HHParams
-from .._rates import _as_float
+from .._validate import as_float_array, as_int, as_numbers
 from .._vector_field import HHState, currents, gate_steady_states
-from ._jacobian import _check_single, _numbers
+from ._jacobian import _check_single
 
 
 def steady_state_current(params: HHParams, V: PopArrayLike) -> PopArray:
@@ -34,7 +34,7 @@ def steady_state_current(params: HHParams, V: PopArrayLike) -> PopArray:
     """
     if not isinstance(params, HHParams):
         raise TypeError(f"steady_state_current: params must be an HHParams, got {type(params).__name__}.")
-    V = _as_float("steady_state_current: V (mV)", V).astype(params.dtype)
+    V = as_float_array("steady_state_current: V (mV)", V).astype(params.dtype)
     m, h, n = gate_steady_states(V)
     return currents(params, HHState(V=V, m=m, h=h, n=n)).total
 
@@ -68,9 +68,8 @@ def equilibria(
     _check_single(params)
     if not (np.isfinite(V_min) and np.isfinite(V_max) and V_min < V_max):
         raise ValueError(f"V_min < V_max must be finite numbers (mV), got {V_min}, {V_max}.")
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 3:
-        raise ValueError(f"num must be an integer >= 3, got {num!r}.")
-    I = float(_numbers("I (uA/cm^2)", I))
+    num = as_int("num", num, minimum=3)
+    I = float(as_numbers("I (uA/cm^2)", I))
     if not np.isfinite(I):
         raise ValueError(f"I must be finite (uA/cm^2), got {I}.")
     grid = jnp.linspace(V_min, V_max, num, dtype=params.dtype)

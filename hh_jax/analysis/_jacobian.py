@@ -9,7 +9,7 @@ from jaxtyping import Complex
 
 from .._custom_types import Array, Float, ScalarLike
 from .._params import HHParams
-from .._rates import _as_float
+from .._validate import as_float_array
 from .._vector_field import HHState, vector_field
 
 STATE_ORDER = ("V", "m", "h", "n")
@@ -27,16 +27,6 @@ def _check_single(params: HHParams) -> None:
             f"params must describe one neuron (scalar fields), got population shape "
             f"{params.pop_shape}; use jax.vmap for several."
         )
-
-
-def _numbers(name: str, x) -> np.ndarray:
-    """A concrete NumPy float array of `x`, or a `TypeError` naming `name` (strings, None, objects)."""
-    try:
-        if isinstance(x, (str, bytes)) or x is None:
-            raise TypeError
-        return np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or an array of numbers, got {x!r}.") from None
 
 
 def _check_eigenvalues(where: str, w, tol) -> Array:
@@ -60,7 +50,7 @@ def to_vector(y: HHState) -> Float[Array, "4"]:
 
 def from_vector(x: Float[Array, "4"]) -> HHState:
     """The inverse of :func:`to_vector`."""
-    x = _as_float("from_vector: x", x)
+    x = as_float_array("from_vector: x", x)
     if x.shape != (4,):
         raise ValueError(f"from_vector: x must have shape (4,) ([V, m, h, n]), got {x.shape}.")
     return HHState(V=x[0], m=x[1], h=x[2], n=x[3])
@@ -86,7 +76,7 @@ def jacobian(params: HHParams, y: HHState, I: ScalarLike = 0.0) -> Float[Array, 
     """
     _check_single(params)
     x = to_vector(y)
-    I = _as_float("I (uA/cm^2)", I).astype(x.dtype)
+    I = as_float_array("I (uA/cm^2)", I).astype(x.dtype)
     return jax.jacfwd(_field)(x, params, I)
 
 

@@ -8,7 +8,7 @@ from .._initial_state import resting_state
 from .._params import HHParams
 from .._simulate import simulate
 from .._vector_field import HHState
-from .._rates import _as_float
+from .._validate import as_float_array
 from ._jacobian import _check_single
 
 
@@ -69,9 +69,9 @@ def phase_plane(
         raise TypeError(f"initial must be an HHState, got {type(initial).__name__}.")
     if len(initial.shape) != 1:
         raise ValueError(f"initial must have shape [k], got {initial.shape}.")
-    I = _as_float("phase_plane: I (uA/cm^2)", I).astype(params.dtype)
+    I = as_float_array("phase_plane: I (uA/cm^2)", I).astype(params.dtype)
     if V_grid is not None:
-        V_grid = _as_float("phase_plane: V_grid (mV)", V_grid)
+        V_grid = as_float_array("phase_plane: V_grid (mV)", V_grid)
         if V_grid.ndim != 1 or V_grid.size < 2:
             raise ValueError(f"phase_plane: V_grid must be a 1-D array of >= 2 voltages (mV), got shape {V_grid.shape}.")
     r = simulate(params, I, duration=duration, dt=dt, y0=initial, record=("V", "n"), record_every=record_every)

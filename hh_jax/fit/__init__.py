@@ -17,6 +17,7 @@ from ._losses import summary_loss as summary_loss
 from ._losses import trace_mse as trace_mse
 from ._losses import weighted_sum as weighted_sum
 from ._losses import window_stats as window_stats
+from ._objective import AbstractObjective as AbstractObjective
 from ._objective import SpikeTimeObjective as SpikeTimeObjective
 from ._objective import TraceObjective as TraceObjective
 from ._transforms import AbstractTransform as AbstractTransform

@@ -12,6 +12,8 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._params import HHParams
+from .._validate import as_int
+from ._objective import AbstractObjective
 from ._transforms import ParamSpace
 
 
@@ -194,10 +196,8 @@ def fit(
         raise TypeError(f"space must be a ParamSpace, got {type(space).__name__}.")
     if not callable(loss_fn):
         raise TypeError("loss_fn must be callable: HHParams -> scalar loss.")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
-    if isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
-        raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
+    as_int("steps", steps, minimum=1)
+    as_int("n_starts", n_starts, minimum=1)
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', got {mode!r}.")
     if mode == "auto":
@@ -285,8 +285,8 @@ def polish(
 
     **Arguments:**
 
-    - `objective`: has ``residuals(params) -> [N]`` with ``Σ r²`` equal to its loss (e.g. a
-      `TraceObjective` with ``summary_weight=0``).
+    - `objective`: an `AbstractObjective`: ``residuals(params) -> [N]`` with ``Σ r²`` equal to
+      its loss (e.g. a `TraceObjective` with ``summary_weight=0``).
     - `result`: a `FitResult` (its `space` and per-start best points are used).
     - `max_steps`: LM iterations. Default 30. `rtol`, `atol`: Optimistix tolerances.
 
@@ -295,8 +295,11 @@ def polish(
     **Example:** ``res = polish(objective, fit(objective, space, n_starts=16))``.
     """
 
-    if not hasattr(objective, "residuals"):
-        raise TypeError("polish: objective must have a residuals(params) method (e.g. TraceObjective).")
+    if not isinstance(objective, AbstractObjective):
+        raise TypeError(
+            "polish: objective must be an AbstractObjective (e.g. TraceObjective), with a "
+            f"residuals(params) method, got {type(objective).__name__}."
+        )
     if not isinstance(result, FitResult):
         raise TypeError(f"polish: result must be a FitResult, got {type(result).__name__}.")
     space = result.space

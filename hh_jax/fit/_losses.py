@@ -8,7 +8,10 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
+
+from .._validate import as_int, as_number
 
 
 def _check_same_shape(name_a, a, name_b, b):
@@ -17,11 +20,9 @@ def _check_same_shape(name_a, a, name_b, b):
 
 
 def _check_positive(name, x):
-    """A concrete (Python/NumPy) `x` must be a positive finite number; traced values pass."""
-    if isinstance(x, (str, bytes, bool)) or x is None:
-        raise TypeError(f"{name} must be a positive number, got {x!r}.")
-    if isinstance(x, (int, float)) and not (0 < x < float("inf")):
-        raise ValueError(f"{name} must be a positive finite number, got {x!r}.")
+    """A concrete (Python/NumPy) number `x` must be a positive finite number; arrays pass."""
+    if not isinstance(x, (jax.Array, np.ndarray)):
+        as_number(name, x, positive=True)
 
 
 def trace_mse(
@@ -94,8 +95,7 @@ def window_stats(
 
     **Example:** ``mean, std, count = window_stats(sim.V, samples_per_window=400)``.
     """
-    if isinstance(samples_per_window, bool) or not isinstance(samples_per_window, int) or samples_per_window < 2:
-        raise ValueError(f"samples_per_window must be an integer >= 2, got {samples_per_window!r}.")
+    samples_per_window = as_int("samples_per_window", samples_per_window, minimum=2)
     n_win = V.shape[0] // samples_per_window
     if n_win < 1:
         raise ValueError(f"samples_per_window ({samples_per_window}) exceeds the trace length ({V.shape[0]}).")

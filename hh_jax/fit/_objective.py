@@ -4,7 +4,7 @@ Several protocols (e.g. a family of current steps) are simulated together as a p
 stimulus' population axis indexes the protocol, so one scan serves all of them.
 """
 
-import math
+import abc
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -17,43 +17,67 @@ from .._params import HHParams
 from .._simulate import simulate
 from .._steppers import AbstractStepper, ExpEuler
 from .._stimulus import AbstractStimulus
+from .._validate import as_float_array, as_number
 from .._vector_field import HHState
 from ._losses import spike_time_loss, summary_loss, trace_mse
 
 
-def _data(name, field, x, *, allow_inf):
-    """`x` as an array; a named error for non-numbers, NaN (and ±inf unless `allow_inf`)."""
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name}.{field} must be an array of numbers, got {x!r}.")
-    try:
-        x = jnp.asarray(x)
-    except TypeError as e:
-        raise TypeError(f"{name}.{field} must be an array of numbers ({e}).") from None
+def _data(name, x, *, allow_inf):
+    """`x` as a float array; a named error for non-numbers, NaN (and ±inf unless `allow_inf`)."""
+    x = as_float_array(name, x)
     if not isinstance(x, jax.core.Tracer):
         bad = jnp.isnan(x) if allow_inf else ~jnp.isfinite(x)
         if bool(jnp.any(bad)):
             what = "NaN" if allow_inf else "NaN/Inf"
-            raise ValueError(f"{name}.{field} contains {what} ({int(jnp.sum(bad))} value(s)).")
+            raise ValueError(f"{name} contains {what} ({int(jnp.sum(bad))} value(s)).")
     return x
 
 
 def _check_options(name, dt, stepper):
-    if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ValueError(f"{name}.dt must be a positive number (ms), got {dt!r}.")
+    as_number(f"{name}.dt", dt, unit="ms", positive=True)
     if not isinstance(stepper, AbstractStepper):
         raise TypeError(f"{name}.stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
 
 
 def _steps(duration, dt, name):
-    if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
-        raise ValueError(f"{name}.duration must be a positive number (ms), got {duration!r}.")
+    as_number(f"{name}.duration", duration, unit="ms", positive=True)
     n = round(duration / dt)
     if n < 1 or abs(n * dt - duration) > 1e-6 * duration:
         raise ValueError(f"{name}.duration ({duration} ms) must be a whole number of steps dt ({dt} ms).")
     return n
 
 
-class TraceObjective(eqx.Module):
+class AbstractObjective(eqx.Module):
+    """A fit objective: a Module mapping `HHParams` to a scalar loss, with the residuals whose sum
+    of squares is that loss (or its least-squares part), for Gauss–Newton refinement (`polish`).
+
+    Subclass it for an objective of your own and implement both methods; `fit` accepts any loss
+    callable, `polish` only an `AbstractObjective`.
+
+    **Example:**
+
+    ```python
+    class Rest(AbstractObjective):
+        V_rest: float
+
+        def residuals(self, params):
+            return jnp.atleast_1d(hh_jax.resting_state(params).V - self.V_rest)
+
+        def __call__(self, params):
+            return jnp.sum(self.residuals(params) ** 2)
+    ```
+    """
+
+    @abc.abstractmethod
+    def __call__(self, params: HHParams) -> Float[Array, ""]:
+        """The loss (a scalar) of `params`."""
+
+    @abc.abstractmethod
+    def residuals(self, params: HHParams) -> Float[Array, " N"]:
+        """Residuals ``r`` ``[N]`` with ``Σ r²`` equal to the loss (or its least-squares part)."""
+
+
+class TraceObjective(AbstractObjective):
     """Voltage-trace loss: ``mse_weight·trace_mse + summary_weight·summary_loss`` over all protocols.
 
     **Arguments:**
@@ -100,12 +124,10 @@ class TraceObjective(eqx.Module):
                  stepper: AbstractStepper = ExpEuler(), weights=None, mse_weight: float = 1.0,
                  summary_weight: float = 0.0, summary_window: float = 10.0, checkpoint: bool = False,
                  horizon: float | None = None):
-        V_data = _data("TraceObjective", "V_data", V_data, allow_inf=False)
+        V_data = _data("TraceObjective.V_data", V_data, allow_inf=False)
         _check_options("TraceObjective", dt, stepper)
         if V_data.ndim < 1 or V_data.shape[0] < 2:
             raise ValueError(f"TraceObjective.V_data must be [time, *pop] with >= 2 samples, got {V_data.shape}.")
-        if not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(f"TraceObjective.dt must be a positive number (ms), got {dt!r}.")
         full = (V_data.shape[0] - 1) * float(dt)
         duration = full if duration is None else float(duration)
         if duration > full * (1 + 1e-9):
@@ -176,7 +198,7 @@ class TraceObjective(eqx.Module):
         return loss
 
 
-class SpikeTimeObjective(eqx.Module):
+class SpikeTimeObjective(AbstractObjective):
     """Spike-time loss (ms²) against recorded spike times only, via :func:`spike_time_loss`.
 
     **Arguments:** `stimulus`; `t_data`: recorded spike times, ms, ``[slots, *pop]`` padded with
@@ -199,7 +221,7 @@ class SpikeTimeObjective(eqx.Module):
     def __init__(self, stimulus, t_data, *, dt: float, duration: float, y0=None,
                  stepper: AbstractStepper = ExpEuler(), weights=None, max_spikes: int | None = None,
                  checkpoint: bool = False):
-        t_data = _data("SpikeTimeObjective", "t_data", t_data, allow_inf=True)
+        t_data = _data("SpikeTimeObjective.t_data", t_data, allow_inf=True)
         _check_options("SpikeTimeObjective", dt, stepper)
         if t_data.ndim < 1:
             raise ValueError(f"SpikeTimeObjective.t_data must be [slots, *pop], got shape {t_data.shape}.")

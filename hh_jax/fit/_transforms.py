@@ -8,7 +8,6 @@ one learning rate suits them all.
 
 import abc
 import math
-import numbers
 from typing import Mapping, Sequence
 
 import equinox as eqx
@@ -18,6 +17,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._params import HHParams
+from .._validate import as_int, as_number
 
 
 class AbstractTransform(eqx.Module):
@@ -36,13 +36,6 @@ class AbstractTransform(eqx.Module):
         """(lower, upper) of the constrained values; ``±inf`` where unbounded."""
 
 
-def _check_numbers(owner, **values) -> None:
-    """Static transform settings must be real numbers (not strings, None, arrays); errors name them."""
-    for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise TypeError(f"{owner}.{name} must be a number, got {v!r}.")
-
-
 class Positive(AbstractTransform):
     """``x = lower + scale·softplus(u)``: values in ``(lower, ∞)``.
 
@@ -56,11 +49,8 @@ class Positive(AbstractTransform):
     lower: float = eqx.field(static=True, default=0.0)
 
     def __check_init__(self):
-        _check_numbers("Positive", scale=self.scale, lower=self.lower)
-        if not (math.isfinite(self.scale) and self.scale > 0):
-            raise ValueError(f"Positive.scale must be a positive finite number, got {self.scale}.")
-        if not math.isfinite(self.lower):
-            raise ValueError(f"Positive.lower must be finite, got {self.lower}.")
+        as_number("Positive.scale", self.scale, positive=True)
+        as_number("Positive.lower", self.lower)
 
     def forward(self, u):
         return self.lower + self.scale * jax.nn.softplus(u)
@@ -85,7 +75,8 @@ class Interval(AbstractTransform):
     upper: float = eqx.field(static=True)
 
     def __check_init__(self):
-        _check_numbers("Interval", lower=self.lower, upper=self.upper)
+        as_number("Interval.lower", self.lower, finite=False)
+        as_number("Interval.upper", self.upper, finite=False)
         if not (math.isfinite(self.lower) and math.isfinite(self.upper) and self.lower < self.upper):
             raise ValueError(
                 f"Interval needs finite lower < upper, got lower={self.lower}, upper={self.upper}."
@@ -212,8 +203,7 @@ class ParamSpace(eqx.Module):
 
         **Returns:** unconstrained starts, shape ``[n, k]``.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"sample: n must be an integer >= 1, got {n!r}.")
+        n = as_int("sample: n", n, minimum=1)
         if not (isinstance(rel, (int, float)) and 0 < rel):
             raise ValueError(f"sample: rel must be a positive number, got {rel!r}.")
         dtype = self.base.dtype
