@@ -194,8 +194,11 @@ def v_update(params, V, m, h, n, I, dt):
 def exp_euler_step(params, V, m, h, n, I, dt, staggered: bool):
     """One exponential-Euler step: gates exactly under frozen V, then V exactly under the new
     (staggered) or old (simultaneous) gates. `I` at the step's midpoint. Returns (V, m, h, n)."""
-    am, bm, ah, bh, an, bn = gate_rates(V, rate_factor(params))
-    m1, h1, n1 = relax(m, am, bm, dt), relax(h, ah, bh, dt), relax(n, an, bn, dt)
+    # φ cancels in x∞ = α/(α+β) and scales the relaxation rate: the rates at φ = 1 and the
+    # step dt·φ (the kernel's arithmetic: φ stays off its dependency chain).
+    am, bm, ah, bh, an, bn = gate_rates(V)
+    dt_phi = dt * rate_factor(params)
+    m1, h1, n1 = relax(m, am, bm, dt_phi), relax(h, ah, bh, dt_phi), relax(n, an, bn, dt_phi)
     gates = (m1, h1, n1) if staggered else (m, h, n)
     return v_update(params, V, *gates, I, dt), m1, h1, n1
 

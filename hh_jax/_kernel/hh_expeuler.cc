@@ -55,6 +55,9 @@ namespace {
 
 constexpr int64_t TILE = 128;
 
+// Every helper of the step is inlined, or the neuron loop does not vectorise.
+#define HH_INLINE __attribute__((always_inline)) inline
+
 template <typename T> struct Consts;
 template <> struct Consts<float> {
   static constexpr float lo = -87.0f, hi = 88.0f;
@@ -237,13 +240,16 @@ HH_INLINE void step_one(T dt, T I, T& v, T& m, T& h, T& n, T gNa, T gK, T gL, T 
     if constexpr (Branchy) return bexp(x);
     else return vexp(x);
   };
+  // The rate factor phi cancels in x_inf = alpha/(alpha + beta) and scales the relaxation
+  // rate: the rates at phi = 1 and the step dt*phi, off the dependency chain (as _model).
   T am, bm, ah, bh, an, bn;
-  rates<Branchy>(v, phi, am, bm, ah, bh, an, bn);
+  rates<Branchy>(v, T(1), am, bm, ah, bh, an, bn);
+  T dtphi = dt * phi;
   T km = am + bm, kh = ah + bh, kn = an + bn;
   T minf = am / km, hinf = ah / kh, ninf = an / kn;
-  T m1 = minf + (m - minf) * EXP(-dt * km);
-  T h1 = hinf + (h - hinf) * EXP(-dt * kh);
-  T n1 = ninf + (n - ninf) * EXP(-dt * kn);
+  T m1 = minf + (m - minf) * EXP(-dtphi * km);
+  T h1 = hinf + (h - hinf) * EXP(-dtphi * kh);
+  T n1 = ninf + (n - ninf) * EXP(-dtphi * kn);
   T gm = Staggered ? m1 : m, gh = Staggered ? h1 : h, gn = Staggered ? n1 : n;
   // Association chosen for a short dependency chain (m is the last gate ready), as _model.
   T gna, gk;
@@ -266,11 +272,12 @@ __attribute__((noinline)) void step_block(
     const T* __restrict invC, const T* __restrict phi) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
-    T v = V[i], m0 = m[i], h0 = h[i], n0 = n[i];
-    Vp[i] = v; mp[i] = m0; hp[i] = h0; np_[i] = n0;
-    step_one<Staggered, Branchy>(dt, Imid[i], v, m0, h0, n0, gNa[i], gK[i], gL[i], ENa[i], EK[i],
+    T v0 = V[i], m0 = m[i], h0 = h[i], n0 = n[i];
+    T v1 = v0, m1 = m0, h1 = h0, n1 = n0;
+    step_one<Staggered, Branchy>(dt, Imid[i], v1, m1, h1, n1, gNa[i], gK[i], gL[i], ENa[i], EK[i],
                                  EL[i], invC[i], phi[i]);
-    V[i] = v; m[i] = m0; h[i] = h0; n[i] = n0;
+    Vp[i] = v0; mp[i] = m0; hp[i] = h0; np_[i] = n0;  // after the step: no copy loop split off
+    V[i] = v1; m[i] = m1; h[i] = h1; n[i] = n1;
   }
 }
 
