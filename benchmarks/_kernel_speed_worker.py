@@ -6,7 +6,7 @@ line on stdout:
 
 - ``{"op": "info"}`` → versions, device, the hh_jax file and the kernel's path;
 - ``{"op": "time", "n": N, "dtype": "float32", "steps": S, "repeats": R, "max_spikes": M}`` →
-  ``{"times_s": [...]}``: `R` timed calls of a jitted ``simulate(HHParams(), 10.0, duration=S·dt,
+  ``{"times_s": [...], "cpu_s": [...]}``: `R` timed calls (wall and process CPU time) of a jitted ``simulate(HHParams(), 10.0, duration=S·dt,
   dt=0.025, record=(), max_spikes=M, y0=steady state at −65 mV of shape N)`` (its first call per
   configuration compiles, untimed);
 - ``{"op": "quit"}``.
@@ -79,13 +79,14 @@ def main():
         elif op == "time":
             dtype = req["dtype"]
             fn, p, y0 = runner(req["n"], dtype, req["steps"], req.get("max_spikes", 0))
-            times = []
+            times, cpus = [], []
             with jax.enable_x64(dtype == "float64"):
                 for _ in range(req["repeats"]):
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     jax.block_until_ready(fn(p, y0))
                     times.append(time.perf_counter() - t)
-            out = {"times_s": times}
+                    cpus.append(time.process_time() - c)
+            out = {"times_s": times, "cpu_s": cpus}
         else:
             out = {"error": f"unknown op {op!r}"}
         print(json.dumps(out), flush=True)

@@ -7,7 +7,7 @@ temporary folder (reused while it exists). Two long-lived worker processes
 (``_kernel_speed_worker.py``), one with ``PYTHONPATH`` = the baseline tree and one with the
 working tree, each with its own ``HH_JAX_CACHE_DIR``, compile every configuration once, then time
 it *interleaved* — A B, then B A, round after round — so that both see the same machine load.
-Reported per configuration: the median over rounds × repeats of neuron-steps per second and
+Reported per configuration (also the CPU/wall time ratio of each side): the median over rounds × repeats of neuron-steps per second and
 the ratio new / baseline: the median of the per-round ratios (each round's two medians, measured
 back to back), with its range over rounds. Also the first call (trace +
 compile + run of the default ``simulate`` at N = 1, after JAX's start-up; kernel already built)
@@ -111,6 +111,7 @@ def main(argv=None):
     try:
         info = {k: w.ask(op="info") for k, w in workers.items()}
         times = {(n, d, k): [] for n, d in configs for k in workers}
+        cpu_wall = {(n, d, k): [] for n, d in configs for k in workers}
         ratios = {(n, d): [] for n, d in configs}
         steps = {(n, d): _steps(n, args.work, 100, args.max_steps) for n, d in configs}
         for n, d in configs:  # compile everything first
@@ -121,9 +122,11 @@ def main(argv=None):
             for n, d in configs:
                 med = {}
                 for k in order:
-                    ts = workers[k].ask(op="time", n=n, dtype=d, steps=steps[n, d], repeats=args.repeats,
-                                        max_spikes=args.max_spikes)["times_s"]
+                    res = workers[k].ask(op="time", n=n, dtype=d, steps=steps[n, d], repeats=args.repeats,
+                                         max_spikes=args.max_spikes)
+                    ts = res["times_s"]
                     times[n, d, k] += ts
+                    cpu_wall[n, d, k] += [c / w for c, w in zip(res["cpu_s"], ts)]
                     med[k] = statistics.median(ts)
                 ratios[n, d].append(med["A"] / med["B"])
             print(f"round {r + 1}/{args.rounds} done ({time.perf_counter() - t_start:.0f} s)", flush=True)
@@ -142,6 +145,8 @@ def main(argv=None):
                          baseline_neuron_steps_per_s=rate["A"], new_neuron_steps_per_s=rate["B"],
                          ratio=statistics.median(ratios[n, d]), ratio_of_medians=rate["B"] / rate["A"],
                          ratio_per_round=ratios[n, d],
+                         baseline_cpu_wall=statistics.median(cpu_wall[n, d, "A"]),
+                         new_cpu_wall=statistics.median(cpu_wall[n, d, "B"]),
                          baseline_times_s=times[n, d, "A"], new_times_s=times[n, d, "B"]))
     result = dict(
         environment=dict(date=time.strftime("%Y-%m-%d %H:%M:%S"), platform=platform.platform(),
@@ -192,13 +197,15 @@ def markdown(result, command):
              f"{result['max_spikes']})` under `jax.jit`; baseline {result['baseline']} vs "
              f"{result['new']}, interleaved, {result['rounds']} rounds × {result['repeats']} calls "
              f"each; median neuron-steps per second. new / baseline: the median of the per-round (paired) "
-             f"ratios, with their range.", "",
-             "| N | dtype | steps | baseline | new | new / baseline | range over rounds |",
-             "|---|---|---|---|---|---|---|"]
+             f"ratios, with their range. CPU/wall: process CPU time over wall time (cores used; "
+             f"less than the kernel's threads where the machine is busy).", "",
+             "| N | dtype | steps | baseline | new | new / baseline | range over rounds | CPU/wall baseline, new |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lo, hi = min(r["ratio_per_round"]), max(r["ratio_per_round"])
         lines.append(f"| {r['n']} | {r['dtype']} | {r['steps']} | {r['baseline_neuron_steps_per_s'] / 1e6:.1f} M "
-                     f"| {r['new_neuron_steps_per_s'] / 1e6:.1f} M | {r['ratio']:.2f}× | {lo:.2f}–{hi:.2f} |")
+                     f"| {r['new_neuron_steps_per_s'] / 1e6:.1f} M | {r['ratio']:.2f}× | {lo:.2f}–{hi:.2f} "
+                     f"| {r['baseline_cpu_wall']:.2f}, {r['new_cpu_wall']:.2f} |")
     fc = result["first_call"]
     if fc["baseline_s"]:
         lines += ["", f"First call of the default `simulate` (N = 1, 10⁴ steps, record V; fresh process, "

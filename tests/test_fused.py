@@ -193,9 +193,10 @@ def test_unavailable_reasons_and_the_fallback(monkeypatch):
 
 @pytest.mark.parametrize("threads", [1, 3, 16])
 def test_a_neurons_result_does_not_depend_on_the_number_of_threads(monkeypatch, threads):
-    # The kernel cuts the population into blocks of 128 neurons, or finer ones (16, 32, ...)
-    # when there are fewer blocks than threads (here 301 neurons, 2000 steps: 1 block of 128 and
-    # a tail; 5 blocks of 64 neurons): every cut must give bit-identical results per neuron.
+    # The kernel cuts the population into blocks of 128 neurons, or finer ones (multiples of 16)
+    # when there are fewer blocks than threads, and its threads take blocks as they come (here
+    # 301 neurons, 2000 steps: 128 + 128 + 45 for 1 and 3 threads, 4 × 64 + 45 for 16): every
+    # cut must give bit-identical results per neuron.
     from hh_jax import _fused
 
     currents = jnp.linspace(0.0, 30.0, 301)

@@ -33,6 +33,7 @@
 // Built and loaded by hh_jax/_fused.py (g++ -O3 -march=native), never by a user.
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -377,9 +378,10 @@ constexpr int64_t MIN_WORK_PER_THREAD = 100000;
 constexpr int64_t MIN_TILE = 16;
 
 // The work is cut into units of one block of neurons of one batch element, run through all
-// steps; each thread takes a contiguous range of units. Every neuron's arithmetic is the same
-// whatever the cut (the vector body, the scalar tail and the branchy path for a few neurons
-// are bit-identical), so results never depend on the number of threads.
+// steps; the threads take units one at a time from a shared counter (a thread the OS delays
+// takes fewer: on a busy machine the others finish its share). Every neuron's arithmetic is the
+// same whatever the cut (the vector body, the scalar tail and the branchy path for a few
+// neurons are bit-identical), so results never depend on the number of threads.
 template <typename T>
 void run_all(const Job<T>& J, int64_t threads) {
   threads = std::max<int64_t>(1, threads);
@@ -394,22 +396,19 @@ void run_all(const Job<T>& J, int64_t threads) {
   }
   const int64_t tiles_per_p = (J.N + tile - 1) / tile;
   const int64_t units = J.P * tiles_per_p;
-  auto run = [&J, tiles_per_p, tile](int64_t u0, int64_t u1) {
-    for (int64_t u = u0; u < u1; ++u) {
+  std::atomic<int64_t> next{0};
+  auto run = [&J, &next, tiles_per_p, tile, units]() {
+    for (int64_t u = next.fetch_add(1, std::memory_order_relaxed); u < units;
+         u = next.fetch_add(1, std::memory_order_relaxed)) {
       int64_t p = u / tiles_per_p, i0 = (u % tiles_per_p) * tile;
       run_tile(J, p, i0, std::min<int64_t>(tile, J.N - i0));
     }
   };
   const int64_t T_ = std::min<int64_t>(want, units);
-  if (T_ <= 1) {
-    run(0, units);
-    return;
-  }
   std::vector<std::thread> pool;
   pool.reserve(T_ - 1);
-  for (int64_t t = 1; t < T_; ++t)
-    pool.emplace_back(run, units * t / T_, units * (t + 1) / T_);
-  run(0, units / T_);
+  for (int64_t t = 1; t < T_; ++t) pool.emplace_back(run);
+  run();
   for (auto& th : pool) th.join();
 }
 
