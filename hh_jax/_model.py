@@ -140,9 +140,10 @@ def exprel(z):
 
 # --- Temperature -----------------------------------------------------------------------------
 def rate_factor(params):
-    """The factor φ (dimensionless) multiplying every rate, from `params`."""
-    del params
-    return 1.0
+    """The factor φ = q10^((temperature − REFERENCE_TEMPERATURE)/10) (dimensionless) that
+    multiplies every rate, from `params` (fields ``temperature``, °C, and ``q10``); exactly 1 at
+    the defaults (6.3 °C)."""
+    return params.q10 ** ((params.temperature - REFERENCE_TEMPERATURE) / 10.0)
 
 
 # --- The six rates ---------------------------------------------------------------------------
