@@ -172,3 +172,36 @@ def test_invalid_temperature_and_q10():
         HHParams(q10=0.0)
     with pytest.raises(ValueError, match="q10"):
         HHParams(q10=float("nan"))
+
+
+def test_cli_temperature(tmp_path, capsys):
+    """``--temperature`` (the CLI's shared option vocabulary, `hh_jax._cli_args`): the spike
+    times written by ``hh-jax simulate`` are those of `simulate` at that temperature."""
+    import csv
+
+    from hh_jax._cli import main
+
+    out = tmp_path / "run"
+    assert main(["simulate", "--temperature", "15", "--duration", "20", "--no-plot", "--out", str(out)]) == 0
+    with open(out / "spikes.csv") as f:
+        got = [float(r[1]) for r in list(csv.reader(f))[1:]]
+    want = _spikes(hh_jax.simulate(HHParams(temperature=15.0), 10.0, duration=20.0, dt=0.01, record=()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    for bad in ("-300", "nan", "warm"):
+        capsys.readouterr()
+        try:
+            code = main(["simulate", "--temperature", bad, "--no-plot", "--out", str(tmp_path / "x")])
+        except SystemExit as e:
+            code = e.code
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--temperature" in err[0], err
+
+
+def test_hopf_points_move_with_temperature():
+    """The 6.3 and 15 °C rows of the table in docs/dynamics.md."""
+    from hh_jax import analysis as A
+
+    for T, want in ((6.3, [9.775438, 154.522434]), (15.0, [14.658502, 155.010682])):
+        got = np.asarray(A.hopf_points(HHParams.hh1952(temperature=T), I_max=400.0, num=201))
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
