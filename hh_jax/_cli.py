@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_simulate(sub) -> None:
     s = sub.add_parser("simulate", help="simulate HH neurons under a constant current")
     cli_args.add_preset(s)
+    cli_args.add_temperature(s)
     s.add_argument("--current", type=cli_args.current("--current"), default=10.0,
                    help="injected current density, uA/cm^2 (default: 10)")
     s.add_argument("--duration", type=cli_args.positive("--duration", unit=" ms"), default=200.0,
@@ -153,7 +154,7 @@ def _simulate(args) -> int:
 
     from ._output_dir import OutputFolder
 
-    params = hh_jax.HHParams.from_preset(args.preset)
+    params = cli_args.preset_params(args)
     options = _stepper_options(args)
     _check_simulate_size(args)
     shape = (args.n,)

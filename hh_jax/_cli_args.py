@@ -156,6 +156,34 @@ def integer(name, *, lo, hi, range_text=None):
     return _named(conv, name)
 
 
+def temperature(name="--temperature"):
+    """Argument type: a temperature in degC, finite and above absolute zero."""
+    base = finite(name, unit=" degC")
+
+    def conv(text):
+        v = base(text)
+        if not v > -273.15:
+            raise argparse.ArgumentTypeError(f"must be above absolute zero (-273.15 degC), got {text}")
+        return v
+
+    return _named(conv, name)
+
+
+def add_temperature(parser) -> None:
+    """``--temperature`` (degC), for every subcommand that takes a ``--preset``."""
+    parser.add_argument("--temperature", type=temperature(), default=None,
+                        help="temperature, degC: every rate times q10^((T - 6.3)/10), q10 = 3 "
+                             "(default: the preset's, 6.3 degC)")
+
+
+def preset_params(args):
+    """``HHParams.from_preset(args.preset)`` with ``--temperature`` applied where given."""
+    from ._params import HHParams
+
+    overrides = {} if getattr(args, "temperature", None) is None else {"temperature": args.temperature}
+    return HHParams.from_preset(args.preset, **overrides)
+
+
 def seed(name="--seed"):
     """Argument type: a PRNG seed, an int64."""
     return integer(name, lo=-MAX_SEED - 1, hi=MAX_SEED, range_text="that fits in int64 (|seed| < 2**63)")

@@ -46,6 +46,8 @@ UNITS = {
     "EK": "mV",
     "EL": "mV",
     "V_th": "mV",
+    "temperature": "degC",
+    "q10": "1",
     "I": "uA/cm^2",
     "INa": "uA/cm^2",
     "IK": "uA/cm^2",

@@ -6,10 +6,14 @@
       "format": "hh_jax.HHParams",
       "version": 1,
       "units": {"C": "uF/cm^2", "gNa": "mS/cm^2", "ENa": "mV", "gK": "mS/cm^2",
-                "EK": "mV", "gL": "mS/cm^2", "EL": "mV", "V_th": "mV"},
+                "EK": "mV", "gL": "mS/cm^2", "EL": "mV", "V_th": "mV",
+                "temperature": "degC", "q10": "1"},
       "params": {"C": 1.0, "gNa": 120.0, "ENa": 50.0, "gK": 36.0, "EK": -77.0,
-                 "gL": 0.03, "EL": -54.387, "V_th": 20.0}
+                 "gL": 0.03, "EL": -54.387, "V_th": 20.0, "temperature": 6.3, "q10": 3.0}
     }
+
+``temperature`` and ``q10`` came after the format's first version: a file without them loads
+with their defaults (6.3 °C, 3.0: the rates unchanged).
 
 A value is a number or a (nested) list of numbers for a heterogeneous population. Loading
 checks every key: a missing, unknown or mistyped field, or a unit other than the one above,
@@ -37,15 +41,12 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ._params import HHParams
+from ._params import SINCE_V1, UNITS as _FIELD_UNITS, HHParams
 from ._result import RECORDABLE, SimulationResult
 from ._vector_field import HHState
 
-PARAM_UNITS = {
-    "C": "uF/cm^2", "gNa": "mS/cm^2", "ENa": "mV", "gK": "mS/cm^2",
-    "EK": "mV", "gL": "mS/cm^2", "EL": "mV", "V_th": "mV",
-}
-"""Units of the `HHParams` fields as written in the JSON header."""
+PARAM_UNITS = dict(_FIELD_UNITS)
+"""Units of the `HHParams` fields as written in the JSON header (declared with the fields)."""
 
 _PARAMS_FORMAT = "hh_jax.HHParams"
 _RESULT_FORMAT = "hh_jax.SimulationResult"
@@ -115,8 +116,8 @@ def _fsync_folder(folder) -> None:
         os.close(fd)
 
 
-def _check_keys(where: str, got, expected) -> None:
-    missing = [k for k in expected if k not in got]
+def _check_keys(where: str, got, expected, optional=()) -> None:
+    missing = [k for k in expected if k not in got and k not in optional]
     unknown = [k for k in got if k not in expected]
     if missing:
         raise ValueError(f"{where}: missing field(s) {missing}.")
@@ -155,8 +156,8 @@ def params_from_dict(data: dict) -> HHParams:
     for section in ("units", "params"):
         if not isinstance(data[section], dict):
             raise TypeError(f"{section}: expected a JSON object, got {type(data[section]).__name__}.")
-    _check_keys("units", data["units"], HHParams.FIELDS)
-    _check_keys("params", data["params"], HHParams.FIELDS)
+    _check_keys("units", data["units"], HHParams.FIELDS, optional=SINCE_V1)
+    _check_keys("params", data["params"], HHParams.FIELDS, optional=SINCE_V1)
     for name, unit in data["units"].items():
         if unit != PARAM_UNITS[name]:
             raise ValueError(f"units.{name}: expected {PARAM_UNITS[name]!r}, got {unit!r}.")

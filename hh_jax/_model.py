@@ -22,7 +22,7 @@ import jax.numpy as jnp
 #   "linoid":  f = x / (eˣ − 1)  (the Bernoulli function; = slope-scaled 0.1 (V+40)/(1 − e^…))
 #   "exp":     f = eˣ
 #   "sigmoid": f = 1 / (1 + eˣ)
-RATES = {
+RATE_CONSTANTS = {
     #          kind       scale  V_half  slope
     "alpha_m": ("linoid", 1.0, -40.0, 10.0),
     "beta_m": ("exp", 4.0, -65.0, 18.0),
@@ -33,7 +33,7 @@ RATES = {
 }
 """Rate name → (kind, scale 1/ms, V_half mV, slope mV); the seeds' rates in absolute mV."""
 
-RATE_NAMES = tuple(RATES)
+RATE_NAMES = tuple(RATE_CONSTANTS)
 """The six rates in the order every backend returns them: α_m, β_m, α_h, β_h, α_n, β_n."""
 
 EXP_CLIP = 80.0
@@ -54,7 +54,7 @@ REFERENCE_TEMPERATURE = 6.3
 #   β_n = scale · exp(r_n·uc + s_b)          its own exponential (kernel and Python alike)
 #   β_m = scale · exp(min((V − V_half)·(−1/slope), EXP_CLIP))
 # 2 exp + 2 expm1 + 1 sqrt + 1 exp per neuron-step for all six.
-_AM, _BM, _AH, _BH, _AN, _BN = (RATES[k] for k in RATE_NAMES)
+_AM, _BM, _AH, _BH, _AN, _BN = (RATE_CONSTANTS[k] for k in RATE_NAMES)
 _REF_V, _REF_SLOPE = _AM[2], _AM[3]
 U_GAIN = -1.0 / _REF_SLOPE
 """u = (V − V_half(α_m)) · U_GAIN."""
@@ -140,9 +140,10 @@ def exprel(z):
 
 # --- Temperature -----------------------------------------------------------------------------
 def rate_factor(params):
-    """The factor φ (dimensionless) multiplying every rate, from `params`."""
-    del params
-    return 1.0
+    """The factor φ = q10^((temperature − REFERENCE_TEMPERATURE)/10) (dimensionless) that
+    multiplies every rate, from `params` (fields ``temperature``, °C, and ``q10``); exactly 1 at
+    the defaults (6.3 °C)."""
+    return params.q10 ** ((params.temperature - REFERENCE_TEMPERATURE) / 10.0)
 
 
 # --- The six rates ---------------------------------------------------------------------------

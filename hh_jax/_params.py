@@ -13,10 +13,13 @@ from ._custom_types import PopArray, PopArrayLike
 from ._validate import as_float_array, show
 
 
-def _float_field(name: str, default: float):
-    """A keyword-only field holding a float array; the converter's errors name ``HHParams.<name>``."""
+def _float_field(name: str, default: float, unit: str, *, since_v1: bool = False):
+    """A keyword-only field holding a float array; the converter's errors name ``HHParams.<name>``.
+    `unit`: its unit as written in files (ASCII); `since_v1`: added after version 1 of the JSON
+    format (a file without it loads with the default, which keeps the old behaviour)."""
     return eqx.field(
-        default=default, converter=functools.partial(as_float_array, f"HHParams.{name}"), kw_only=True
+        default=default, converter=functools.partial(as_float_array, f"HHParams.{name}"), kw_only=True,
+        metadata={"unit": unit, "since_v1": since_v1},
     )
 
 
@@ -39,6 +42,9 @@ class HHParams(eqx.Module):
     - `gL`: leak conductance, mS/cm², ≥ 0. Default 0.03.
     - `EL`: leak reversal potential, mV. Default −54.387.
     - `V_th`: spike-detection threshold (upward crossing), mV. Default 20.0.
+    - `temperature`: °C, > −273.15. Default 6.3 (the temperature of the HH rates). Every rate
+      is multiplied by ``φ = q10^((temperature − 6.3)/10)``, in every backend; fittable.
+    - `q10`: the rates' temperature coefficient, dimensionless, > 0. Default 3.0.
 
     Invalid values (non-finite, ``C ≤ 0``, a negative conductance, fields that do not broadcast
     together) raise `ValueError` naming the field; bools, strings, complex numbers and
@@ -57,14 +63,16 @@ class HHParams(eqx.Module):
     ```
     """
 
-    C: PopArray = _float_field("C", 1.0)
-    gNa: PopArray = _float_field("gNa", 120.0)
-    ENa: PopArray = _float_field("ENa", 50.0)
-    gK: PopArray = _float_field("gK", 36.0)
-    EK: PopArray = _float_field("EK", -77.0)
-    gL: PopArray = _float_field("gL", 0.03)
-    EL: PopArray = _float_field("EL", -54.387)
-    V_th: PopArray = _float_field("V_th", 20.0)
+    C: PopArray = _float_field("C", 1.0, "uF/cm^2")
+    gNa: PopArray = _float_field("gNa", 120.0, "mS/cm^2")
+    ENa: PopArray = _float_field("ENa", 50.0, "mV")
+    gK: PopArray = _float_field("gK", 36.0, "mS/cm^2")
+    EK: PopArray = _float_field("EK", -77.0, "mV")
+    gL: PopArray = _float_field("gL", 0.03, "mS/cm^2")
+    EL: PopArray = _float_field("EL", -54.387, "mV")
+    V_th: PopArray = _float_field("V_th", 20.0, "mV")
+    temperature: PopArray = _float_field("temperature", 6.3, "degC", since_v1=True)
+    q10: PopArray = _float_field("q10", 3.0, "1", since_v1=True)
 
     FIELDS: ClassVar[tuple[str, ...]]
     """The field names in declaration order (derived from the dataclass fields, read-only)."""
@@ -161,6 +169,10 @@ class HHParams(eqx.Module):
 
 
 HHParams.FIELDS = tuple(f.name for f in dataclasses.fields(HHParams))
+UNITS = {f.name: f.metadata["unit"] for f in dataclasses.fields(HHParams)}
+"""Unit of every `HHParams` field as written in files (ASCII)."""
+SINCE_V1 = tuple(f.name for f in dataclasses.fields(HHParams) if f.metadata["since_v1"])
+"""Fields added after version 1 of the parameter file format: optional in files."""
 
 VALUE_RULES = (
     ("C", lambda x: x <= 0, "HHParams.C (capacitance, uF/cm^2) must be > 0"),
@@ -170,6 +182,8 @@ VALUE_RULES = (
     # a NaN in any other field makes the state NaN (caught by a run's finiteness check); a NaN
     # threshold would only hide every spike
     ("V_th", lambda x: ~jnp.isfinite(x), "HHParams.V_th must be finite"),
+    ("temperature", lambda x: ~(x > -273.15), "HHParams.temperature (degC) must be > -273.15"),
+    ("q10", lambda x: ~(x > 0), "HHParams.q10 must be > 0"),
 )
 """The invariants of `HHParams` beyond finiteness, as ``(field, is_bad(array), message)``: checked
 by the constructor (`__check_init__`, concrete values), and by `simulate` for parameters that

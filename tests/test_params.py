@@ -45,11 +45,11 @@ def test_heterogeneous_population_is_arrays_in_fields():
 def test_is_a_pytree_and_jit_traces_without_checks():
     p = HHParams()
     leaves = jax.tree_util.tree_leaves(p)
-    assert len(leaves) == 8
+    assert len(leaves) == len(HHParams.FIELDS)  # 8 + temperature, q10 (issue 13)
     f = jax.jit(lambda q: q.gNa * 2)
     assert float(f(p)) == 240.0
     # gradients flow into every field
-    g = jax.grad(lambda q: q.C + q.gNa + q.ENa + q.gK + q.EK + q.gL + q.EL + q.V_th)(p)
+    g = jax.grad(lambda q: sum(getattr(q, f) for f in HHParams.FIELDS))(p)
     assert all(float(getattr(g, f)) == 1.0 for f in HHParams.FIELDS)
 
 

@@ -83,11 +83,13 @@ DOMAINS = {
     "wide": dict(
         C=(0.1, 10.0), gNa=(0.0, 500.0), ENa=(0.0, 150.0), gK=(0.0, 200.0), EK=(-150.0, -20.0),
         gL=(1e-3, 10.0), EL=(-120.0, 20.0), V_th=(-20.0, 40.0), V0=(-150.0, 100.0),
+        temperature=(-10.0, 30.0), q10=(1.5, 4.0),
         amp=(-300.0, 300.0), noise=(0.0, 100.0), gain=[0.0, 1e-3, 1.0, 3.0],
     ),
     "physio": dict(
         C=(0.8, 1.5), gNa=(80.0, 160.0), ENa=(40.0, 60.0), gK=(20.0, 50.0), EK=(-85.0, -70.0),
         gL=(0.1, 0.5), EL=(-65.0, -50.0), V_th=(0.0, 30.0), V0=(-80.0, -50.0),
+        temperature=(2.0, 8.0), q10=(2.0, 3.5),  # φ ≤ 1.24: Euler and RK4 stay stable
         amp=(0.0, 10.0), noise=(0.0, 2.0), gain=[0.0, 0.5, 1.0],
     ),
 }
@@ -305,7 +307,7 @@ def test_grad_is_finite_at_singular_voltages_and_saturating_currents(name, stepp
             y0 = hh_jax.steady_state_at(np.asarray(V_sing))
             grads = _grad((params, stim, y0), stepper, dt)
             leaves = jax.tree_util.tree_leaves_with_path(grads)
-            # 8 params; pulses 3, sine 4, gain 1, constant 1; y0 4
+            # the params (HHParams.FIELDS); pulses 3, sine 4, gain 1, constant 1; y0 4
             assert len(leaves) == len(HHParams.FIELDS) + 9 + 4
             for path, g in leaves:
                 assert g.dtype == jnp.dtype(precision), (path, g.dtype)

@@ -10,6 +10,7 @@ from .._output_dir import write_png, write_text
 
 def _common(s) -> None:
     cli_args.add_preset(s)
+    cli_args.add_temperature(s)
     s.add_argument("--i-min", type=cli_args.current("--i-min"), default=0.0, help="lowest current, uA/cm^2 (default: 0)")
     s.add_argument("--num", type=cli_args.integer("--num", lo=2, hi=cli_args.MAX_POINTS), default=None,
                    help="number of currents on the grid")
@@ -80,7 +81,7 @@ def _run_fi(args) -> int:
     if args.window < MIN_RATE_WINDOW:
         cli_args.warn(f"--window {args.window:g} ms is shorter than {MIN_RATE_WINDOW:g} ms: rates below "
                       f"{1000.0 / args.window:.0f} Hz read as 0 and the rest are coarse")
-    p = hh_jax.HHParams.from_preset(args.preset)
+    p = cli_args.preset_params(args)
     kw = dict(transient=args.transient, window=args.window, dt=args.dt)
     out = OutputFolder(args.out, command="fi")  # checked before the computation
     try:
@@ -175,7 +176,7 @@ def _run_bifurcation(args) -> int:
         cli_args.check_points((args.i_max - args.i_min) / args.cycle_step + 1, option="--cycle-step",
                               context=f" {args.cycle_step:g} over [{args.i_min:g}, {args.i_max:g}] uA/cm^2",
                               limit=cli_args.MAX_CYCLE_POINTS)
-    p = hh_jax.HHParams.from_preset(args.preset)
+    p = cli_args.preset_params(args)
     out = OutputFolder(args.out, command="bifurcation")  # checked before the computation
     branch = A.equilibrium_branch(p, I)
     hopf = np.asarray(A.hopf_points(p, I_min=float(I[0]), I_max=float(I[-1]), num=len(I)))

@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
                         "(uA/cm^2, ms) joined by '+', e.g. '10@0-100'")
     s.add_argument("--fit", default="gNa,gK,gL", help="comma-separated fields to fit (default: gNa,gK,gL)")
     cli_args.add_preset(s, default="hh1952", what="parameter set: fixed values and initial guess")
+    cli_args.add_temperature(s)
     cli_args.add_dt(s, default=0.025)
     s.add_argument("--starts", type=cli_args.integer("--starts", lo=1, hi=cli_args.MAX_STARTS), default=8,
                    help="number of random starts (default: 8)")
@@ -81,7 +82,7 @@ def run(args) -> int:
     rec = hf.load_recording(args.data)
     cli_args.check_steps(rec.duration, args.dt, options=f"--data {os.path.basename(args.data)} / --dt")
     rec = rec.resample(args.dt)
-    base = hh_jax.HHParams.from_preset(args.preset)
+    base = cli_args.preset_params(args)
     space = hf.ParamSpace(base, [f.strip() for f in args.fit.split(",") if f.strip()])
     duration = rec.duration
     if args.protocol == "file":
