@@ -37,17 +37,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <thread>
 #include <vector>
 
-#include <iterator>
-
 #include "hh_model.h"  // generated at build time from hh_jax/_model.py
+#include "xla/ffi/api/ffi.h"
 
 // Every helper of the step is forced inline: a call left in the neuron loop (GCC declined to
 // inline `rates` once it grew) stops the loop's vectorisation, 8x slower.
 #define HH_INLINE inline __attribute__((always_inline))
-#include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 namespace M = hh_model;
@@ -55,9 +54,6 @@ namespace M = hh_model;
 namespace {
 
 constexpr int64_t TILE = 128;
-
-// Every helper of the step is inlined, or the neuron loop does not vectorise.
-#define HH_INLINE __attribute__((always_inline)) inline
 
 template <typename T> struct Consts;
 template <> struct Consts<float> {
