@@ -33,9 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._initial_state import steady_state_at
 from ._io import _atomic_write, _fsync_folder
 from ._params import HHParams
+from ._prepare import default_y0
 from ._simulate import simulate
 from ._simulate_checks import check_family
 from ._steppers import AbstractStepper, ExpEuler
@@ -413,8 +413,7 @@ def simulate_chunked(
         raise ValueError("overwrite and resume exclude each other: pass at most one.")
     out = _out_folder(out)
     if y0 is None:  # in the working dtype (float32 parameters run in float32, as in simulate)
-        y0 = jax.tree_util.tree_map(lambda x: x.astype(a.dtype),
-                                    steady_state_at(-65.0, shape=params.pop_shape))
+        y0 = default_y0(params.pop_shape, a.dtype)
     n_chunks = -(-n_steps // chunk_steps)
     config = _configuration(
         params, stimulus, stepper, y0, n_steps=n_steps, dt=float(dt), t0=float(t0),

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from ._initial_state import steady_state_at
 from ._params import HHParams
+from ._prepare import default_y0
 from ._result import SimulationResult
 from ._simulate import simulate
 from ._simulate_checks import check_family, check_memory, default_max_spikes
@@ -172,7 +172,7 @@ def simulate_sharded(
                      dtype=a.dtype, spike_interpolation=None if isinstance(kwargs.get("stepper"), diffrax.AbstractSolver)
                      else kwargs.get("spike_interpolation", "hermite"))
     if y0 is None:
-        y0 = steady_state_at(jnp.asarray(-65.0, a.dtype), shape=shape)
+        y0 = default_y0(shape, a.dtype)
     y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, a.dtype), y0)  # the working dtype, as simulate
     sharding = NamedSharding(mesh, P(_AXIS))
     flat = lambda tree: jax.tree_util.tree_map(lambda x: _pad_flat(x, shape, padded, sharding), tree)

@@ -13,9 +13,9 @@ import numpy as np
 from ._custom_types import Array
 from ._diffrax import prepare_diffrax, run_diffrax
 from ._fused import _table_shape, fused_arrays, unavailable_reason
-from ._initial_state import steady_state_at
 from ._observables import observe, state_names
 from ._params import HHParams
+from ._prepare import default_y0, sample_times
 from ._spikes import SPIKE_INTERPOLATIONS, empty_crossings, record_brackets, refine
 from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
 from ._simulate_checks import (
@@ -196,7 +196,7 @@ def simulate(
         memory["spike_interpolation"] = spike_interpolation
     check_memory(**memory, saved_states=4 if use_diffrax else 0)
     if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
-        y0 = _default_y0(jnp.asarray(-65.0, dtype), shape)
+        y0 = default_y0(shape, dtype)
     else:
         # The initial state in the working dtype (HHState(V=-65.0, ...) holds weakly typed
         # scalars, which follow the parameters), so that Python-number and array initial states
@@ -245,12 +245,6 @@ def _finish(result: SimulationResult, grid: dict, params_ok) -> SimulationResult
     if params_ok is not None:
         grid = dict(grid, finite=result.finite & params_ok)
     return dataclasses.replace(result, **grid)
-
-
-@jax.jit(static_argnums=1)
-def _default_y0(V, shape):
-    # in V's dtype (the working dtype; steady_state_at computes in the default float)
-    return jax.tree_util.tree_map(lambda x: x.astype(V.dtype), steady_state_at(V, shape=shape))
 
 
 def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
@@ -362,7 +356,7 @@ def _scan_arrays(params, stimulus, y0: HHState, stepper: AbstractStepper, config
     carry = run_steps(carry, remainder)
     y, _, count, crossings = carry
     if config.record:
-        t = t0 + dt * (k_every * jnp.arange(n_samples + 1)).astype(dtype)
+        t = sample_times(t0, dt, n_samples * k_every, k_every, dtype)
     else:  # nothing recorded: no sample times either (an O(steps) array otherwise)
         t = jnp.zeros((0,), dtype)
     return y, count, crossings, traces, t
@@ -430,9 +424,7 @@ def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config
     )
     traces = {}
     if config.record:
-        dt = jnp.asarray(config.dt, dtype)
-        k_every = config.record_every
-        t = jnp.asarray(config.t0, dtype) + dt * (k_every * jnp.arange(config.n_steps // k_every + 1)).astype(dtype)
+        t = sample_times(config.t0, config.dt, config.n_steps, config.record_every, dtype)
         zeros = jnp.zeros((t.shape[0],) + shape, dtype)
         ys = HHState(*(states.get(v, zeros) for v in "Vmhn"))
         I = jax.vmap(stimulus)(t) if "I" in config.record else None
