@@ -37,7 +37,7 @@ def test_ready_made_objectives_are_abstract_objectives():
 def test_polish_refuses_a_duck_typed_objective_and_accepts_a_subclass():
     space = hf.ParamSpace(hh_jax.HHParams(), ["gNa"])
     obj = _Target(100.0)
-    res = hf.fit(obj, space, n_starts=2, steps=2, key=jax.random.key(0), progress=False)
+    res = hf.optimize(obj, space, n_starts=2, steps=2, key=jax.random.key(0), progress=False)
 
     class Duck:  # what `hasattr(objective, "residuals")` used to accept
         residuals = staticmethod(obj.residuals)

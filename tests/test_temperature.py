@@ -106,7 +106,7 @@ def test_first_spike_time_derivative_matches_central_differences():
 def test_rest_derivative_matches_central_differences():
     """φ cancels in every x∞ = α/(α+β): the resting potential does not move with temperature
     in this model (only the kinetics do) — the derivative and the differences are both 0."""
-    rest = lambda T: hh_jax.resting_state(HHParams.hh1952(temperature=T), 2.0).V
+    rest = lambda T: hh_jax.equilibrium(HHParams.hh1952(temperature=T), 2.0).V
     T0, h = 15.0, 1e-2
     g = float(jax.grad(rest)(jnp.asarray(T0)))
     fd = (float(rest(T0 + h)) - float(rest(T0 - h))) / (2 * h)
