@@ -183,7 +183,8 @@ inline void membrane_conductances(T m, T h, T n, T gNa, T gK, T& gna, T& gk) {
 }
 template <typename T>
 inline T membrane_drive(T v, T I, T gna, T gk, T gL, T ENa, T EK, T EL) {
-  return I - (gna * (v - ENa) + (gk * (v - EK) + gL * (v - EL)));
+  // explicit FMAs: the rounding must not depend on which product the compiler contracts
+  return I - std::fma(gna, v - ENa, std::fma(gk, v - EK, gL * (v - EL)));
 }
 
 // dV/dt (mV/ms) at a state for a current I (the spike brackets); invC = 1/C.
@@ -254,7 +255,7 @@ HH_INLINE void step_one(T dt, T I, T& v, T& m, T& h, T& n, T gNa, T gK, T gL, T 
   T gtot = gna + (gk + gL);
   T drive = membrane_drive(v, I, gna, gk, gL, ENa, EK, EL);
   T dtC = dt * invC;
-  v = v + (dtC * drive) * exprel<Branchy>(gtot * -dtC);
+  v = std::fma(dtC * drive, exprel<Branchy>(gtot * -dtC), v);
   m = m1; h = h1; n = n1;
 }
 
@@ -278,8 +279,75 @@ __attribute__((noinline)) void step_block(
   }
 }
 
+// One neuron through all steps: the path of a block of fewer than 8 neurons (N = 1 is latency
+// bound: no tile copies, crossing loops or division by `every` per step). Each step is
+// step_block's branchy scalar code, so results are bit-identical to a block's; the record
+// written is the same as run_tile's.
+template <typename T, bool Staggered>
+void run_neuron(const Job<T>& J, int64_t p, int64_t i) {
+  const int64_t N = J.N;
+  const T* y0 = J.y0 + p * 4 * N + i;
+  T v = y0[0], m = y0[N], h = y0[2 * N], n = y0[3 * N];
+  const T* par = J.par + p * M::N_PAR * N + i;
+  auto row = [&](int64_t r) { return par[r * N]; };  // the generated layout
+  const T gNa = row(M::PAR_GNA), gK = row(M::PAR_GK), gL = row(M::PAR_GL);
+  const T ENa = row(M::PAR_ENA), EK = row(M::PAR_EK), EL = row(M::PAR_EL);
+  const T invC = T(1) / row(M::PAR_C), Vth = row(M::PAR_V_TH), phi = row(M::PAR_RATE_FACTOR);
+  auto record = [&](int64_t sample) {
+    T* dst = J.rec + ((p * J.n_rec + sample) * J.R) * N + i;
+    for (int r = 0; r < J.R; ++r) {
+      const int b = J.rec_idx[r];
+      dst[r * N] = b == 0 ? v : b == 1 ? m : b == 2 ? h : n;
+    }
+  };
+  if (J.R > 0) record(0);
+  for (int64_t s = 0; s < J.S; ++s) {
+    const int64_t slot = (p * J.S + s) * N + i;
+    J.steps[slot] = int32_t(-1);
+    std::fill(J.brackets + slot * J.C, J.brackets + (slot + 1) * J.C, T(0));
+  }
+  const T dt = J.times[2 * p + 1];
+  const T* imid = J.imid + p * J.Tm * J.Nm + (J.Nm > 1 ? i : 0);
+  const int64_t istride = J.Tm > 1 ? J.Nm : 0;
+  const T* iend = J.iend + p * J.Te * J.Ne + (J.Ne > 1 ? i : 0);
+  const int64_t estride = J.Te > 1 ? J.Ne : 0;
+  int32_t cnt = 0;
+  int64_t next_rec = J.every, sample = 1;
+  for (int64_t k = 0; k < J.n_steps; ++k) {
+    const T vp = v, mp = m, hp = h, np_ = n;
+    step_one<Staggered, true>(dt, imid[k * istride], v, m, h, n, gNa, gK, gL, ENa, EK, EL, invC, phi);
+    if ((vp < Vth) & (v >= Vth)) {
+      ++cnt;
+      if (cnt <= J.S) {
+        const int64_t slot = (p * J.S + (cnt - 1)) * N + i;
+        J.steps[slot] = static_cast<int32_t>(k);
+        T* b = J.brackets + slot * J.C;
+        b[0] = vp;
+        b[1] = v;
+        if (J.C == 4) {
+          b[2] = dVdt(vp, mp, hp, np_, iend[k * estride], gNa, gK, gL, ENa, EK, EL, invC);
+          b[3] = dVdt(v, m, h, n, iend[(k + 1) * estride], gNa, gK, gL, ENa, EK, EL, invC);
+        }
+      }
+    }
+    if (J.R > 0 && k + 1 == next_rec) {
+      if (sample < J.n_rec) record(sample);
+      ++sample;
+      next_rec += J.every;
+    }
+  }
+  T* yf = J.yf + p * 4 * N + i;
+  yf[0] = v; yf[N] = m; yf[2 * N] = h; yf[3 * N] = n;
+  J.count[p * N + i] = cnt;
+}
+
 template <typename T>
 void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
+  if (len < 8) {  // a few neurons: each on its own, in registers (bit-identical)
+    for (int64_t i = i0; i < i0 + len; ++i)
+      J.staggered ? run_neuron<T, true>(J, p, i) : run_neuron<T, false>(J, p, i);
+    return;
+  }
   alignas(64) T V[TILE], m[TILE], h[TILE], n[TILE], Vp[TILE], mp[TILE], hp[TILE], np_[TILE];
   alignas(64) T gNa[TILE], gK[TILE], gL[TILE], ENa[TILE], EK[TILE], EL[TILE], invC[TILE], Vth[TILE];
   alignas(64) T phi[TILE];
@@ -321,10 +389,8 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
     } else {
       for (int64_t i = 0; i < len; ++i) Imid[i] = irow[0];
     }
-    // Full vectors: the branch-free loop; a few neurons (N = 1 is latency bound): the same
-    // arithmetic with branches, bit-identical.
-    auto step = staggered ? (len >= 8 ? step_block<T, true, false> : step_block<T, true, true>)
-                          : (len >= 8 ? step_block<T, false, false> : step_block<T, false, true>);
+    // Full vectors: the branch-free loop (fewer than 8 neurons took run_neuron, above).
+    auto step = staggered ? step_block<T, true, false> : step_block<T, false, false>;
     step(len, dt, Imid, V, m, h, n, Vp, mp, hp, np_, gNa, gK, gL, ENa, EK, EL, invC, phi);
     int any = 0;
     for (int64_t i = 0; i < len; ++i) {
