@@ -138,3 +138,28 @@ def test_scalar_and_vector_code_are_bit_identical(dtype):
     for staggered in (0, 1):
         np.testing.assert_array_equal(_kernel_step(y, par, I, 0.01, staggered, 0),
                                       _kernel_step(y, par, I, 0.01, staggered, 1))
+
+
+def test_no_model_number_is_typed_in_the_kernel_source():
+    # Every number in the .cc outside comments is an implementation constant of the exponential
+    # (Cody-Waite reduction, IEEE exponent bias and range), a block size, or 0/1/2: the model's
+    # constants and series coefficients come from the generated header (hh_model.h).
+    import pathlib
+    import re
+
+    src = (pathlib.Path(_model.__file__).parent / "_kernel" / "hh_expeuler.cc").read_text()
+    code = re.sub(r"//[^\n]*", "", src)
+    numbers = set(re.findall(r"(?<![\w.])(\d+\.?\d*(?:e[-+]?\d+)?)f?(?![\w.])", code))
+    allowed = {
+        "0", "1", "2", "3", "4", "5", "6", "7", "8",  # indices (six rates, seven step arguments), the vector-width threshold
+        "12582912.0", "1.44269504088896341", "0.693145751953125", "1.428606765330187045e-06",
+        "6755399441055744.0", "1.4426950408889634074", "6.93147180369123816490e-01",
+        "1.90821492927058770002e-10", "0.34",  # the exponential's reduction (not the model)
+        "87.0", "88.0", "708.0", "709.0", "126", "127", "1022", "1023", "23", "52", "64",
+        "128", "16", "100000",  # float ranges, exponent bias/shift, alignment, blocks, threads
+    }
+    model_like = sorted(numbers - allowed)
+    assert not model_like, f"numbers typed in the kernel source: {model_like}"
+    # and the model's own constants do not appear anywhere in it
+    for value in ("40", "65", "55", "35", "18", "80", "0.07", "0.125", "0.1", "1.5", "0.3125"):
+        assert value not in numbers, value
