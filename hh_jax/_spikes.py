@@ -32,10 +32,8 @@ SPIKE_INTERPOLATIONS = ("hermite", "linear")
 
 def _bracketed_newton(fn, s0, iters: int):
     """Root of ``fn(s) → (value, slope)`` in [0, 1], vectorised; value(0) < 0 ≤ value(1)."""
-    lo = jnp.zeros_like(s0)
-    hi = jnp.ones_like(s0)
-    s = s0
-    for _ in range(iters):
+    def body(_, carry):
+        s, lo, hi = carry
         v, dv = fn(s)
         lo = jnp.where(v < 0, s, lo)
         hi = jnp.where(v < 0, hi, s)
@@ -46,8 +44,11 @@ def _bracketed_newton(fn, s0, iters: int):
         # from the root at every later iteration (halving the error only, 1e-6 after 20: the
         # time stayed right to ~1e-12 ms through the final correction, its gradient to ~1e-5).
         ok = (dv > 0) & (s_newton >= lo) & (s_newton <= hi)
-        s = jnp.where(ok, s_newton, 0.5 * (lo + hi))
-    return s
+        return jnp.where(ok, s_newton, 0.5 * (lo + hi)), lo, hi
+
+    # a loop, not `iters` unrolled copies: a tenth of the program to compile (first call)
+    carry = (s0, jnp.zeros_like(s0), jnp.ones_like(s0))
+    return jax.lax.fori_loop(0, iters, body, carry)[0]
 
 
 def _linear_guess(V0, V1, V_th):
