@@ -13,7 +13,7 @@ import numpy as np
 from ._custom_types import Array
 from ._diffrax import prepare_diffrax, run_diffrax
 from ._fused import _table_shape, fused_arrays, unavailable_reason
-from ._observables import observe, state_names
+from ._observables import observe, state_names, uses_current
 from ._params import HHParams
 from ._prepare import default_y0, sample_times
 from ._spikes import SPIKE_INTERPOLATIONS, empty_crossings, record_brackets, refine
@@ -32,8 +32,14 @@ from ._stimulus import AbstractStimulus, as_stimulus
 from ._validate import as_bool, as_int
 from ._vector_field import HHState, derivatives, injected_current
 
-def _observe(name, params: HHParams, y: HHState, I, shape):
-    return observe(name, params, y, I, shape)  # the observables table (_observables.py)
+def _observe_samples(params, stimulus, ys: HHState, ts, record, shape) -> dict:
+    """The `record`ed observables (`_observables.OBSERVABLES`) of the states ``ys`` stacked over
+    the sample times ``ts`` (ms): ``{name: [samples, *shape]}``; the stimulus is evaluated at the
+    samples only where an observable reads it."""
+    I = jax.vmap(stimulus)(ts) if uses_current(record) else None
+    at = lambda name: jax.vmap(lambda y, i: observe(name, params, y, i, shape),
+                               in_axes=(0, None if I is None else 0))(ys, I)
+    return {name: at(name) for name in record}
 
 
 class _Config(eqx.Module):
@@ -258,14 +264,7 @@ def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_ste
 
 @eqx.filter_jit
 def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
-    shape = config.shape
-    traces = {}
-    if config.record:
-        I = jax.vmap(stimulus)(ts) if "I" in config.record else None
-        observe = lambda name: jax.vmap(
-            lambda y, i: _observe(name, params, y, i, shape), in_axes=(0, 0 if I is not None else None)
-        )(ys, I)
-        traces = {name: observe(name) for name in config.record}
+    traces = _observe_samples(params, stimulus, ys, ts, config.record, config.shape)
     result = SimulationResult(
         t=ts, spike_count=count, spike_times=buf, final_state=final, finite=ok & state_is_finite(final),
         **traces,
@@ -327,9 +326,9 @@ def _scan_arrays(params, stimulus, y0: HHState, stepper: AbstractStepper, config
         carry, _ = _scan(one_step, carry, n, checkpoint=ck_inner, unroll=config.unroll)
         return carry
 
-    def observe(y, t):
-        I = stimulus(t) if config.record and "I" in config.record else None
-        return {name: _observe(name, params, y, I, shape) for name in config.record}
+    def observe_at(y, t):
+        I = stimulus(t) if uses_current(config.record) else None
+        return {name: observe(name, params, y, I, shape) for name in config.record}
 
     carry = (
         y0,
@@ -340,12 +339,12 @@ def _scan_arrays(params, stimulus, y0: HHState, stepper: AbstractStepper, config
     k_every = config.record_every
     n_samples = config.n_steps // k_every
     remainder = config.n_steps - n_samples * k_every
-    first = observe(y0, t0)
+    first = observe_at(y0, t0)
 
     def outer(carry, _):
         carry = run_steps(carry, k_every)
         y, k = carry[0], carry[1]
-        return carry, observe(y, t0 + k.astype(dtype) * dt)
+        return carry, observe_at(y, t0 + k.astype(dtype) * dt)
 
     if config.record:
         carry, traces = _scan(outer, carry, n_samples, checkpoint=config.checkpoint, unroll=1)
@@ -386,23 +385,18 @@ def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Confi
     return maybe_throw(result, config.throw)  # inside the jit: no eager compilation of the check
 
 
-def _state_names(record) -> str:
-    """The state variables (a subset of "Vmhn") the recorded observables are computed from."""
-    return state_names(record)  # the observables table (_observables.py)
-
-
 @eqx.filter_custom_jvp
 def _fused_core(params, stimulus, y0, t0, dt, *, stepper, config):
     # t0, dt: positional (differentiable) primals; `config` arrives without them.
     config = dataclasses.replace(config, t0=t0, dt=dt)
     return fused_arrays(params, stimulus, y0, config=config, staggered=stepper.staggered,
-                        states=_state_names(config.record))
+                        states=state_names(config.record))
 
 
 @_fused_core.def_jvp
 def _fused_core_jvp(primals, tangents, *, stepper, config):
     # The derivatives of the lax.scan loop (same mathematics; its primal replaces the kernel's).
-    names = _state_names(config.record)
+    names = state_names(config.record)
     scan_config = dataclasses.replace(config, record=tuple(names), throw=False)
 
     def scan_arrays(params, stimulus, y0, t0, dt):
@@ -427,11 +421,7 @@ def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config
         t = sample_times(config.t0, config.dt, config.n_steps, config.record_every, dtype)
         zeros = jnp.zeros((t.shape[0],) + shape, dtype)
         ys = HHState(*(states.get(v, zeros) for v in "Vmhn"))
-        I = jax.vmap(stimulus)(t) if "I" in config.record else None
-        for name in config.record:
-            traces[name] = jax.vmap(
-                lambda y, i: _observe(name, params, y, i, shape), in_axes=(0, 0 if I is not None else None)
-            )(ys, I)
+        traces = _observe_samples(params, stimulus, ys, t, config.record, shape)
     else:
         t = jnp.zeros((0,), dtype)
     result = SimulationResult(
