@@ -77,7 +77,7 @@ def bench_hh_jax(n, dtype, stepper, sharded, repeats, wrap=True, fused=None):
         y0 = hh_jax.steady_state_at(jnp.asarray(-65.0, p.dtype), shape=n)
         run = hh_jax.simulate_sharded if sharded else hh_jax.simulate
         kw = dict(duration=_steps(n) * DT, dt=DT, record=(), max_spikes=0,
-                  stepper=hh_jax.ExpEuler(fused=False) if fused is False else hh_jax.STEPPERS[stepper]())
+                  backend=hh_jax.ScanLoop() if fused is False else hh_jax.STEPPERS[stepper]())
         f = lambda p, y0: run(p, CURRENT, y0=y0, **kw).spike_count
         f = jax.jit(f) if wrap else f
         first, walls, cpus, r = _timed(lambda: f(p, y0), repeats)

@@ -4,6 +4,10 @@ Units everywhere: mV, ms, µA/cm², mS/cm², µF/cm² (see ``hh_jax._custom_type
 """
 
 from ._custom_types import UNITS as UNITS
+from ._backends import AbstractBackend as AbstractBackend
+from ._backends import DiffraxAdapter as DiffraxAdapter
+from ._backends import FusedCPU as FusedCPU
+from ._backends import ScanLoop as ScanLoop
 from ._chunked import ChunkedResult as ChunkedResult
 from ._chunked import simulate_chunked as simulate_chunked
 from ._initial_state import brainpy_initial_state as brainpy_initial_state

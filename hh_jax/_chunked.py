@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._backends import AbstractBackend
 from ._io import _atomic_write, _fsync_folder
 from ._params import HHParams
 from ._prepare import default_y0
@@ -227,11 +228,14 @@ def _tree_hash(tree) -> str:
     return h.hexdigest()
 
 
-def _configuration(params, stimulus, stepper, y0, **settings) -> dict:
-    """What fixes a chunked run's results, JSON-ready: settings as given, PyTrees as hashes."""
+def _configuration(params, stimulus, stepper, y0, loop=None, **settings) -> dict:
+    """What fixes a chunked run's results, JSON-ready: settings as given, PyTrees as hashes
+    (the backend `loop` only where one was passed, so that the default's hash is unchanged)."""
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
     config |= {name: _tree_hash(tree) for name, tree in
                (("params", params), ("stimulus", stimulus), ("stepper", stepper), ("y0", y0))}
+    if loop is not None:
+        config["loop"] = _tree_hash(loop)
     from ._version import __version__
 
     config |= {"jax": jax.__version__, "hh_jax": __version__, "backend": jax.default_backend(),
@@ -332,7 +336,8 @@ def simulate_chunked(
     dt: float,
     out: str | os.PathLike,
     chunk_steps: int = 100_000,
-    stepper: AbstractStepper = ExpEuler(),
+    stepper: AbstractStepper | None = None,
+    backend: AbstractBackend | None = None,
     y0: HHState | None = None,
     record: Sequence[str] = (),
     record_every: int = 100,
@@ -358,8 +363,8 @@ def simulate_chunked(
 
     **Arguments:**
 
-    - `params`, `stimulus`, `duration` (ms), `dt` (ms), `stepper`, `y0`, `t0` (ms): as in
-      :func:`hh_jax.simulate`.
+    - `params`, `stimulus`, `duration` (ms), `dt` (ms), `stepper`, `backend`, `y0`, `t0` (ms):
+      as in :func:`hh_jax.simulate`.
     - `out`: folder for the chunk files (created if missing; `ValueError` if it is a file or
       cannot be created, or if it is not empty and neither `overwrite` nor `resume` is given).
     - `chunk_steps`: steps per chunk, a multiple of `record_every`. Default 100 000.
@@ -375,7 +380,7 @@ def simulate_chunked(
       are left alone. Default False.
     - `resume`: continue an interrupted run in `out` from its last complete chunk; the results
       are bit for bit those of an uninterrupted run. Every argument that fixes the results
-      (`params`, `stimulus`, `duration`, `dt`, `t0`, `y0`, `stepper`, `chunk_steps`, `record`,
+      (`params`, `stimulus`, `duration`, `dt`, `t0`, `y0`, `stepper`, `backend`, `chunk_steps`, `record`,
       `record_every`, `max_spikes`; also the JAX version, backend and x64 mode) must equal the
       interrupted run's (a hash of them is in ``meta.json``), else `ValueError` naming what
       differs. A finished run is read back, not recomputed; an empty `out` starts afresh.
@@ -416,7 +421,7 @@ def simulate_chunked(
         y0 = default_y0(params.pop_shape, a.dtype)
     n_chunks = -(-n_steps // chunk_steps)
     config = _configuration(
-        params, stimulus, stepper, y0, n_steps=n_steps, dt=float(dt), t0=float(t0),
+        params, stimulus, ExpEuler() if stepper is None else stepper, y0, loop=backend, n_steps=n_steps, dt=float(dt), t0=float(t0),
         chunk_steps=chunk_steps, record=record, record_every=record_every, max_spikes=max_spikes,
     )
     meta = dict(format=_FORMAT, version=_VERSION, complete=False, run_id=uuid.uuid4().hex,
@@ -436,7 +441,7 @@ def simulate_chunked(
             stim = _Shifted(stimulus, jnp.asarray(offset, a.dtype))
             rows = _chunk_max_spikes(max_spikes, steps * dt)
             r = simulate(
-                params, stim, duration=steps * dt, dt=dt, stepper=stepper, y0=y,
+                params, stim, duration=steps * dt, dt=dt, stepper=stepper, backend=backend, y0=y,
                 record=record, record_every=record_every if record else 1,
                 max_spikes=rows, throw=throw,
             )

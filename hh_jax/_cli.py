@@ -39,13 +39,13 @@ def _stepper_options(args) -> dict:
     import diffrax
     import jax
 
+    import hh_jax
+
     rtol = 1e-6 if args.rtol is None else args.rtol
     cli_args.check_rtol(rtol, jax.dtypes.canonicalize_dtype(float))  # float64 where _needs_x64
     atol = 1e-6 if args.atol is None else args.atol
-    return dict(
-        stepper=getattr(diffrax, DIFFRAX_METHODS[args.method])(),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-    )
+    solver = getattr(diffrax, DIFFRAX_METHODS[args.method])()
+    return dict(backend=hh_jax.DiffraxAdapter(solver, stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol)))
 
 
 def _commands() -> dict:

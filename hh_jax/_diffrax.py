@@ -1,4 +1,5 @@
-"""The Diffrax path of `simulate`: any `diffrax.AbstractSolver` on the same vector field.
+"""The Diffrax mechanics of the `DiffraxAdapter` backend (`_backends.py`): any
+`diffrax.AbstractSolver` on the same vector field.
 
 The solver is wrapped in `_SpikeRecorder`, a transparent `diffrax.AbstractWrappedSolver` that,
 after every step, looks for upward crossings of ``V_th`` between the step's ends and locates
@@ -20,12 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from ._prepare import Problem
 from ._spikes import dense_crossing, record_crossings
 from ._validate import as_int
 from ._vector_field import HHState, vector_field
 
 POPULATION_MODES = ("batched", "vmap")
-"""How `simulate` solves a population with a Diffrax solver (``population=``)."""
+"""How `DiffraxAdapter` solves a population (its `population` field)."""
 
 
 class _SpikeRecorder(diffrax.AbstractWrappedSolver):
@@ -127,26 +129,13 @@ def _with_tolerances(solver, controller):
     if not isinstance(controller, diffrax.AbstractAdaptiveStepSizeController):
         raise ValueError(
             "an implicit Diffrax solver with a constant step needs explicit root-finder "
-            "tolerances; pass stepsize_controller=diffrax.PIDController(rtol=..., atol=...)."
+            "tolerances; pass DiffraxAdapter(solver, stepsize_controller=diffrax.PIDController(rtol=..., atol=...))."
         )
     return eqx.tree_at(
         lambda s: tuple(getattr(s.root_finder, a) for a in attrs),
         solver,
         tuple(getattr(controller, a) for a in attrs),
     )
-
-
-class _DiffraxConfig(eqx.Module):
-    n_steps: int
-    dt: jax.Array  # 0-d, traced: one compilation serves every t0 and dt (as in `_simulate._Config`)
-    t0: jax.Array
-    record: tuple[str, ...]
-    record_every: int
-    max_spikes: int
-    shape: tuple[int, ...]
-    max_steps: int | None
-    population: str
-    throw: bool
 
 
 def with_jump_times(controller, jumps: np.ndarray):
@@ -165,7 +154,7 @@ def with_jump_times(controller, jumps: np.ndarray):
     return diffrax.ClipStepSizeController(controller, jump_ts=jumps)
 
 
-def _solve(params, stimulus, y0, solver, controller, adjoint, config, shape, ts, dtype):
+def _solve(params, stimulus, y0, solver, controller, adjoint, max_steps, config, shape, ts, dtype):
     term = diffrax.ODETerm(vector_field)
     t0 = jnp.asarray(config.t0, dtype)
     t1 = jnp.asarray(config.t0 + config.n_steps * config.dt, dtype)
@@ -183,7 +172,7 @@ def _solve(params, stimulus, y0, solver, controller, adjoint, config, shape, ts,
         saveat=saveat,
         stepsize_controller=controller,
         adjoint=adjoint,
-        max_steps=config.max_steps,
+        max_steps=max_steps,
         throw=config.throw,
     )
     _, count, buf = sol.solver_state
@@ -201,9 +190,13 @@ def _flatten_stimulus(stimulus, shape):
     return flat, axes
 
 
-@eqx.filter_jit
-def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, config: _DiffraxConfig):
-    """Solve with Diffrax; returns the pieces of a `SimulationResult` (see `_simulate.py`)."""
+def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, max_steps: int,
+                population: str, config: Problem):
+    """Solve `config` (a `Problem`) with Diffrax (inside the caller's jit).
+
+    **Returns:** ``(ts, traces, final, count, spike_times, ok)``: the sample times (ms), the
+    states stacked over them, the final `HHState`, spike counts ``[*shape]``, spike times
+    ``[S, *shape]`` (ms, +inf padded), and whether the solve succeeded (bool scalar)."""
     shape = config.shape
     dtype = y0.V.dtype  # the working dtype (simulate cast y0 to it)
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
@@ -213,7 +206,7 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, conf
     t1 = config.t0 + config.n_steps * config.dt
     save_ts = ts if n_samples * config.record_every == config.n_steps else jnp.append(ts, jnp.asarray(t1, dtype))
     save_ts = save_ts.at[-1].set(t1)
-    if config.population == "vmap" and shape != ():
+    if population == "vmap" and shape != ():
         N = math.prod(shape)
         flat = lambda x: jnp.broadcast_to(x, shape).reshape(N)
         p_flat = jax.tree_util.tree_map(flat, params)
@@ -221,7 +214,7 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, conf
         s_flat, axes = _flatten_stimulus(stimulus, shape)
 
         def one(p, s, y):
-            return _solve(p, s, y, solver, controller, adjoint, config, (), save_ts, dtype)
+            return _solve(p, s, y, solver, controller, adjoint, max_steps, config, (), save_ts, dtype)
 
         ys, count, buf, ok = jax.vmap(one, in_axes=(0, axes, 0))(p_flat, s_flat, y_flat)
         unflat = lambda x: jnp.moveaxis(x, 0, -1).reshape(x.shape[1:] + shape)
@@ -230,7 +223,8 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, conf
         buf = jnp.moveaxis(buf[:, :, 0], 0, -1)  # [S, N]
         ok = jnp.all(ok)
     else:
-        ys, count, buf, ok = _solve(params, stimulus, y0, solver, controller, adjoint, config, shape, save_ts, dtype)
+        ys, count, buf, ok = _solve(params, stimulus, y0, solver, controller, adjoint, max_steps, config,
+                                    shape, save_ts, dtype)
     rows = jnp.arange(config.max_spikes, dtype=count.dtype).reshape((-1,) + (1,) * len(shape))
     buf = buf.reshape((config.max_spikes,) + shape)
     buf = jnp.where(rows < count, buf, jnp.inf)
@@ -256,24 +250,18 @@ def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:
         )
 
 
-def prepare_diffrax(stimulus, controller, adjoint, max_steps, population, dtype, *, n_steps, dt,
-                    t0, times, record, record_every, max_spikes, shape, throw):
-    """Validate the Diffrax options of `simulate`; returns ``(controller, adjoint, config)``.
+def resolve_options(stimulus, controller, adjoint, max_steps, population, problem: Problem, *,
+                    t0: float | None, dt: float):
+    """The Diffrax options of a run filled in: ``(controller, adjoint, max_steps)`` with the
+    stimulus' jump times given to an adaptive `controller`, the default `adjoint` and
+    `max_steps` (see `DiffraxAdapter`).
 
     `dt` (ms) is a float; `t0` (ms) a float, or None where it is traced (then every jump time of
-    the stimulus is passed on); `times` holds both as 0-d arrays of the working dtype."""
-    if not isinstance(controller, diffrax.AbstractStepSizeController):
-        raise TypeError(
-            f"stepsize_controller must be a diffrax.AbstractStepSizeController, got {controller!r}."
-        )
-    if adjoint is not None and not isinstance(adjoint, diffrax.AbstractAdjoint):
-        raise TypeError(f"adjoint must be a diffrax.AbstractAdjoint, got {adjoint!r}.")
-    if population not in POPULATION_MODES:
-        raise ValueError(f"population must be one of {POPULATION_MODES}, got {population!r}.")
+    the stimulus is passed on)."""
+    n_steps = problem.n_steps
     adaptive = isinstance(controller, diffrax.AbstractAdaptiveStepSizeController)
     if max_steps is None:
         max_steps = max(16384, 250 * math.ceil(n_steps * dt)) if adaptive else n_steps + 1
-    max_steps = as_int("max_steps", max_steps, minimum=1)
     if adjoint is None:
         adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=int(max_steps))
     if t0 is not None:
@@ -288,10 +276,5 @@ def prepare_diffrax(stimulus, controller, adjoint, max_steps, population, dtype,
                              "traced value) for such a stimulus.") from None
     controller = with_jump_times(controller, jumps)
     if population == "vmap":
-        check_vmap_stimulus(stimulus, shape, 0.0 if t0 is None else t0, dtype)
-    config = _DiffraxConfig(
-        n_steps=n_steps, **times, record=record, record_every=record_every,
-        max_spikes=max_spikes, shape=shape, max_steps=int(max_steps), population=population,
-        throw=bool(throw),
-    )
-    return controller, adjoint, config
+        check_vmap_stimulus(stimulus, problem.shape, 0.0 if t0 is None else t0, problem.dtype)
+    return controller, adjoint, int(max_steps)

@@ -8,10 +8,11 @@ core. `_kernel_build.py` compiles it once per machine with the system C++ compil
 default ``g++``) into ``$HH_JAX_CACHE_DIR`` (default ``~/.cache/hh_jax``), verifies and loads it,
 and registers it as an XLA FFI target.
 
-`simulate` uses it for `ExpEuler` on the CPU when the stimulus can be tabulated (a constant, a
-population-wide waveform, or a small per-neuron one); otherwise, or when no compiler is found,
-it runs the `lax.scan` loop, which computes the same mathematics (results agree to rounding).
-Derivatives (`jax.grad`, `jax.jvp`) are those of the `lax.scan` loop, through a custom JVP.
+The `FusedCPU` backend (`_backends.py`) runs it, and `simulate` chooses that backend for `ExpEuler`
+on the CPU when the stimulus can be tabulated (a constant, a population-wide waveform, or a small
+per-neuron one); otherwise, or when no compiler is found, it runs the `lax.scan` loop
+(`ScanLoop`), which computes the same mathematics (results agree to rounding). Derivatives
+(`jax.grad`, `jax.jvp`) are those of the `lax.scan` loop, through a custom JVP.
 """
 
 import functools
@@ -26,6 +27,7 @@ from ._kernel_build import kernel_path as kernel_path
 from ._kernel_build import library as _library
 from . import _model
 from ._params import HHParams
+from ._prepare import Problem
 from ._spikes import BRACKET, Crossings
 from ._vector_field import HHState
 
@@ -35,13 +37,14 @@ MAX_TABLE = 2**25
 """Largest tabulated stimulus (elements, steps × neurons) the fused kernel takes."""
 
 
-def unavailable_reason(stimulus, config, dtype) -> str | None:
-    """Why the fused kernel cannot run this simulation (None: it can)."""
+def unavailable_reason(stimulus, shape: tuple[int, ...], n_steps: int, dtype) -> str | None:
+    """Why the fused kernel cannot run `n_steps` steps of a population of `shape` in `dtype`
+    under `stimulus` (None: it can)."""
     if jax.default_backend() != "cpu":
         return f"it runs on the CPU only (default backend: {jax.default_backend()})"
     if jnp.dtype(dtype) not in _TARGETS:
         return f"dtype {jnp.dtype(dtype)} (float32 and float64 only)"
-    rows, cols = _table_shape(stimulus, config, dtype)
+    rows, cols = _table_shape(stimulus, shape, n_steps, dtype)
     if rows * cols > MAX_TABLE:
         return (f"the stimulus varies per neuron and in time; its table ({rows} steps × {cols} "
                 f"neurons) exceeds {MAX_TABLE} elements")
@@ -49,14 +52,14 @@ def unavailable_reason(stimulus, config, dtype) -> str | None:
     return reason
 
 
-def _table_shape(stimulus, config, dtype) -> tuple[int, int]:
+def _table_shape(stimulus, shape: tuple[int, ...], n_steps: int, dtype) -> tuple[int, int]:
     """``(rows, cols)`` of the mid-step current table: one row for a time-invariant stimulus
     (its `time_invariant` property, never the number of steps), else one per step; one column
     for a population-wide stimulus, else one per neuron."""
-    N = int(np.prod(config.shape, dtype=np.int64))
+    N = int(np.prod(shape, dtype=np.int64))
     out = jax.eval_shape(stimulus, jax.ShapeDtypeStruct((), dtype))
     cols = 1 if out.size == 1 else N
-    rows = 1 if stimulus.time_invariant else config.n_steps
+    rows = 1 if stimulus.time_invariant else n_steps
     return rows, cols
 
 
@@ -72,8 +75,8 @@ def _table(stimulus, ts, shape, cols):
     return jnp.broadcast_to(values, values.shape[:1] + tuple(shape)).reshape(values.shape[0], cols)
 
 
-def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: bool, states: str):
-    """Run the kernel. `params` and `y0` are broadcast to ``config.shape`` and of one dtype;
+def fused_arrays(params: HHParams, stimulus, y0: HHState, *, problem: Problem, staggered: bool, states: str):
+    """Run the kernel for `problem`. `params` and `y0` are broadcast to ``problem.shape`` and of one dtype;
     `states` names the state variables to record (a subset of ``"Vmhn"``).
 
     **Returns:** (final `HHState`, spike counts, the `Crossings` record (``[S, N]`` rows: the
@@ -83,26 +86,26 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
     lib, reason = _library()  # registers the FFI targets
     if lib is None:
         raise RuntimeError(f"the fused kernel is unavailable: {reason}")
-    shape = config.shape
+    shape = problem.shape
     N = int(np.prod(shape, dtype=np.int64))
     dtype = y0.V.dtype
-    dt = jnp.asarray(config.dt, dtype)
-    t0 = jnp.asarray(config.t0, dtype)
-    k = jnp.arange(config.n_steps + 1, dtype=jnp.int32).astype(dtype)
+    dt = jnp.asarray(problem.dt, dtype)
+    t0 = jnp.asarray(problem.t0, dtype)
+    k = jnp.arange(problem.n_steps + 1, dtype=jnp.int32).astype(dtype)
     t_steps = t0 + k * dt
-    _, cols = _table_shape(stimulus, config, dtype)
+    _, cols = _table_shape(stimulus, shape, problem.n_steps, dtype)
     # [1 or n_steps, cols] and [1 or n_steps + 1, cols]: one row only for a time-invariant
     # stimulus (with n_steps = 1, a varying one has two rows of step-end currents)
     imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, cols)
-    S = config.max_spikes
-    C = BRACKET[config.spike_interpolation]  # values per crossing; 4: with dV/dt at both ends
+    S = problem.max_spikes
+    C = BRACKET[problem.spike_interpolation]  # values per crossing; 4: with dV/dt at both ends
     if S > 0 and C == 4:
         iend = _table(stimulus, t_steps, shape, cols)
     else:
         iend = jnp.zeros((1, 1), dtype)
     needed = states
     mask = sum(1 << _STATE.index(v) for v in needed)
-    n_rec = config.n_steps // config.record_every + 1 if needed else 0
+    n_rec = problem.n_steps // problem.record_every + 1 if needed else 0
     flat = lambda x: jnp.broadcast_to(x, shape).reshape(N).astype(dtype)
     y0a = jnp.stack([flat(getattr(y0, v)) for v in _STATE])[None]
     par = jnp.stack([flat(row) for row in _model.kernel_param_rows(params)])[None]  # the generated layout
@@ -117,8 +120,8 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, config, staggered: 
         _TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all"
     )(
         y0a, par, imid[None], iend[None], jnp.stack([t0, dt])[None],  # traced: no recompilation per t0/dt
-        n_steps=np.int64(config.n_steps),
-        every=np.int64(config.record_every), rec_mask=np.int64(mask),
+        n_steps=np.int64(problem.n_steps),
+        every=np.int64(problem.record_every), rec_mask=np.int64(mask),
         staggered=np.int64(staggered), threads=np.int64(_threads()),
     )
     final = HHState(*(yf[0, i].reshape(shape) for i in range(4)))

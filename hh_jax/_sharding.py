@@ -18,6 +18,8 @@ arrays; gather them to every host with
 import math
 from typing import Sequence
 
+import dataclasses
+
 import diffrax
 import equinox as eqx
 import jax
@@ -26,10 +28,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ._params import HHParams
-from ._prepare import default_y0
+from ._backends import DiffraxAdapter
+from ._prepare import prepare
 from ._result import SimulationResult
 from ._simulate import simulate
-from ._simulate_checks import check_family, check_memory, default_max_spikes
 from ._stimulus import AbstractStimulus, AbstractWrapper, as_stimulus
 from ._validate import as_int
 from ._vector_field import HHState
@@ -136,7 +138,7 @@ def simulate_sharded(
     - `devices`: the devices (or a one-axis `Mesh` with axis ``"neurons"``). Default:
       ``jax.devices()`` (all devices, of every process in a multi-host run).
     - `**kwargs`: the other keyword options of :func:`hh_jax.simulate` (`stepper`, `record`,
-      `record_every`, `max_spikes`, `t0`, `unroll`).
+      `backend`, `record`, `record_every`, `max_spikes`, `t0`, `spike_interpolation`).
 
     **Returns:** a `SimulationResult`.
 
@@ -150,42 +152,33 @@ def simulate_sharded(
     ```
     """
     # the simulate family's shared checks: same messages as simulate for the same bad value
-    a = check_family(params, stimulus, duration=duration, dt=dt, t0=kwargs.get("t0", 0.0), y0=y0,
-                     record=kwargs.get("record", ("V",)), record_every=kwargs.get("record_every", 1),
-                     max_spikes=kwargs.get("max_spikes"), throw=throw)
-    stimulus, duration, dt, t0, throw = a.stimulus, a.duration, a.dt, a.t0, a.throw
+    pre = prepare(params, stimulus, duration=duration, dt=dt, y0=y0, record=kwargs.get("record", ("V",)),
+                  record_every=kwargs.get("record_every", 1), max_spikes=kwargs.get("max_spikes"),
+                  t0=kwargs.get("t0", 0.0), throw=throw,
+                  spike_interpolation=kwargs.get("spike_interpolation", "hermite"))
+    problem, stimulus, y0 = pre.problem, pre.stimulus, pre.y0  # y0: the default where none was given
     mesh = _mesh(devices)
     n_dev = mesh.devices.size
-    shapes = [params.pop_shape, tuple(jax.eval_shape(stimulus, jax.ShapeDtypeStruct((), a.dtype)).shape)]
-    if y0 is not None:
-        shapes.append(y0.shape)
-    try:
-        shape = tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise ValueError(f"population shapes do not broadcast: {shapes}.") from None
+    shape = problem.shape
     N = math.prod(shape)
     local = -(-N // n_dev)
     padded = local * n_dev
     if jax.default_backend() == "cpu":  # the slices share the host's memory: check their sum
-        check_memory(shape=(padded,), n_steps=a.n_steps, record=a.record, record_every=a.record_every,
-                     max_spikes=default_max_spikes(duration) if a.max_spikes is None else a.max_spikes,
-                     dtype=a.dtype, spike_interpolation=None if isinstance(kwargs.get("stepper"), diffrax.AbstractSolver)
-                     else kwargs.get("spike_interpolation", "hermite"))
-    if y0 is None:
-        y0 = default_y0(shape, a.dtype)
-    y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, a.dtype), y0)  # the working dtype, as simulate
+        diffrax_run = (isinstance(kwargs.get("stepper"), diffrax.AbstractSolver)
+                       or isinstance(kwargs.get("backend"), DiffraxAdapter))
+        dataclasses.replace(problem, shape=(padded,)).memory(
+            spike_interpolation=None if diffrax_run else problem.spike_interpolation)
     sharding = NamedSharding(mesh, P(_AXIS))
     flat = lambda tree: jax.tree_util.tree_map(lambda x: _pad_flat(x, shape, padded, sharding), tree)
     p_flat, y_flat = flat(params), flat(y0)
     stim = _SliceStimulus(stimulus, shape=shape, padded=padded, local=local)
 
-    kwargs = dict(kwargs, record=a.record)
+    kwargs = dict(kwargs, record=problem.record)
     kwargs.pop("t0", None)
-    static = _static_fields(duration, dt, kwargs)
+    duration, dt = pre.grid["duration"], pre.grid["dt"]
     # t0 is traced (a 0-d array): one compilation serves every start time
-    t0 = jnp.asarray(t0, a.dtype)
     t, count, times, final, finite, traces = _sharded_call(
-        p_flat, y_flat, stim, t0, mesh, duration, dt, tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
+        p_flat, y_flat, stim, problem.t0, mesh, duration, dt, tuple(sorted(kwargs.items(), key=lambda kv: kv[0]))
     )
     unflat = lambda x, axis: jax.lax.slice_in_dim(x, 0, N, axis=axis).reshape(x.shape[:axis] + shape)
     result = SimulationResult(
@@ -195,21 +188,15 @@ def simulate_sharded(
         final_state=jax.tree_util.tree_map(lambda x: unflat(x, 0), final),
         finite=jnp.all(finite),
         **{k: unflat(v, 1) for k, v in traces.items()},
-        **static,
+        **pre.grid,
     )
-    if throw:
+    if problem.throw:
         result = eqx.error_if(
             result, jnp.logical_not(result.finite),
             "hh_jax.simulate_sharded: the state became NaN/Inf (check parameters, current and dt).",
         )
     return result
 
-
-
-def _static_fields(duration, dt, kwargs):
-    """``duration`` and ``dt`` of the result, as `simulate` sets them (without running it)."""
-    n_steps = round(float(duration) / float(dt))
-    return dict(duration=n_steps * float(dt), dt=float(dt))
 
 
 @eqx.filter_jit

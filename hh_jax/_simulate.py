@@ -1,80 +1,22 @@
-"""`simulate`: run a population of HH neurons with a scan stepper; record, detect spikes."""
+"""`simulate`: run a population of HH neurons on a backend; record, detect spikes."""
+
+from typing import Sequence
 
 import dataclasses
-import math
-from typing import Sequence
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from ._backends import AbstractBackend, DiffraxAdapter, choose
 from ._custom_types import Array
-from ._diffrax import prepare_diffrax, run_diffrax
-from ._fused import _table_shape, fused_arrays, unavailable_reason
-from ._observables import observe, state_names, uses_current
 from ._params import HHParams
-from ._prepare import default_y0, sample_times
-from ._spikes import SPIKE_INTERPOLATIONS, empty_crossings, record_brackets, refine
-from ._result import RECORDABLE, SimulationResult, maybe_throw, state_is_finite
-from ._simulate_checks import (
-    _check_no_diffrax_options,
-    check_family,
-    check_memory,
-    default_max_spikes,
-    check_traced_params,
-    stimulus_in_dtype,
-    _population_shape,
-)
+from ._prepare import Problem, assemble, prepare
+from ._result import SimulationResult
 from ._steppers import AbstractStepper, ExpEuler
-from ._stimulus import AbstractStimulus, as_stimulus
-from ._validate import as_bool, as_int
-from ._vector_field import HHState, derivatives, injected_current
-
-def _observe_samples(params, stimulus, ys: HHState, ts, record, shape) -> dict:
-    """The `record`ed observables (`_observables.OBSERVABLES`) of the states ``ys`` stacked over
-    the sample times ``ts`` (ms): ``{name: [samples, *shape]}``; the stimulus is evaluated at the
-    samples only where an observable reads it."""
-    I = jax.vmap(stimulus)(ts) if uses_current(record) else None
-    at = lambda name: jax.vmap(lambda y, i: observe(name, params, y, i, shape),
-                               in_axes=(0, None if I is None else 0))(ys, I)
-    return {name: at(name) for name in record}
-
-
-class _Config(eqx.Module):
-    n_steps: int
-    dt: jax.Array  # 0-d, the working dtype: traced, so one compilation serves every dt and t0
-    t0: jax.Array
-    record: tuple[str, ...]
-    record_every: int
-    max_spikes: int
-    shape: tuple[int, ...]
-    unroll: int
-    checkpoint: bool = False
-    throw: bool = True
-    spike_interpolation: str = "hermite"
-
-
-def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
-    """`lax.scan` of `f` for `length` steps; with `checkpoint`, in ~√length segments whose
-    insides are recomputed on the backward pass (`jax.checkpoint`): reverse-mode memory then
-    grows like √length instead of length."""
-    if not checkpoint or length < 4:
-        return jax.lax.scan(f, carry, None, length=length, unroll=min(unroll, length))
-    seg = math.isqrt(length)
-    n_seg, rem = divmod(length, seg)
-
-    @jax.checkpoint
-    def segment(c, _):
-        return jax.lax.scan(f, c, None, length=seg, unroll=min(unroll, seg))
-
-    carry, ys = jax.lax.scan(segment, carry, None, length=n_seg)
-    ys = jax.tree_util.tree_map(lambda y: y.reshape((n_seg * seg,) + y.shape[2:]), ys)
-    if rem:
-        carry, tail = jax.lax.scan(f, carry, None, length=rem, unroll=min(unroll, rem))
-        ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, tail)
-    return carry, ys
+from ._stimulus import AbstractStimulus
+from ._vector_field import HHState
 
 
 def simulate(
@@ -83,20 +25,15 @@ def simulate(
     *,
     duration: float,
     dt: float,
-    stepper: AbstractStepper | diffrax.AbstractSolver = ExpEuler(),
+    stepper: AbstractStepper | diffrax.AbstractSolver | None = None,
+    backend: AbstractBackend | None = None,
     y0: HHState | None = None,
     record: Sequence[str] = ("V",),
     record_every: int = 1,
     max_spikes: int | None = None,
     t0: float = 0.0,
     throw: bool = True,
-    unroll: int = 1,
-    checkpoint: bool = False,
     spike_interpolation: str = "hermite",
-    stepsize_controller: diffrax.AbstractStepSizeController = diffrax.ConstantStepSize(),
-    adjoint: diffrax.AbstractAdjoint | None = None,
-    max_steps: int | None = None,
-    population: str = "batched",
 ) -> SimulationResult:
     """Simulate a population of HH neurons with a scan stepper or any Diffrax solver.
 
@@ -113,12 +50,19 @@ def simulate(
       scalar or population array). Default 0.0.
     - `duration`: simulated time, ms, a whole number of steps `dt`.
     - `dt`: step, ms, > 0.
-    - `stepper`: a scan stepper (`ExpEuler()`, the default; `ExpRK4()`, `ExpMidpoint()`,
-      `RK4()`, `Euler()`), or any `diffrax.AbstractSolver` (e.g. ``diffrax.Tsit5()``,
-      ``diffrax.Kvaerno5()``), which is then run by `diffrax.diffeqsolve` with traces saved on
-      the `dt` grid and spikes located on the solver's dense output.
-      On the CPU, `ExpEuler` runs its whole time loop in a fused C++ kernel where it applies
-      (see `ExpEuler`; same results to rounding, ~3× faster for populations).
+    - `stepper`: the mathematics of a step: an `AbstractStepper` (`ExpEuler()`, the default;
+      `ExpRK4()`, `ExpMidpoint()`, `RK4()`, `Euler()`), or a `diffrax.AbstractSolver` (e.g.
+      ``diffrax.Tsit5()``), shorthand for ``backend=DiffraxAdapter(solver)``. Default None:
+      `ExpEuler()` (with a `DiffraxAdapter` backend: the adapter's solver).
+    - `backend`: how the steps are run (an `AbstractBackend`): `ScanLoop()` (the `lax.scan`
+      loop, every device), `FusedCPU()` (`ExpEuler`'s loop in a fused C++ kernel on the CPU;
+      same results to rounding, ~3× faster for populations) or
+      ``DiffraxAdapter(solver, stepsize_controller=..., adjoint=..., max_steps=...,
+      population=...)`` (traces saved on the `dt` grid, spikes located on the solver's dense
+      output). Default None: chosen automatically (a Diffrax solver → `DiffraxAdapter`;
+      `ExpEuler` → `FusedCPU` where the kernel applies; else `ScanLoop`). A backend that cannot
+      run the simulation, or contradicts `stepper` (a `DiffraxAdapter` with a fixed-step
+      stepper, a `ScanLoop` with a Diffrax solver), raises `ValueError` saying why.
     - `y0`: initial `HHState`. Default: V = −65 mV with gates at steady state.
     - `record`: names of traces to keep, from ``V m h n INa IK IL gNa gK gL I``. Default
       ``("V",)``; ``()`` keeps none.
@@ -137,29 +81,9 @@ def simulate(
       parameters (inside `jax.jit`/`grad`/`vmap`, where `HHParams` cannot check them) are invalid:
       C ≤ 0, a negative conductance, a non-finite V_th (the message names the field). Default
       True; with False, check `result.finite` (False in all these cases).
-    - `unroll`: `lax.scan` unroll factor of the inner loop. Default 1.
-    - `spike_interpolation`: scan steppers only: ``"hermite"`` (default; cubic Hermite on the
-      step's end values and dV/dt, spike-time error ~dt⁴) or ``"linear"`` (chord, ~dt²).
-    - `stepsize_controller`: Diffrax solvers only (this, `adjoint`, `max_steps` or a
-      non-default `population` given with a scan stepper raise `ValueError`). Default ``diffrax.ConstantStepSize()``
-      (steps of `dt`); ``diffrax.PIDController(rtol=..., atol=...)`` for adaptive steps. The
-      stimulus' `jump_times(t0, t1)` are added as ``jump_ts`` automatically, so no pulse or step edge
-      is stepped over.
-    - `adjoint`: Diffrax solvers only. Default
-      ``diffrax.RecursiveCheckpointAdjoint(checkpoints=max_steps)`` (gradients of traces *and*
-      spike times; one checkpoint per step, because with the installed jax 0.10 / equinox 0.13
-      the recomputing variant, ``checkpoints < steps taken``, returns wrong gradients — see
-      docs/accuracy.md); ``diffrax.BacksolveAdjoint()`` gives gradients of the recorded traces
-      only, in O(1) memory.
-    - `max_steps`: Diffrax solvers only: step budget. Default: ``n_steps + 1`` for a constant
-      step, else ``max(16384, 250·duration/1 ms)``.
-    - `population`: Diffrax solvers only: ``"batched"`` (default; one ODE over the whole
-      population, one step-size sequence; on CPU within timing noise of ``"vmap"``, see
-      docs/accuracy.md) or ``"vmap"`` (one ODE per neuron under `jax.vmap`, each with its own
-      step size).
-    - `checkpoint`: split the time loop into ~√n segments wrapped in `jax.checkpoint`, so the
-      memory of a reverse-mode gradient grows like √(steps) instead of steps, for about one
-      extra forward pass of compute. Default False.
+    - `spike_interpolation`: fixed-step loops only (`ScanLoop`, `FusedCPU`): ``"hermite"``
+      (default; cubic Hermite on the step's end values and dV/dt, spike-time error ~dt⁴) or
+      ``"linear"`` (chord, ~dt²).
 
     **Returns:** a `SimulationResult`.
 
@@ -171,262 +95,58 @@ def simulate(
     r.spike_count, r.V.shape  # 12 spikes; (20001,)
     ```
     """
-    a = check_family(params, stimulus, duration=duration, dt=dt, t0=t0, y0=y0, record=record,
-                     record_every=record_every, max_spikes=max_spikes, throw=throw)
-    stimulus, duration, dt, t0, t0_known, n_steps = a.stimulus, a.duration, a.dt, a.t0, a.t0_known, a.n_steps
-    record, record_every, max_spikes, throw = a.record, a.record_every, a.max_spikes, a.throw
-    params, params_ok = check_traced_params(params, throw)
-    use_diffrax = isinstance(stepper, diffrax.AbstractSolver)
-    if not (use_diffrax or isinstance(stepper, AbstractStepper)):
+    prepared = prepare(params, stimulus, duration=duration, dt=dt, y0=y0, record=record,
+                       record_every=record_every, max_spikes=max_spikes, t0=t0, throw=throw,
+                       spike_interpolation=spike_interpolation)
+    stepper, backend = resolve_backend(stepper, backend, prepared)
+    result = _core(prepared.params, prepared.stimulus, prepared.y0, stepper, backend, prepared.problem)
+    return finish(result, prepared)
+
+
+def resolve_backend(stepper, backend, prepared) -> tuple:
+    """``(stepper, backend)`` to run, the backend prepared (`AbstractBackend.prepare`): the one
+    passed, or the automatic choice (`_backends.choose`); `ValueError` saying why where the
+    backend cannot run the simulation (a contradictory stepper included)."""
+    if stepper is not None and not isinstance(stepper, (AbstractStepper, diffrax.AbstractSolver)):
         raise TypeError(
             "stepper must be an AbstractStepper (e.g. ExpEuler()) or a diffrax.AbstractSolver "
             f"(e.g. diffrax.Tsit5()), got {stepper!r}."
         )
-    if spike_interpolation not in SPIKE_INTERPOLATIONS:
-        raise ValueError(
-            f"spike_interpolation must be one of {SPIKE_INTERPOLATIONS}, got {spike_interpolation!r}."
+    if backend is not None and not isinstance(backend, AbstractBackend):
+        raise TypeError(
+            "backend must be an AbstractBackend (e.g. hh_jax.ScanLoop(), hh_jax.FusedCPU(), "
+            f"hh_jax.DiffraxAdapter(diffrax.Tsit5())) or None (automatic), got {backend!r}."
         )
-    checkpoint = as_bool("checkpoint", checkpoint)
-    if not use_diffrax:
-        _check_no_diffrax_options(stepper, stepsize_controller, adjoint, max_steps, population)
-    if max_spikes is None:
-        max_spikes = default_max_spikes(duration)
-    unroll = as_int("unroll", unroll, minimum=1)
-    dtype = a.dtype  # the working dtype: the parameters' and a strongly typed y0's
-    stimulus = stimulus_in_dtype(stimulus, dtype)  # a float32 current never meets a float64 state
-    shape = _population_shape(params, stimulus, y0, 0.0 if t0_known is None else t0_known, dtype)
-    # memory up front: refuse (with the estimate) what cannot fit, before anything is allocated
-    memory = dict(shape=shape, n_steps=n_steps, record=record, record_every=record_every,
-                  max_spikes=max_spikes, dtype=dtype)
-    if not use_diffrax:  # the loop records each crossing's bracket, refined after it
-        memory["spike_interpolation"] = spike_interpolation
-    check_memory(**memory, saved_states=4 if use_diffrax else 0)
-    if y0 is None:  # jitted: one compilation instead of one per eager operation (first call)
-        y0 = default_y0(shape, dtype)
-    else:
-        # The initial state in the working dtype (HHState(V=-65.0, ...) holds weakly typed
-        # scalars, which follow the parameters), so that Python-number and array initial states
-        # share one compilation.
-        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), y0)
-    # t0 and dt enter the compiled programs as 0-d arrays (only n_steps fixes shapes): a new
-    # start time or step reuses the compilation (a closed loop of one-step calls does not
-    # recompile per step).
-    times = dict(t0=jnp.asarray(t0, dtype), dt=jnp.asarray(dt, dtype))
-    grid = dict(duration=n_steps * dt, dt=dt)  # the result's static fields, set outside the jit
-    if use_diffrax:
-        result = _simulate_diffrax(
-            params, stimulus, y0, stepper, stepsize_controller, adjoint, max_steps, population,
-            n_steps=n_steps, dt=dt, t0=t0_known, times=times, dtype=dtype, record=record,
-            record_every=int(record_every), max_spikes=int(max_spikes), shape=shape, throw=throw,
-        )
-        return _finish(result, grid, params_ok)
-    config = _Config(
-        n_steps=n_steps,
-        **times,
-        record=record,
-        record_every=int(record_every),
-        max_spikes=int(max_spikes),
-        shape=shape,
-        unroll=int(unroll),
-        checkpoint=bool(checkpoint),
-        throw=bool(throw),
-        spike_interpolation=spike_interpolation,
-    )
-    if isinstance(stepper, ExpEuler) and stepper.fused is not False:
-        reason = unavailable_reason(stimulus, config, dtype)
-        if reason is None:
-            rows, cols = _table_shape(stimulus, config, dtype)
-            hermite = max_spikes > 0 and spike_interpolation == "hermite"
-            if rows > 1:  # the current tabulated per step (at mid-steps, and at ends for Hermite)
-                check_memory(**memory, table_elements=rows * cols * (2 if hermite else 1))
-            return _finish(_run_fused(params, stimulus, y0, stepper, config), grid, params_ok)
-        if stepper.fused:
-            raise ValueError(f"stepper=ExpEuler(fused=True): the fused kernel cannot run this simulation: {reason}.")
-    return _finish(_run(params, stimulus, y0, stepper, config), grid, params_ok)
+    if stepper is None and not isinstance(backend, DiffraxAdapter):
+        stepper = ExpEuler()
+    if backend is None:
+        backend = choose(stepper, prepared)
+    reason = backend.unavailable_reason(stepper, prepared)
+    if reason is not None:
+        raise ValueError(f"backend {type(backend).__name__} cannot run this simulation: {reason}.")
+    if isinstance(backend, DiffraxAdapter):
+        stepper = None  # the adapter holds the solver
+    return stepper, backend.prepare(stepper, prepared)
 
 
-def _finish(result: SimulationResult, grid: dict, params_ok) -> SimulationResult:
+def finish(result: SimulationResult, prepared) -> SimulationResult:
     """The result with its static `duration`/`dt` set (outside the jit, where they are traced)
     and `finite` False where a traced parameter was invalid (`check_traced_params`)."""
-    if params_ok is not None:
-        grid = dict(grid, finite=result.finite & params_ok)
+    grid = prepared.grid
+    if prepared.params_ok is not None:
+        grid = dict(grid, finite=result.finite & prepared.params_ok)
     return dataclasses.replace(result, **grid)
 
 
-def _simulate_diffrax(params, stimulus, y0, solver, controller, adjoint, max_steps, population, *,
-                      throw, dtype, **grid):
-    controller, adjoint, config = prepare_diffrax(
-        stimulus, controller, adjoint, max_steps, population, dtype, throw=throw, **grid
-    )
-    ts, ys, final, count, buf, ok = run_diffrax(params, stimulus, y0, solver, controller, adjoint, config)
-    return _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok)
-
-
 @eqx.filter_jit
-def _diffrax_result(params, stimulus, config, ts, ys, final, count, buf, ok):
-    traces = _observe_samples(params, stimulus, ys, ts, config.record, config.shape)
-    result = SimulationResult(
-        t=ts, spike_count=count, spike_times=buf, final_state=final, finite=ok & state_is_finite(final),
-        **traces,
-    )
-    return maybe_throw(result, config.throw)
-
-
-def _common_dtype(params: HHParams, y0: HHState, shape):
-    """Parameters and initial state in one dtype (`simulate` gave y0 the working dtype), the
-    state broadcast to the population."""
+def _core(params, stimulus, y0: HHState, stepper, backend: AbstractBackend, problem: Problem) -> SimulationResult:
+    """The one jitted program of every backend: `params` and `y0` in the working dtype and
+    broadcast to the population, the backend's loop, the result (`assemble`). `problem.t0` and
+    `problem.dt` are traced: calls differing only in them (or in parameter values) share one
+    compilation."""
+    shape = problem.shape
     dtype = y0.V.dtype
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
     params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
-    return params, y0, dtype
-
-
-def _scan_arrays(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Config):
-    """The `lax.scan` loop: `params` and `y0` in one dtype, broadcast to ``config.shape``.
-
-    **Returns:** (final `HHState`, spike counts, the `Crossings` record (``[S, N]`` rows, for
-    `refine`), ``{name: [samples, *shape]}`` for the recorded names, sample times).
-    """
-    shape = config.shape
-    dtype = y0.V.dtype
-    args = (params, stimulus)
-    dt = jnp.asarray(config.dt, dtype)
-    t0 = jnp.asarray(config.t0, dtype)
-    S = config.max_spikes
-    N = math.prod(shape)
-    V_th = jnp.broadcast_to(params.V_th, shape)
-    hermite = config.spike_interpolation == "hermite"
-
-    def one_step(carry, _):
-        y, k, count, crossings = carry
-        t = t0 + k.astype(dtype) * dt
-        y_new = stepper.step(t, y, dt, args)
-        crossed = (y.V < V_th) & (y_new.V >= V_th)
-        if S > 0:
-            # Only what `refine` needs, and only in steps where some neuron crossed (the
-            # scatter into the record is a serial O(N) loop on CPU).
-            def record(crossings):
-                ends = (y.V, y_new.V)
-                if hermite:  # dV/dt at both ends, the current at t and t + dt
-                    ends += (derivatives(params, y, injected_current(stimulus, t)).V,
-                             derivatives(params, y_new, injected_current(stimulus, t + dt)).V)
-                return record_brackets(crossings, count, crossed, k, ends)
-
-            crossings = jax.lax.cond(jnp.any(crossed), record, lambda c: c, crossings)
-        count = count + crossed.astype(count.dtype)
-        return (y_new, k + 1, count, crossings), None
-
-    ck_inner = config.checkpoint and not config.record
-
-    def run_steps(carry, n):
-        if n == 0:
-            return carry
-        if n == 1:  # e.g. record_every=1: no inner loop (less to compile)
-            return one_step(carry, None)[0]
-        carry, _ = _scan(one_step, carry, n, checkpoint=ck_inner, unroll=config.unroll)
-        return carry
-
-    def observe_at(y, t):
-        I = stimulus(t) if uses_current(config.record) else None
-        return {name: observe(name, params, y, I, shape) for name in config.record}
-
-    carry = (
-        y0,
-        jnp.asarray(0, jnp.int32),
-        jnp.zeros(shape, jnp.int32),
-        empty_crossings(S, N, dtype, config.spike_interpolation),
-    )
-    k_every = config.record_every
-    n_samples = config.n_steps // k_every
-    remainder = config.n_steps - n_samples * k_every
-    first = observe_at(y0, t0)
-
-    def outer(carry, _):
-        carry = run_steps(carry, k_every)
-        y, k = carry[0], carry[1]
-        return carry, observe_at(y, t0 + k.astype(dtype) * dt)
-
-    if config.record:
-        carry, traces = _scan(outer, carry, n_samples, checkpoint=config.checkpoint, unroll=1)
-        traces = {k: jnp.concatenate([first[k][None], v], axis=0) for k, v in traces.items()}
-    else:
-        carry = run_steps(carry, n_samples * k_every)
-        traces = {}
-    carry = run_steps(carry, remainder)
-    y, _, count, crossings = carry
-    if config.record:
-        t = sample_times(t0, dt, n_samples * k_every, k_every, dtype)
-    else:  # nothing recorded: no sample times either (an O(steps) array otherwise)
-        t = jnp.zeros((0,), dtype)
-    return y, count, crossings, traces, t
-
-
-def _spike_times(params, crossings, config: _Config, dtype):
-    """The loop's `Crossings` refined into spike times, ``[S, *shape]`` (ms, +inf padded)."""
-    shape = config.shape
-    V_th = jnp.broadcast_to(params.V_th, shape).reshape(-1)
-    times = refine(crossings, t0=jnp.asarray(config.t0, dtype), dt=jnp.asarray(config.dt, dtype),
-                   V_th=V_th, interpolation=config.spike_interpolation)
-    return times.reshape((config.max_spikes,) + shape)
-
-
-@eqx.filter_jit
-def _run(params, stimulus, y0: HHState, stepper: AbstractStepper, config: _Config) -> SimulationResult:
-    params, y0, dtype = _common_dtype(params, y0, config.shape)
-    y, count, crossings, traces, t = _scan_arrays(params, stimulus, y0, stepper, config)
-    result = SimulationResult(
-        t=t,
-        spike_count=count,
-        spike_times=_spike_times(params, crossings, config, dtype),
-        final_state=y,
-        finite=state_is_finite(y),
-        **traces,
-    )
-    return maybe_throw(result, config.throw)  # inside the jit: no eager compilation of the check
-
-
-@eqx.filter_custom_jvp
-def _fused_core(params, stimulus, y0, t0, dt, *, stepper, config):
-    # t0, dt: positional (differentiable) primals; `config` arrives without them.
-    config = dataclasses.replace(config, t0=t0, dt=dt)
-    return fused_arrays(params, stimulus, y0, config=config, staggered=stepper.staggered,
-                        states=state_names(config.record))
-
-
-@_fused_core.def_jvp
-def _fused_core_jvp(primals, tangents, *, stepper, config):
-    # The derivatives of the lax.scan loop (same mathematics; its primal replaces the kernel's).
-    names = state_names(config.record)
-    scan_config = dataclasses.replace(config, record=tuple(names), throw=False)
-
-    def scan_arrays(params, stimulus, y0, t0, dt):
-        y, count, crossings, traces, _ = _scan_arrays(
-            params, stimulus, y0, stepper, dataclasses.replace(scan_config, t0=t0, dt=dt))
-        return y, count, crossings, traces
-
-    return eqx.filter_jvp(scan_arrays, primals, tangents)
-
-
-@eqx.filter_jit
-def _run_fused(params, stimulus, y0: HHState, stepper: ExpEuler, config: _Config) -> SimulationResult:
-    """`_run` for `ExpEuler` with the whole time loop in the fused CPU kernel (`_fused.py`)."""
-    shape = config.shape
-    params, y0, dtype = _common_dtype(params, y0, shape)
-    final, count, crossings, states = _fused_core(
-        params, stimulus, y0, jnp.asarray(config.t0, dtype), jnp.asarray(config.dt, dtype),
-        stepper=stepper, config=dataclasses.replace(config, t0=None, dt=None),
-    )
-    traces = {}
-    if config.record:
-        t = sample_times(config.t0, config.dt, config.n_steps, config.record_every, dtype)
-        zeros = jnp.zeros((t.shape[0],) + shape, dtype)
-        ys = HHState(*(states.get(v, zeros) for v in "Vmhn"))
-        traces = _observe_samples(params, stimulus, ys, t, config.record, shape)
-    else:
-        t = jnp.zeros((0,), dtype)
-    result = SimulationResult(
-        t=t, spike_count=count, spike_times=_spike_times(params, crossings, config, dtype), final_state=final,
-        finite=state_is_finite(final),
-        **traces,
-    )
-    return maybe_throw(result, config.throw)
+    out = backend.run(params, stimulus, y0, stepper, problem)
+    return assemble(params, out.final, out.spike_count, out.spikes, out.traces, out.t, problem, out.ok)

@@ -58,33 +58,23 @@ class ExpEuler(AbstractStepper):
 
     Both are unconditionally stable and keep the gates in [0, 1].
 
-    On the CPU, `simulate` runs this stepper's whole time loop in a fused, vectorised,
-    multi-threaded C++ kernel (an XLA FFI call, built once per machine with the system C++
-    compiler; see docs/performance.md) when the stimulus can be tabulated: a constant, a
-    population-wide waveform, or a per-neuron one of at most 2²⁵ steps × neurons. It computes
-    the same mathematics as :meth:`step` (results agree to rounding); its derivatives are those
-    of the `lax.scan` loop. Elsewhere (GPU, other stimuli, no compiler) `simulate` runs the
-    `lax.scan` loop.
+    On the CPU, `simulate` runs this stepper's whole time loop in the fused C++ kernel (the
+    `FusedCPU` backend) when the stimulus can be tabulated; elsewhere in the `lax.scan` loop
+    (`ScanLoop`). Pass ``backend=`` to choose.
 
     **Arguments:**
 
     - `staggered`: bool, default True.
-    - `fused`: None (default: the fused kernel where it applies), True (require it:
-      `simulate` raises `ValueError` saying why where it cannot run) or False (always the
-      `lax.scan` loop).
 
     **Example:** ``simulate(p, 10.0, duration=100.0, dt=0.025, stepper=ExpEuler())``.
     """
 
     staggered: bool = eqx.field(default=True, static=True)
-    fused: bool | None = eqx.field(default=None, static=True)
     order: ClassVar[int] = 1
 
     def __check_init__(self):
         if not isinstance(self.staggered, bool):
             raise TypeError(f"ExpEuler.staggered must be a bool, got {self.staggered!r}.")
-        if self.fused is not None and not isinstance(self.fused, bool):
-            raise TypeError(f"ExpEuler.fused must be None, True or False, got {self.fused!r}.")
 
     def step(self, t, y: HHState, dt, args) -> HHState:
         params, stimulus = unpack_args("ExpEuler.step", args)

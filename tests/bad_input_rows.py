@@ -255,7 +255,7 @@ RUN_ROWS = [
     ("simulate_sharded", "dt <= 0", lambda: _SHARDED(dt=0.0), ValueError, r"dt must be a positive finite number \(ms\), got 0\.0"),
     ("simulate_sharded", "non-finite t0", lambda: _SHARDED(t0="a"), ValueError, r"t0 must be a finite number \(ms\), got 'a'"),
     ("simulate_sharded", "y0 not an HHState", lambda: _SHARDED(y0=(-65.0, 0.1, 0.6, 0.3)), TypeError, r"y0 must be an HHState, got tuple"),
-    ("simulate_sharded", "stimulus shape does not broadcast with params", lambda: hh_jax.simulate_sharded(P(gNa=np.ones(2)), np.ones(3), duration=1.0, dt=0.01), ValueError, r"population shapes do not broadcast: \[\(2,\), \(3,\)\]"),
+    ("simulate_sharded", "stimulus shape does not broadcast with params", lambda: hh_jax.simulate_sharded(P(gNa=np.ones(2)), np.ones(3), duration=1.0, dt=0.01), ValueError, r"population shapes do not broadcast: params \(2,\), stimulus \(3,\)"),
     ("simulate_sharded", "unknown keyword option", lambda: _SHARDED(recrod=("V",)), TypeError, r"unexpected keyword argument 'recrod'"),
     ("use_cpu_devices", "n < 1", lambda: hh_jax.use_cpu_devices(0), ValueError, r"n must be an integer >= 1, got 0"),
     ("use_cpu_devices", "n not an int", lambda: hh_jax.use_cpu_devices(2.0), ValueError, r"n must be an integer >= 1, got 2\.0"),

@@ -131,7 +131,7 @@ def precision(request):
 def backend(request):
     """Run the test once per `ExpEuler` backend: ``"kernel"`` (the fused CPU kernel, the CPU
     default) and ``"scan"`` (the `lax.scan` loop: GPUs, and wherever the kernel does not apply).
-    Yields the name; ``backends.exp_euler(backend)`` is the stepper pinned to it."""
+    Yields the name; ``backends.loop(backend)`` are the simulate keywords pinned to it."""
     from backends import kernel_available
 
     if request.param == "kernel" and not kernel_available():

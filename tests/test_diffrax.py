@@ -18,8 +18,8 @@ def _spikes(r):
 def test_tsit5_reproduces_reference():
     ref = reference_spikes("hh1952", 10.0)
     r = hh_jax.simulate(
-        hh_jax.HHParams.hh1952(), 10.0, duration=200.0, dt=0.1, stepper=diffrax.Tsit5(),
-        stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8), record=(),
+        hh_jax.HHParams.hh1952(), 10.0, duration=200.0, dt=0.1, record=(),
+        backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8)),
     )
     got = _spikes(r)
     assert len(got) == len(ref) == int(r.spike_count)
@@ -35,8 +35,8 @@ def test_short_pulse_is_not_stepped_over(solver):
     # times an adaptive solver at rest takes steps of several ms and never sees the pulse.
     stim = hh_jax.PulseTrain([13.37], widths=0.5, amplitudes=40.0)
     r = hh_jax.simulate(
-        hh_jax.HHParams.hh1952(), stim, duration=25.0, dt=0.5, stepper=solver,
-        stepsize_controller=diffrax.PIDController(rtol=1e-3, atol=1e-3), record=(),
+        hh_jax.HHParams.hh1952(), stim, duration=25.0, dt=0.5, record=(),
+        backend=hh_jax.DiffraxAdapter(solver, stepsize_controller=diffrax.PIDController(rtol=1e-3, atol=1e-3)),
     )
     t = _spikes(r)
     assert int(r.spike_count) == 1
@@ -49,7 +49,7 @@ def _loss(adjoint, dt=0.02):
     def loss(gNa, amp):
         r = hh_jax.simulate(
             hh_jax.HHParams.hh1952(gNa=gNa), hh_jax.Constant(amp), duration=5.0, dt=dt,
-            stepper=diffrax.Tsit5(), adjoint=adjoint, record=("V",),
+            backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), adjoint=adjoint), record=("V",),
         )
         return jnp.mean(r.V)
 
@@ -75,11 +75,11 @@ def test_adjoint_gradients_match_fd(adjoint, rtol):
 
 def test_population_modes_agree_and_record():
     p = hh_jax.HHParams.hh1952(gNa=jnp.array([110.0, 120.0, 130.0]))
-    kw = dict(duration=15.0, dt=0.05, stepper=diffrax.Tsit5(),
-              stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8),
-              record=("V", "INa", "I"), record_every=4)
-    a = hh_jax.simulate(p, 10.0, population="vmap", **kw)
-    b = hh_jax.simulate(p, 10.0, population="batched", **kw)
+    kw = dict(duration=15.0, dt=0.05, record=("V", "INa", "I"), record_every=4)
+    adapter = lambda population: hh_jax.DiffraxAdapter(  # noqa: E731
+        diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8), population=population)
+    a = hh_jax.simulate(p, 10.0, backend=adapter("vmap"), **kw)
+    b = hh_jax.simulate(p, 10.0, backend=adapter("batched"), **kw)
     s = hh_jax.simulate(p, 10.0, duration=15.0, dt=0.05, record=("V", "INa", "I"), record_every=4)
     assert a.V.shape == b.V.shape == s.V.shape == (76, 3)
     np.testing.assert_allclose(a.t, s.t)
@@ -94,18 +94,18 @@ def test_population_modes_agree_and_record():
 def test_bad_options_name_the_argument():
     p = hh_jax.HHParams()
     with pytest.raises(ValueError, match="population"):
-        hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, stepper=diffrax.Tsit5(), population="x")
+        hh_jax.DiffraxAdapter(diffrax.Tsit5(), population="x")
     with pytest.raises(TypeError, match="stepsize_controller"):
-        hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, stepper=diffrax.Tsit5(), stepsize_controller=1)
+        hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller=1)
     with pytest.raises(ValueError, match="max_steps"):
-        hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, stepper=diffrax.Tsit5(), max_steps=0)
+        hh_jax.DiffraxAdapter(diffrax.Tsit5(), max_steps=0)
     with pytest.raises(ValueError, match="implicit"):
         hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, stepper=diffrax.Kvaerno5())
     with pytest.raises(ValueError, match="spike_interpolation"):
         hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, spike_interpolation="cubic")
     sampled = hh_jax.Sampled(jnp.zeros((11, 2)), dt=0.1)
     with pytest.raises(ValueError, match="population='vmap'"):
-        hh_jax.simulate(p, sampled, duration=1.0, dt=0.1, stepper=diffrax.Tsit5(), population="vmap")
+        hh_jax.simulate(p, sampled, duration=1.0, dt=0.1, backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), population="vmap"))
 
 
 def test_implicit_solver_takes_the_controllers_tolerances_without_private_diffrax():

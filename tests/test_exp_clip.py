@@ -31,7 +31,8 @@ def _one_step(staggered, fused, dt, dtype=jnp.float64):
                         n=jnp.full(n, 0.4, dtype))
     p = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), HHParams())
     return hh_jax.simulate(p, jnp.asarray(0.0, dtype), duration=dt, dt=dt, y0=y0, record=(), throw=False,
-                           stepper=hh_jax.ExpEuler(staggered=staggered, fused=fused)).final_state
+                           stepper=hh_jax.ExpEuler(staggered=staggered),
+                           backend=hh_jax.FusedCPU() if fused else hh_jax.ScanLoop()).final_state
 
 
 @pytest.mark.parametrize("staggered", [True, False])
@@ -58,5 +59,5 @@ def test_the_kernel_gets_the_bound_from_python():
     header = _model.cpp_header()
     found = re.findall(r"EXP_CLIP = ([-+0-9.e]+);", header)
     assert found == [repr(_rates.EXP_CLIP)] and _rates.EXP_CLIP == _model.EXP_CLIP
-    run = lambda a: hh_jax.simulate(HHParams(), a, duration=0.1, dt=0.01, stepper=hh_jax.ExpEuler(fused=True)).V
+    run = lambda a: hh_jax.simulate(HHParams(), a, duration=0.1, dt=0.01, backend=hh_jax.FusedCPU()).V
     assert "exp_clip" not in jax.jit(run).lower(jnp.asarray(1.0)).as_text()

@@ -83,8 +83,8 @@ def test_checkpointed_gradient_equals_plain():
     truth, stim, _, V = _data()
     space = hf.ParamSpace(truth, ("gNa", "gK"))
     u0 = space.to_unconstrained(truth.replace(gNa=110.0, gK=39.0))
-    g = [jax.grad(lambda u: hf.TraceObjective(stim, V, dt=0.025, checkpoint=c)(space.to_params(u)))(u0)
-         for c in (False, True)]
+    g = [jax.grad(lambda u: hf.TraceObjective(stim, V, dt=0.025, backend=b)(space.to_params(u)))(u0)
+         for b in (None, hh_jax.ScanLoop(checkpoint=True))]
     np.testing.assert_allclose(g[0], g[1], rtol=1e-10)
 
 

@@ -20,12 +20,12 @@ from hh_jax._fused import kernel_path, unavailable_reason
 
 pytestmark = pytest.mark.skipif(kernel_path() is None, reason="no C++ compiler: no fused kernel")
 
-FUSED, SCAN = hh_jax.ExpEuler(fused=True), hh_jax.ExpEuler(fused=False)
+FUSED, SCAN = hh_jax.FusedCPU(), hh_jax.ScanLoop()
 
 
 def _both(params, stimulus, **kw):
-    return (hh_jax.simulate(params, stimulus, stepper=FUSED, **kw),
-            hh_jax.simulate(params, stimulus, stepper=SCAN, **kw))
+    return (hh_jax.simulate(params, stimulus, backend=FUSED, **kw),
+            hh_jax.simulate(params, stimulus, backend=SCAN, **kw))
 
 
 def _close(a, b, *, rtol=1e-9, atol=1e-9):
@@ -84,8 +84,8 @@ def test_fused_spike_times_equal_scan(interp):
 
 def test_fused_simultaneous_variant_equals_scan():
     kw = dict(duration=30.0, dt=0.02, record=("V", "n"), record_every=7)
-    f = hh_jax.simulate(HHParams(), 10.0, stepper=hh_jax.ExpEuler(staggered=False, fused=True), **kw)
-    s = hh_jax.simulate(HHParams(), 10.0, stepper=hh_jax.ExpEuler(staggered=False, fused=False), **kw)
+    f = hh_jax.simulate(HHParams(), 10.0, stepper=hh_jax.ExpEuler(staggered=False), backend=hh_jax.FusedCPU(), **kw)
+    s = hh_jax.simulate(HHParams(), 10.0, stepper=hh_jax.ExpEuler(staggered=False), backend=hh_jax.ScanLoop(), **kw)
     _same_result(f, s, ("V", "n"))
     g = hh_jax.simulate(HHParams(), 10.0, **kw)  # staggered: a different scheme
     assert float(jnp.max(jnp.abs(g.V - f.V))) > 1e-3
@@ -111,7 +111,7 @@ def test_a_neurons_result_does_not_depend_on_its_position():
 
 def test_fused_under_vmap_equals_a_loop():
     gNa = jnp.array([90.0, 120.0, 150.0])
-    run = lambda g: hh_jax.simulate(HHParams(gNa=g), 10.0, duration=20.0, dt=0.01, record=("V",), stepper=FUSED)
+    run = lambda g: hh_jax.simulate(HHParams(gNa=g), 10.0, duration=20.0, dt=0.01, record=("V",), backend=FUSED)
     batched = jax.vmap(run)(gNa)
     for i, g in enumerate(gNa):
         one = run(g)
@@ -120,9 +120,9 @@ def test_fused_under_vmap_equals_a_loop():
 
 
 def test_fused_gradients_are_those_of_the_scan_loop():
-    def loss(gNa, gK, stepper):
+    def loss(gNa, gK, backend):
         r = hh_jax.simulate(HHParams(gNa=gNa, gK=gK), hh_jax.Step(10.0, onset=2.0, offset=28.0), duration=30.0, dt=0.01,
-                            record=("V",), stepper=stepper)
+                            record=("V",), backend=backend)
         return jnp.mean(r.V**2) + r.spike_times[0] + r.spike_times[1]
 
     x = (jnp.asarray(120.0), jnp.asarray(36.0))
@@ -141,7 +141,7 @@ def test_fused_nan_is_caught_like_the_scan_loop():
     @eqx.filter_jit
     def run(values, throw):  # built inside jit: the NaN sample is not checked in Python
         return hh_jax.simulate(HHParams(), hh_jax.Sampled(values, dt=0.01), duration=1.0, dt=0.01,
-                               stepper=FUSED, throw=throw)
+                               backend=FUSED, throw=throw)
 
     values = jnp.full(100, 5.0).at[50].set(jnp.nan)
     with pytest.raises(Exception, match="the state became NaN/Inf"):
@@ -153,14 +153,13 @@ def test_fused_nan_is_caught_like_the_scan_loop():
 
 
 def test_fused_is_used_by_default_and_compiles_once():
-    assert hh_jax.ExpEuler().fused is None
+    def spikes(params, amplitude, stepper, backend=None):
+        return hh_jax.simulate(params, hh_jax.Constant(amplitude), duration=20.0, dt=0.02, stepper=stepper,
+                               backend=backend).spike_count
 
-    def spikes(params, amplitude, stepper):
-        return hh_jax.simulate(params, hh_jax.Constant(amplitude), duration=20.0, dt=0.02, stepper=stepper).spike_count
-
-    lowered = lambda stepper: jax.jit(spikes, static_argnums=2).lower(HHParams(), jnp.asarray(10.0), stepper).as_text()
+    lowered = lambda *a: jax.jit(spikes, static_argnums=(2, 3)).lower(HHParams(), jnp.asarray(10.0), *a).as_text()
     assert "hh_jax_expeuler_f64" in lowered(hh_jax.ExpEuler())
-    assert "hh_jax_expeuler" not in lowered(SCAN)
+    assert "hh_jax_expeuler" not in lowered(hh_jax.ExpEuler(), SCAN)
     assert "hh_jax_expeuler" not in lowered(hh_jax.RK4())
 
     guarded = eqx.filter_jit(eqx.debug.assert_max_traces(spikes, max_traces=1))
@@ -171,22 +170,22 @@ def test_fused_is_used_by_default_and_compiles_once():
 def test_unavailable_reasons_and_the_fallback(monkeypatch):
     from hh_jax import _fused
 
-    config = type("C", (), dict(shape=(10**5,), n_steps=10**4))
+    grid = ((10**5,), 10**4)  # population shape, steps
     noise = hh_jax.WhiteNoise(jax.random.key(0), sigma=1.0, dt=0.01, shape=(10**5,))
-    assert "exceeds" in unavailable_reason(noise, config, jnp.float64)
-    assert "float16" in unavailable_reason(hh_jax.Constant(1.0), config, jnp.float16)
-    assert unavailable_reason(hh_jax.Constant(jnp.ones(10**5)), config, jnp.float32) is None
+    assert "exceeds" in unavailable_reason(noise, *grid, jnp.float64)
+    assert "float16" in unavailable_reason(hh_jax.Constant(1.0), *grid, jnp.float16)
+    assert unavailable_reason(hh_jax.Constant(jnp.ones(10**5)), *grid, jnp.float32) is None
     p16 = HHParams(gNa=jnp.full((3,), 120.0, jnp.float16))
     with pytest.raises(ValueError, match="float16"):
-        hh_jax.simulate(p16, 10.0, duration=5.0, dt=0.01, stepper=FUSED)
-    # Where the kernel cannot run, fused=None (the default) runs the lax.scan loop: the same
-    # result as fused=False, bit for bit.
+        hh_jax.simulate(p16, 10.0, duration=5.0, dt=0.01, backend=FUSED)
+    # Where the kernel cannot run, the automatic choice (backend=None) runs the lax.scan loop:
+    # the same result as backend=ScanLoop(), bit for bit.
     monkeypatch.setattr(_fused, "MAX_TABLE", 0)
     stim = hh_jax.Step(10.0, onset=2.0)
     with pytest.raises(ValueError, match="exceeds 0 elements"):
-        hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01, stepper=FUSED)
+        hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01, backend=FUSED)
     auto = hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01)
-    scan = hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01, stepper=SCAN)
+    scan = hh_jax.simulate(HHParams(), stim, duration=20.0, dt=0.01, backend=SCAN)
     np.testing.assert_array_equal(np.asarray(auto.V), np.asarray(scan.V))
     np.testing.assert_array_equal(np.asarray(auto.spike_times), np.asarray(scan.spike_times))
 
@@ -201,7 +200,7 @@ def test_a_neurons_result_does_not_depend_on_the_number_of_threads(monkeypatch, 
 
     currents = jnp.linspace(0.0, 30.0, 301)
     run = lambda: hh_jax.simulate(HHParams(), currents, duration=20.0, dt=0.01, record=("V", "n"),
-                                  stepper=FUSED)
+                                  backend=FUSED)
     ref = run()
     calls = []
     monkeypatch.setattr(_fused, "_threads", lambda: calls.append(threads) or threads)

@@ -171,8 +171,8 @@ def test_fused_kernel_equals_scan_loop(name):
         stim = sc.stimulus(rng, sc.shape, scale, sc.t0, sc.dt, sc.n_steps)
         kw = dict(duration=sc.n_steps * sc.dt, dt=sc.dt, y0=y0, record=sc.record, record_every=sc.record_every,
                   max_spikes=sc.max_spikes, spike_interpolation=sc.interp, t0=sc.t0)
-        f = hh_jax.simulate(params, stim, stepper=hh_jax.ExpEuler(staggered=sc.staggered, fused=True), **kw)
-        s = hh_jax.simulate(params, stim, stepper=hh_jax.ExpEuler(staggered=sc.staggered, fused=False), **kw)
+        f = hh_jax.simulate(params, stim, stepper=hh_jax.ExpEuler(staggered=sc.staggered), backend=hh_jax.FusedCPU(), **kw)
+        s = hh_jax.simulate(params, stim, stepper=hh_jax.ExpEuler(staggered=sc.staggered), backend=hh_jax.ScanLoop(), **kw)
         np.testing.assert_array_equal(np.asarray(f.spike_count), np.asarray(s.spike_count))
         assert f.spike_times.shape == s.spike_times.shape
         _close("spike_times", f.spike_times, s.spike_times)

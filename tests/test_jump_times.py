@@ -11,7 +11,7 @@ import hh_jax
 # Short strong pulses: at rest an adaptive solver takes steps of several ms and steps over a
 # 0.2 ms pulse unless the edge is a jump time (without the late edges: 1 spike of 4).
 PULSES = hh_jax.Square(200.0, frequency=10.0, duty=0.002)  # 0.2 ms every 100 ms
-SOLVER = dict(stepper=diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6))
+SOLVER = dict(backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6)))
 
 
 def test_square_edges_late_in_a_run_are_jump_times():

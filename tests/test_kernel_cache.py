@@ -109,7 +109,7 @@ def _built(tmp_path):
 
 @pytest.fixture(scope="module")
 def scan():
-    return hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=5.0, dt=0.01, stepper=hh_jax.ExpEuler(fused=False))
+    return hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=5.0, dt=0.01, backend=hh_jax.ScanLoop())
 
 
 def _runs_the_scan_loop(scan):
@@ -131,15 +131,11 @@ def _falls_back(pattern, scan):
         lib, reason = library()
         assert lib is None and kernel_path() is None
         _runs_the_scan_loop(scan)
-        assert _fused.unavailable_reason(hh_jax.Constant(1.0), _Config, np.float64) == reason
+        assert _fused.unavailable_reason(hh_jax.Constant(1.0), (3,), 10, np.float64) == reason
     ours = [str(w.message) for w in caught if "kernel" in str(w.message)]
     assert len(ours) == 1, ours
     assert re.search(pattern, ours[0]) and re.search(pattern, reason), (ours, reason)
     assert "lax.scan" in ours[0]
-
-
-class _Config:
-    shape, n_steps = (3,), 10
 
 
 def _mapped_inodes() -> set[int]:
@@ -268,7 +264,7 @@ def test_a_library_without_the_kernels_symbols_falls_back_once(env, scan, monkey
         warnings.simplefilter("error")
         _runs_the_scan_loop(scan)  # neither raises nor warns again
     with pytest.raises(ValueError, match="lacks the kernel's symbols"):
-        hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=1.0, dt=0.01, stepper=hh_jax.ExpEuler(fused=True))
+        hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=1.0, dt=0.01, backend=hh_jax.FusedCPU())
 
 
 def test_a_cached_path_that_is_no_regular_file_falls_back(env, scan):

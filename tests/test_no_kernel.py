@@ -25,7 +25,7 @@ _SCRIPT = textwrap.dedent(
     import numpy as np
     import hh_jax
     from hh_jax._fused import kernel_path
-    from backends import exp_euler
+    from backends import loop
     from helpers import central_fd, reference_spikes
 
     assert kernel_path() is None, kernel_path()
@@ -40,12 +40,12 @@ _SCRIPT = textwrap.dedent(
 
     # the same as pinning the scan loop, bit for bit
     s = hh_jax.simulate(hh_jax.HHParams.hh1952(), 10.0, duration=100.0, dt=0.01, record=("V",),
-                        stepper=exp_euler("scan"))
+                        **loop("scan"))
     np.testing.assert_array_equal(np.asarray(r.V), np.asarray(s.V))
 
     # asking for the kernel says why it cannot run
     try:
-        hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=1.0, dt=0.01, stepper=exp_euler("kernel"))
+        hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=1.0, dt=0.01, **loop("kernel"))
     except ValueError as e:
         assert "no C++ compiler" in str(e), e
     else:

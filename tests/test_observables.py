@@ -25,9 +25,9 @@ NAMES = tuple(OBSERVABLES)
 P = hh_jax.HHParams(gNa=jnp.array([120.0, 100.0]))
 STIM = hh_jax.Step(jnp.array([10.0, 15.0]), onset=2.0)
 BACKENDS = {
-    "scan": hh_jax.ExpEuler(fused=False),
+    "scan": hh_jax.ScanLoop(),
     "kernel": pytest.param(
-        hh_jax.ExpEuler(fused=True),
+        hh_jax.FusedCPU(),
         marks=pytest.mark.skipif(kernel_path() is None, reason="no C++ compiler: no fused kernel"),
     ),
 }
@@ -36,9 +36,9 @@ BACKENDS = {
 @pytest.fixture(scope="module")
 def runs():
     kw = dict(duration=10.0, dt=0.01, record=NAMES, record_every=5)
-    out = {"scan": hh_jax.simulate(P, STIM, stepper=hh_jax.ExpEuler(fused=False), **kw)}
+    out = {"scan": hh_jax.simulate(P, STIM, backend=hh_jax.ScanLoop(), **kw)}
     if kernel_path() is not None:
-        out["kernel"] = hh_jax.simulate(P, STIM, stepper=hh_jax.ExpEuler(fused=True), **kw)
+        out["kernel"] = hh_jax.simulate(P, STIM, backend=hh_jax.FusedCPU(), **kw)
     return out
 
 
@@ -74,7 +74,7 @@ def test_every_name_is_recorded_and_computed_by_its_row(runs, backend):
 def test_each_name_alone_through_the_kernel(runs, name):
     # the kernel keeps only the state variables the table says `name` needs
     kw = dict(duration=10.0, dt=0.01, record=(name,), record_every=5)
-    k = hh_jax.simulate(P, STIM, stepper=hh_jax.ExpEuler(fused=True), **kw)
+    k = hh_jax.simulate(P, STIM, backend=hh_jax.FusedCPU(), **kw)
     assert all(getattr(k, other) is None for other in NAMES if other != name)
     np.testing.assert_allclose(k.trace(name), runs["scan"].trace(name), rtol=1e-9, atol=1e-9)
 
@@ -105,7 +105,8 @@ def test_plot_traces_rejects_unknown_names_and_mixed_units(runs):
     plt.close("all")
 
 
-@pytest.mark.parametrize("stepper", [hh_jax.ExpEuler(fused=False), hh_jax.ExpEuler(fused=True), hh_jax.RK4()])
-def test_unknown_name_raises_naming_record(stepper):
+@pytest.mark.parametrize("kw", [dict(backend=hh_jax.ScanLoop()), dict(backend=hh_jax.FusedCPU()),
+                                dict(stepper=hh_jax.RK4())])
+def test_unknown_name_raises_naming_record(kw):
     with pytest.raises(ValueError, match="record"):
-        hh_jax.simulate(P, STIM, duration=1.0, dt=0.01, record=("V", "ICa"), stepper=stepper)
+        hh_jax.simulate(P, STIM, duration=1.0, dt=0.01, record=("V", "ICa"), **kw)

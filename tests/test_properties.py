@@ -67,7 +67,8 @@ STEPPER_ROWS = [
     ("diffrax_tsit5_pid", diffrax.Tsit5(), 0.1, "physio"),
 ]
 SOLVER_OPTIONS = {
-    "diffrax_tsit5_pid": dict(stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8)),
+    "diffrax_tsit5_pid": dict(backend=hh_jax.DiffraxAdapter(
+        diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8))),
 }
 # Gates in [0, 1]: exactly for the schemes that relax each gate by the exact solution with frozen
 # rates (a convex combination of the gate and x∞ ∈ [0, 1]); ExpRK4's φ-function combination has

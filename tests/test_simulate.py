@@ -11,13 +11,13 @@ import pytest
 
 import hh_jax
 from hh_jax import HHParams
-from backends import exp_euler
+from backends import loop
 from helpers import central_fd
 
 
 def test_result_shapes_and_time_axis(backend):
     r = hh_jax.simulate(HHParams(gNa=jnp.full((2, 3), 120.0)), 10.0, duration=10.0, dt=0.1, record=("V", "m"),
-                        stepper=exp_euler(backend))
+                        **loop(backend))
     assert r.t.shape == (101,) and r.V.shape == (101, 2, 3) and r.m.shape == (101, 2, 3)
     np.testing.assert_allclose(r.t, np.arange(101) * 0.1, atol=1e-12)
     assert r.h is None and r.spike_count.shape == (2, 3)
@@ -26,7 +26,7 @@ def test_result_shapes_and_time_axis(backend):
 
 
 def test_record_every_decimates_inside_the_scan(backend):
-    p, kw = HHParams(), dict(stepper=exp_euler(backend))
+    p, kw = HHParams(), loop(backend)
     full = hh_jax.simulate(p, 10.0, duration=20.0, dt=0.01, record=("V", "n"), **kw)
     dec = hh_jax.simulate(p, 10.0, duration=20.0, dt=0.01, record=("V", "n"), record_every=7, **kw)
     n = 2000 // 7
@@ -44,7 +44,7 @@ def test_record_every_decimates_inside_the_scan(backend):
 def test_recorded_currents_and_conductances_are_consistent(backend):
     p = HHParams.hh1952()
     stim = hh_jax.Step(10.0, onset=2.0)
-    r = hh_jax.simulate(p, stim, duration=20.0, dt=0.01, record=hh_jax.RECORDABLE, stepper=exp_euler(backend))
+    r = hh_jax.simulate(p, stim, duration=20.0, dt=0.01, record=hh_jax.RECORDABLE, **loop(backend))
     y = hh_jax.HHState(r.V, r.m, r.h, r.n)
     c = hh_jax.currents(p, y)
     g = hh_jax.conductances(p, y)
@@ -58,7 +58,7 @@ def test_recorded_currents_and_conductances_are_consistent(backend):
 def test_spike_detection_linear_interpolation_and_tables(backend):  # the Hermite default: test_spike_times.py
     p = HHParams()
     r = hh_jax.simulate(p, jnp.array([0.0, 10.0, 20.0]), duration=100.0, dt=0.01, spike_interpolation="linear",
-                        stepper=exp_euler(backend))
+                        **loop(backend))
     V = np.asarray(r.V)
     t = np.asarray(r.t)
     for i in range(3):
@@ -75,7 +75,7 @@ def test_spike_detection_linear_interpolation_and_tables(backend):  # the Hermit
 
 
 def test_max_spikes_truncates_times_not_counts(backend):
-    kw = dict(duration=100.0, dt=0.01, record=(), stepper=exp_euler(backend))
+    kw = dict(duration=100.0, dt=0.01, record=(), **loop(backend))
     r = hh_jax.simulate(HHParams(), 10.0, max_spikes=3, **kw)
     full = hh_jax.simulate(HHParams(), 10.0, **kw)
     assert int(r.spike_count) == int(full.spike_count) > 3
@@ -88,7 +88,7 @@ def test_max_spikes_truncates_times_not_counts(backend):
 def test_neuron_alone_equals_neuron_in_population(backend):
     gNa = jnp.linspace(90.0, 150.0, 7)
     I = jnp.linspace(2.0, 20.0, 7)
-    kw = dict(duration=50.0, dt=0.02, stepper=exp_euler(backend))
+    kw = dict(duration=50.0, dt=0.02, **loop(backend))
     pop = hh_jax.simulate(HHParams(gNa=gNa), I, **kw)
     for i in (0, 3, 6):
         one = hh_jax.simulate(HHParams(gNa=gNa[i]), I[i], **kw)
@@ -99,8 +99,8 @@ def test_neuron_alone_equals_neuron_in_population(backend):
 
 def test_vmap_over_parameter_sets_equals_loop(backend):
     gK = jnp.array([30.0, 36.0, 42.0])
-    stepper = exp_euler(backend)
-    run = lambda g: hh_jax.simulate(HHParams(gK=g), 10.0, duration=50.0, dt=0.02, stepper=stepper).spike_times
+    kw = loop(backend)
+    run = lambda g: hh_jax.simulate(HHParams(gK=g), 10.0, duration=50.0, dt=0.02, **kw).spike_times
     batched = jax.vmap(run)(gK)
     for i in range(3):
         np.testing.assert_allclose(batched[i], run(gK[i]), rtol=1e-13)
@@ -172,7 +172,7 @@ def test_nan_is_never_silent():
 
 def test_noise_and_sampled_stimuli_with_matching_grid(backend):
     key = jax.random.key(3)
-    kw = dict(duration=50.0, dt=0.01, stepper=exp_euler(backend))
+    kw = dict(duration=50.0, dt=0.01, **loop(backend))
     w = hh_jax.WhiteNoise(key, sigma=3.0, dt=0.01, shape=2) + hh_jax.Constant(8.0)
     a = hh_jax.simulate(HHParams(), w, **kw)
     b = hh_jax.simulate(HHParams(), w, **kw)

@@ -9,13 +9,13 @@ from scipy.integrate import solve_ivp
 
 import hh_jax
 from hh_jax import HHParams
-from backends import exp_euler
+from backends import loop
 from helpers import PRESETS, reference_spikes, rhs, steady_gates
 
 
-def spikes(preset, I, dt, stepper, duration=200.0):
+def spikes(preset, I, dt, stepper, duration=200.0, **kw):
     r = hh_jax.simulate(
-        HHParams.from_preset(preset), I, duration=duration, dt=dt, stepper=stepper, record=(), throw=False
+        HHParams.from_preset(preset), I, duration=duration, dt=dt, stepper=stepper, record=(), throw=False, **kw
     )
     return np.asarray(r.spike_times)[: int(r.spike_count)]
 
@@ -24,7 +24,7 @@ def spikes(preset, I, dt, stepper, duration=200.0):
 @pytest.mark.parametrize("I", [5.0, 10.0, 20.0])
 def test_default_stepper_places_every_spike_within_0p02ms(preset, I, backend):
     ref = reference_spikes(preset, I)
-    got = spikes(preset, I, 0.01, exp_euler(backend))
+    got = spikes(preset, I, 0.01, **loop(backend))
     assert len(ref) >= 1
     assert len(got) == len(ref), "missing or extra spikes"
     err = np.max(np.abs(got - ref))
@@ -36,13 +36,13 @@ def _order(errors, dts):
     return slope
 
 
-def _check_order(stepper, order):
+def _check_order(stepper, order, **kw):
     """Regression of log(max spike-time error) on log(dt): the slope is the order."""
     dts = np.array([0.04, 0.02, 0.01, 0.005])
     ref = reference_spikes("hh1952", 10.0, 60.0)
     errs = []
     for dt in dts:
-        got = spikes("hh1952", 10.0, dt, stepper, duration=60.0)
+        got = spikes("hh1952", 10.0, dt, stepper, duration=60.0, **kw)
         assert len(got) == len(ref)
         errs.append(np.max(np.abs(got - ref)))
     assert abs(_order(errs, dts) - order) < 0.2, errs
@@ -50,7 +50,7 @@ def _check_order(stepper, order):
 
 @pytest.mark.parametrize("staggered, order", [(True, 2.0), (False, 1.0)], ids=["staggered", "simultaneous"])
 def test_exp_euler_spike_time_convergence_order(staggered, order, backend):
-    _check_order(exp_euler(backend, staggered=staggered), order)
+    _check_order(order=order, **loop(backend, staggered=staggered))
 
 
 def test_euler_spike_time_convergence_order():
@@ -85,7 +85,7 @@ def test_rk4_at_dt_0p1_fails_as_in_seed_001():
 def test_float32_spike_times_close_to_float64(float32, backend):
     import jax.numpy as jnp
 
-    r = hh_jax.simulate(HHParams(), 10.0, duration=200.0, dt=0.01, record=("V",), stepper=exp_euler(backend))
+    r = hh_jax.simulate(HHParams(), 10.0, duration=200.0, dt=0.01, record=("V",), **loop(backend))
     assert r.V.dtype == jnp.float32 and r.spike_times.dtype == jnp.float32
     ref = reference_spikes("brainpy", 10.0)
     got = np.asarray(r.spike_times)[: int(r.spike_count)]

@@ -36,9 +36,14 @@ def _count_compiles():
 
 # --- 1. t0 and dt are traced: one compilation serves them all ---------------------------------
 
+def _kw(path) -> dict:
+    """simulate keywords for a path: a stepper (backend chosen automatically) or a backend."""
+    return dict(backend=path) if isinstance(path, hh_jax.AbstractBackend) else dict(stepper=path)
+
+
 STEPPERS = [
     pytest.param(hh_jax.ExpEuler(), id="fused"),
-    pytest.param(hh_jax.ExpEuler(fused=False), id="scan"),
+    pytest.param(hh_jax.ScanLoop(), id="scan"),
     pytest.param(hh_jax.RK4(), id="rk4"),
     pytest.param(diffrax.Tsit5(), id="diffrax"),
 ]
@@ -48,7 +53,7 @@ STEPPERS = [
 def test_new_t0_and_dt_do_not_recompile(stepper):
     p = P(gNa=jnp.array([120.0, 110.0]))
     stim = hh_jax.Step(10.0, onset=0.3, offset=0.8)
-    kw = dict(stepper=stepper, record=("V",), max_spikes=2)
+    kw = dict(**_kw(stepper), record=("V",), max_spikes=2)
     hh_jax.simulate(p, stim, duration=0.5, dt=0.01, t0=0.0, **kw)  # warm-up (compiles)
     with _count_compiles() as n:
         rs = [hh_jax.simulate(p, stim, duration=50 * dt, dt=dt, t0=t0, **kw)
@@ -88,7 +93,7 @@ def test_fused_kernel_takes_t0_under_vmap():
                                             max_spikes=1).spike_times[0])
     got = f(jnp.array([0.0, -0.5]))
     ref = [hh_jax.simulate(p, stim, duration=3.0, dt=0.01, t0=t0, record=(), max_spikes=1,
-                           stepper=hh_jax.ExpEuler(fused=False)).spike_times[0] for t0 in (0.0, -0.5)]
+                           backend=hh_jax.ScanLoop()).spike_times[0] for t0 in (0.0, -0.5)]
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
     assert not np.allclose(got[0], got[1])
 
@@ -181,14 +186,14 @@ BAD_TRACED = [
     ("gL", -0.1, r"HHParams\.gL \(conductance, mS/cm\^2\) must be >= 0"),
     ("V_th", NAN, r"HHParams\.V_th must be finite"),
 ]
-PATHS = [("fused", hh_jax.ExpEuler()), ("scan", hh_jax.ExpEuler(fused=False)), ("diffrax", diffrax.Tsit5())]
+PATHS = [("fused", hh_jax.ExpEuler()), ("scan", hh_jax.ScanLoop()), ("diffrax", diffrax.Tsit5())]
 
 
 def _traced_run(field, stepper, throw):
     @jax.jit
     def run(value):
         p = P(**{field: value})
-        return hh_jax.simulate(p, 10.0, duration=0.5, dt=0.01, stepper=stepper, throw=throw, record=("V",))
+        return hh_jax.simulate(p, 10.0, duration=0.5, dt=0.01, **_kw(stepper), throw=throw, record=("V",))
 
     return run
 
@@ -219,7 +224,7 @@ def test_valid_traced_params_run_and_differentiate():
 
 # --- 4. stimulus and y0 in the working dtype, on every path -----------------------------------
 
-DTYPE_PATHS = [("fused", hh_jax.ExpEuler()), ("scan", hh_jax.ExpEuler(fused=False)),
+DTYPE_PATHS = [("fused", hh_jax.ExpEuler()), ("scan", hh_jax.ScanLoop()),
                ("rk4", hh_jax.RK4()), ("diffrax", diffrax.Tsit5())]
 STIMULI = [("python float", 10.0), ("Sine", hh_jax.Sine(5.0, frequency=0.1, offset=5.0)),
            ("float64 Sampled", hh_jax.Sampled(np.full(101, 10.0), dt=0.01))]
@@ -230,12 +235,12 @@ DTYPE_CASES = [pytest.param(st, stim, id=f"{sn}-{pn}") for pn, st in DTYPE_PATHS
 
 @pytest.mark.parametrize("stepper", [p[1] for p in DTYPE_PATHS], ids=[p[0] for p in DTYPE_PATHS])
 def test_float32_current_with_float64_params(stepper):
-    kw = dict(duration=0.5, dt=0.01, stepper=stepper, max_spikes=2)
+    kw = dict(duration=0.5, dt=0.01, **_kw(stepper), max_spikes=2)
     r = hh_jax.simulate(P(), jnp.full(2, 10.0, jnp.float32), **kw)  # was: FFI "bad operands"
     ref = hh_jax.simulate(P(), jnp.full(2, 10.0), **kw)
     assert r.V.dtype == jnp.float64
     np.testing.assert_allclose(r.V, ref.V, rtol=0, atol=1e-12)
-    if isinstance(stepper, hh_jax.ExpEuler) and stepper.fused is not False:  # grad: the kernel's JVP is the scan loop's
+    if isinstance(stepper, hh_jax.ExpEuler):  # grad: the kernel's JVP is the scan loop's
         g = jax.grad(lambda a: hh_jax.simulate(P(), a * jnp.ones(2, jnp.float32), **kw).V[-1, 0])(jnp.float32(10.0))
         assert g.dtype == jnp.float32 and np.isfinite(g)
 
@@ -243,12 +248,12 @@ def test_float32_current_with_float64_params(stepper):
 @pytest.mark.parametrize("stepper, stim", DTYPE_CASES)
 def test_float32_params_run_in_float32_under_x64(stepper, stim):
     p32 = P().astype(jnp.float32)
-    kw = dict(duration=0.5, dt=0.01, stepper=stepper, max_spikes=2)
+    kw = dict(duration=0.5, dt=0.01, **_kw(stepper), max_spikes=2)
     r = hh_jax.simulate(p32, stim, **kw)  # was: a dtype-promotion or scan carry-type error
     assert r.V.dtype == r.final_state.m.dtype == r.spike_times.dtype == jnp.float32
     ref = hh_jax.simulate(P(), stim, **kw)
     np.testing.assert_allclose(r.V, ref.V, rtol=0, atol=1e-3)
-    if isinstance(stepper, hh_jax.ExpEuler) and stepper.fused is not False:
+    if isinstance(stepper, hh_jax.ExpEuler):
         g = jax.grad(lambda gK: hh_jax.simulate(p32.replace(gK=gK), stim, **kw).V[-1])(jnp.float32(36.0))
         assert g.dtype == jnp.float32 and np.isfinite(g)
 
@@ -376,7 +381,7 @@ def test_sharded_per_neuron_constant_stays_tabulated_once():
     """The sharding slice forwards `time_invariant`: a per-neuron constant over 4000 neurons ×
     10 000 steps (beyond the kernel's per-step table limit) still runs in the fused kernel."""
     I = jnp.linspace(0.0, 20.0, 4000)
-    kw = dict(duration=100.0, dt=0.01, record=(), stepper=hh_jax.ExpEuler(fused=True))
+    kw = dict(duration=100.0, dt=0.01, record=(), backend=hh_jax.FusedCPU())
     a = hh_jax.simulate_sharded(P(), hh_jax.Constant(I), **kw)
     b = hh_jax.simulate(P(), hh_jax.Constant(I), **kw)
     np.testing.assert_array_equal(np.asarray(a.spike_count), np.asarray(b.spike_count))

@@ -16,8 +16,8 @@ import hh_jax
 from hh_jax import _spikes
 from hh_jax._spikes import BRACKET, Crossings, hermite_crossing, linear_crossing, refine
 
-KERNEL = hh_jax.ExpEuler(fused=True)
-SCAN = hh_jax.ExpEuler(fused=False)
+KERNEL = hh_jax.FusedCPU()
+SCAN = hh_jax.ScanLoop()
 
 
 def _brackets(S, N, seed=0):
@@ -100,8 +100,8 @@ def test_kernel_and_scan_records_give_the_same_times_with_volleys_and_overflow(i
     I = jnp.concatenate([jnp.linspace(6.0, 40.0, N), jnp.full(N, 10.0)])
     kw = dict(duration=40.0, dt=0.025, t0=3.3, record=("V",), record_every=7, max_spikes=2,
               spike_interpolation=interpolation)
-    a = hh_jax.simulate(p, I, stepper=KERNEL, **kw)
-    b = hh_jax.simulate(p, I, stepper=SCAN, **kw)
+    a = hh_jax.simulate(p, I, backend=KERNEL, **kw)
+    b = hh_jax.simulate(p, I, backend=SCAN, **kw)
     np.testing.assert_array_equal(np.asarray(a.spike_count), np.asarray(b.spike_count))
     assert bool(np.any(a.spike_overflow)) and bool(np.all(a.spike_count[N:] >= 2))
     ta, tb = np.asarray(a.spike_times), np.asarray(b.spike_times)
@@ -118,8 +118,8 @@ def test_hermite_times_match_a_tight_diffrax_reference():
     p = hh_jax.HHParams()
     I = jnp.array([8.0, 20.0])
     kw = dict(duration=30.0, dt=0.01, record=(), max_spikes=4)
-    ref = hh_jax.simulate(p, I, stepper=diffrax.Tsit5(),
-                          stepsize_controller=diffrax.PIDController(rtol=1e-10, atol=1e-10), **kw)
+    ref = hh_jax.simulate(p, I, backend=hh_jax.DiffraxAdapter(
+        diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-10, atol=1e-10)), **kw)
     fin = np.isfinite(np.asarray(ref.spike_times))
     assert fin.sum() >= 4
     err = {}
@@ -138,7 +138,7 @@ def test_kernel_spike_time_gradient_through_the_record_matches_central_differenc
     monkeypatch.setattr(_spikes, "_BLOCK", 1)
     def first(gNa):
         r = hh_jax.simulate(hh_jax.HHParams(gNa=gNa), 10.0, duration=20.0, dt=0.025, record=(),
-                            max_spikes=2, stepper=KERNEL)
+                            max_spikes=2, backend=KERNEL)
         return r.spike_times[1]
 
     g = float(jax.grad(first)(jnp.asarray(120.0)))

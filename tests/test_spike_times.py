@@ -8,7 +8,7 @@ import pytest
 
 import hh_jax
 from hh_jax._spikes import hermite_crossing
-from backends import exp_euler
+from backends import loop
 from helpers import central_fd, reference_spikes
 
 
@@ -66,7 +66,7 @@ def test_spike_time_gradients_match_fd_dense_output():
 
 
 def test_spike_time_gradients_match_fd_exp_euler_hermite(backend):
-    _check_gradients(_first_spikes(exp_euler(backend), spike_interpolation="hermite"))
+    _check_gradients(_first_spikes(**loop(backend), spike_interpolation="hermite"))
 
 
 def test_spike_times_do_not_depend_on_the_population():

@@ -42,7 +42,7 @@ def _spikes(r):
 def test_the_reference_temperature_changes_nothing(fused):
     p = HHParams()
     assert float(p.temperature) == 6.3 and float(p.q10) == 3.0
-    r = hh_jax.simulate(p, 10.0, duration=200.0, dt=0.01, record=(), stepper=hh_jax.ExpEuler(fused=fused))
+    r = hh_jax.simulate(p, 10.0, duration=200.0, dt=0.01, record=(), backend=hh_jax.FusedCPU() if fused else hh_jax.ScanLoop())
     np.testing.assert_allclose(_spikes(r), BEFORE, rtol=0, atol=1e-8)
 
 
@@ -91,7 +91,7 @@ def test_warmer_spikes_match_an_independent_reference(temperature):
 
 def _first_spike(temperature):
     p = HHParams(temperature=temperature)
-    r = hh_jax.simulate(p, 10.0, duration=12.0, dt=0.01, record=(), stepper=hh_jax.ExpEuler(fused=False))
+    r = hh_jax.simulate(p, 10.0, duration=12.0, dt=0.01, record=(), backend=hh_jax.ScanLoop())
     return r.spike_times[0]
 
 
@@ -122,12 +122,12 @@ def test_rest_derivative_matches_central_differences():
 def test_every_backend_agrees_at_15_degrees(tmp_path):
     p = HHParams(temperature=jnp.asarray([15.0, 15.0, 20.0]))  # per-neuron temperatures too
     kw = dict(duration=25.0, dt=0.01)
-    scan = hh_jax.simulate(p, 10.0, record=(), stepper=hh_jax.ExpEuler(fused=False), **kw)
+    scan = hh_jax.simulate(p, 10.0, record=(), backend=hh_jax.ScanLoop(), **kw)
     ref = np.asarray(scan.spike_times)
     assert int(scan.spike_count[0]) >= 4
-    runs = {"sharded": hh_jax.simulate_sharded(p, 10.0, record=(), stepper=hh_jax.ExpEuler(fused=False), **kw)}
+    runs = {"sharded": hh_jax.simulate_sharded(p, 10.0, record=(), backend=hh_jax.ScanLoop(), **kw)}
     if HAS_KERNEL:
-        runs["kernel"] = hh_jax.simulate(p, 10.0, record=(), stepper=hh_jax.ExpEuler(fused=True), **kw)
+        runs["kernel"] = hh_jax.simulate(p, 10.0, record=(), backend=hh_jax.FusedCPU(), **kw)
     for name, r in runs.items():
         np.testing.assert_allclose(np.asarray(r.spike_times), ref, rtol=0, atol=1e-9, err_msg=name)
     chunked = hh_jax.simulate_chunked(p, 10.0, out=tmp_path / "c", chunk_steps=1500, progress=False, **kw)
@@ -136,8 +136,8 @@ def test_every_backend_agrees_at_15_degrees(tmp_path):
     for i in range(3):
         np.testing.assert_allclose(np.sort(table[table[:, 0] == i, 1]), _spikes_of(ref, i), rtol=0, atol=1e-9)
     # Diffrax (an adaptive solver: a different scheme, so to the scan's accuracy)
-    dfx = hh_jax.simulate(p, 10.0, record=(), stepper=diffrax.Tsit5(), dt=0.01, duration=25.0,
-                          stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-10), max_steps=100_000)
+    dfx = hh_jax.simulate(p, 10.0, record=(), dt=0.01, duration=25.0, backend=hh_jax.DiffraxAdapter(
+        diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-10), max_steps=100_000))
     np.testing.assert_allclose(np.asarray(dfx.spike_times), ref, rtol=0, atol=0.02)
     # and the temperature matters: the spike trains at 15 °C and 20 °C differ by far more
     a, b = ref[:, 0], ref[:, 2]
@@ -151,10 +151,10 @@ def _spikes_of(times, i):
 
 def test_temperature_is_fittable():
     target = _spikes(hh_jax.simulate(HHParams(temperature=14.0), 10.0, duration=15.0, dt=0.01, record=(),
-                                     stepper=hh_jax.ExpEuler(fused=False)))
+                                     backend=hh_jax.ScanLoop()))
 
     def loss(p):
-        r = hh_jax.simulate(p, 10.0, duration=15.0, dt=0.01, record=(), stepper=hh_jax.ExpEuler(fused=False))
+        r = hh_jax.simulate(p, 10.0, duration=15.0, dt=0.01, record=(), backend=hh_jax.ScanLoop())
         return jnp.sum((r.spike_times[:2] - target[:2]) ** 2)
 
     p0 = HHParams(temperature=12.0)

@@ -17,7 +17,7 @@ import hh_jax
 from hh_jax import HHParams
 from hh_jax._fused import kernel_path, unavailable_reason
 
-FUSED, SCAN = hh_jax.ExpEuler(fused=True), hh_jax.ExpEuler(fused=False)
+FUSED, SCAN = hh_jax.FusedCPU(), hh_jax.ScanLoop()
 needs_kernel = pytest.mark.skipif(kernel_path() is None, reason="no C++ compiler: no fused kernel")
 
 # Just below threshold (V_th = 20 mV), with a current rising steeply within the first step: the
@@ -76,8 +76,8 @@ def test_short_runs_with_a_varying_stimulus_locate_spikes_as_the_scan_loop(name,
     stim = VARYING[name]()
     kw = dict(duration=n_steps * 0.1, dt=0.1, y0=Y0, record=("V", "I"), max_spikes=2,
               spike_interpolation=interp)
-    f = hh_jax.simulate(HHParams(), stim, stepper=FUSED, **kw)
-    s = hh_jax.simulate(HHParams(), stim, stepper=SCAN, **kw)
+    f = hh_jax.simulate(HHParams(), stim, backend=FUSED, **kw)
+    s = hh_jax.simulate(HHParams(), stim, backend=SCAN, **kw)
     assert np.all(np.asarray(f.spike_count) >= 1)  # every neuron crosses in the first step
     np.testing.assert_array_equal(np.asarray(f.spike_count), np.asarray(s.spike_count))
     _close(f.spike_times, s.spike_times)
@@ -91,10 +91,10 @@ def test_one_step_per_call_loop_equals_one_scan_run():
     stim, dt = VARYING["sine"](), 0.05
     y, t, times = Y0, 0.0, []
     for _ in range(3):
-        r = hh_jax.simulate(HHParams(), stim, duration=dt, dt=dt, y0=y, t0=t, record=(), stepper=FUSED)
+        r = hh_jax.simulate(HHParams(), stim, duration=dt, dt=dt, y0=y, t0=t, record=(), backend=FUSED)
         times += [float(x) for x in np.asarray(r.spike_times).ravel() if np.isfinite(x)]
         y, t = r.final_state, t + dt
-    whole = hh_jax.simulate(HHParams(), stim, duration=3 * dt, dt=dt, y0=Y0, record=(), stepper=SCAN)
+    whole = hh_jax.simulate(HHParams(), stim, duration=3 * dt, dt=dt, y0=Y0, record=(), backend=SCAN)
     expected = [float(x) for x in np.asarray(whole.spike_times).ravel() if np.isfinite(x)]
     assert len(expected) == 1
     _close(times, expected)
@@ -107,7 +107,7 @@ def test_one_step_chunks_equal_one_scan_run(tmp_path):
     stim, dt = VARYING["ramp"](), 0.05
     c = hh_jax.simulate_chunked(HHParams(), stim, duration=4 * dt, dt=dt, y0=Y0, out=tmp_path / "c",
                                 chunk_steps=1, record_every=1, progress=False, max_spikes=2)
-    whole = hh_jax.simulate(HHParams(), stim, duration=4 * dt, dt=dt, y0=Y0, record=(), stepper=SCAN)
+    whole = hh_jax.simulate(HHParams(), stim, duration=4 * dt, dt=dt, y0=Y0, record=(), backend=SCAN)
     spikes = c.spike_table()
     assert spikes.shape[0] == 1
     _close(spikes[:, 1], np.asarray(whole.spike_times)[:1])
@@ -122,14 +122,14 @@ def test_a_sum_of_constants_is_tabulated_once(monkeypatch):
     amps = jnp.linspace(5.0, 15.0, 4)
     stim = hh_jax.Constant(amps) + 2.0 * hh_jax.Constant(1.5) - hh_jax.Constant(0.5)
     assert stim.time_invariant
-    config = type("C", (), dict(shape=(4,), n_steps=2000))
-    assert unavailable_reason(stim, config, jnp.float64) is None
-    assert _fused._table_shape(stim, config, jnp.float64) == (1, 4)
+    grid = ((4,), 2000)  # population shape, steps
+    assert unavailable_reason(stim, *grid, jnp.float64) is None
+    assert _fused._table_shape(stim, *grid, jnp.float64) == (1, 4)
     # a varying stimulus of the same shape does fall back
-    assert "exceeds" in unavailable_reason(stim + hh_jax.Step(1.0, onset=1.0), config, jnp.float64)
+    assert "exceeds" in unavailable_reason(stim + hh_jax.Step(1.0, onset=1.0), *grid, jnp.float64)
     kw = dict(duration=20.0, dt=0.01, record=("V", "I"), record_every=10)
-    f = hh_jax.simulate(HHParams(), stim, stepper=FUSED, **kw)  # raises if it cannot run fused
-    s = hh_jax.simulate(HHParams(), stim, stepper=SCAN, **kw)
+    f = hh_jax.simulate(HHParams(), stim, backend=FUSED, **kw)  # raises if it cannot run fused
+    s = hh_jax.simulate(HHParams(), stim, backend=SCAN, **kw)
     assert np.all(np.asarray(f.spike_count) > 0)
     np.testing.assert_array_equal(np.asarray(f.spike_count), np.asarray(s.spike_count))
     _close(f.spike_times, s.spike_times)

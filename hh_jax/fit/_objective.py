@@ -12,8 +12,9 @@ from jaxtyping import Array, Float
 
 import jax
 
-from .._initial_state import steady_state_at
+from .._backends import AbstractBackend, AbstractFusedLoop, ScanLoop
 from .._params import HHParams
+from .._prepare import default_y0
 from .._simulate import simulate
 from .._steppers import AbstractStepper, ExpEuler
 from .._stimulus import AbstractStimulus
@@ -33,10 +34,13 @@ def _data(name, x, *, allow_inf):
     return x
 
 
-def _check_options(name, dt, stepper):
+def _check_options(name, dt, stepper, backend):
     as_number(f"{name}.dt", dt, unit="ms", positive=True)
     if not isinstance(stepper, AbstractStepper):
         raise TypeError(f"{name}.stepper must be an AbstractStepper (e.g. ExpEuler()), got {stepper!r}.")
+    if backend is not None and not isinstance(backend, (ScanLoop, AbstractFusedLoop)):
+        raise TypeError(f"{name}.backend must be None (automatic) or a fixed-step loop (e.g. "
+                        f"hh_jax.ScanLoop(checkpoint=True)), got {backend!r}.")
 
 
 def _steps(duration, dt, name):
@@ -93,7 +97,9 @@ class TraceObjective(AbstractObjective):
     - `weights`: per-protocol weights ``[*pop]``; default equal.
     - `mse_weight` (1/mV²), `summary_weight`: default 1.0 and 0.0.
     - `summary_window`: window of the summary statistics, ms. Default 10.0.
-    - `checkpoint`: checkpointed scan (√T gradient memory). Default False.
+    - `backend`: the loop `simulate` runs (an `hh_jax.ScanLoop` or `hh_jax.FusedCPU`), e.g.
+      ``ScanLoop(checkpoint=True)`` or ``FusedCPU(ScanLoop(checkpoint=True))`` for √T gradient
+      memory. Default None (chosen automatically).
     - `horizon`: teacher forcing, ms: if given, the model's V is reset to the recorded V every
       `horizon` ms (the gates run freely), so each prediction spans at most `horizon` ms. Short
       horizons make the loss landscape far smoother (spike-time mismatches cannot accumulate);
@@ -117,15 +123,15 @@ class TraceObjective(AbstractObjective):
     mse_weight: float = eqx.field(static=True)
     summary_weight: float = eqx.field(static=True)
     summary_window: float = eqx.field(static=True)
-    checkpoint: bool = eqx.field(static=True)
+    backend: AbstractBackend | None
     horizon: float | None = eqx.field(static=True)
 
     def __init__(self, stimulus, V_data, *, dt: float, duration: float | None = None, y0=None,
                  stepper: AbstractStepper = ExpEuler(), weights=None, mse_weight: float = 1.0,
-                 summary_weight: float = 0.0, summary_window: float = 10.0, checkpoint: bool = False,
-                 horizon: float | None = None):
+                 summary_weight: float = 0.0, summary_window: float = 10.0,
+                 backend: AbstractBackend | None = None, horizon: float | None = None):
         V_data = _data("TraceObjective.V_data", V_data, allow_inf=False)
-        _check_options("TraceObjective", dt, stepper)
+        _check_options("TraceObjective", dt, stepper, backend)
         if V_data.ndim < 1 or V_data.shape[0] < 2:
             raise ValueError(f"TraceObjective.V_data must be [time, *pop] with >= 2 samples, got {V_data.shape}.")
         full = (V_data.shape[0] - 1) * float(dt)
@@ -137,7 +143,7 @@ class TraceObjective(AbstractObjective):
         self.weights = None if weights is None else jnp.asarray(weights)
         self.dt, self.duration = float(dt), duration
         self.mse_weight, self.summary_weight = float(mse_weight), float(summary_weight)
-        self.summary_window, self.checkpoint = float(summary_window), bool(checkpoint)
+        self.summary_window, self.backend = float(summary_window), backend
         if horizon is not None and not (isinstance(horizon, (int, float)) and horizon >= dt):
             raise ValueError(f"TraceObjective.horizon must be None or a number >= dt (ms), got {horizon!r}.")
         self.horizon = None if horizon is None else float(horizon)
@@ -148,14 +154,14 @@ class TraceObjective(AbstractObjective):
             self.stimulus, self.V_data, dt=self.dt, duration=self.duration if duration is None else duration,
             y0=self.y0, stepper=self.stepper, weights=self.weights, mse_weight=self.mse_weight,
             summary_weight=self.summary_weight, summary_window=self.summary_window,
-            checkpoint=self.checkpoint, horizon=horizon,
+            backend=self.backend, horizon=horizon,
         )
 
     def _forced(self, params: HHParams, n: int):
         H = max(1, round(self.horizon / self.dt))
         data = self.V_data[: n + 1].astype(params.dtype)
         shape = data.shape[1:]
-        y = steady_state_at(jnp.asarray(-65.0, params.dtype), shape=shape) if self.y0 is None else self.y0
+        y = default_y0(shape, params.dtype) if self.y0 is None else self.y0
         y = y.broadcast_to(shape)
         dt = jnp.asarray(self.dt, params.dtype)
         args = (params, self.stimulus)
@@ -173,8 +179,8 @@ class TraceObjective(AbstractObjective):
     def simulate(self, params: HHParams):
         """The model's run over the window (``throw=False``: NaN shows up in the loss)."""
         return simulate(params, self.stimulus, duration=self.duration, dt=self.dt, y0=self.y0,
-                        stepper=self.stepper, record=("V",), max_spikes=0, throw=False,
-                        checkpoint=self.checkpoint)
+                        stepper=self.stepper, backend=self.backend, record=("V",), max_spikes=0,
+                        throw=False)
 
     def residuals(self, params: HHParams) -> Float[Array, " N"]:
         """Weighted residuals ``r`` with ``Σ r² = mse_weight·trace_mse`` (for least squares)."""
@@ -203,7 +209,7 @@ class SpikeTimeObjective(AbstractObjective):
 
     **Arguments:** `stimulus`; `t_data`: recorded spike times, ms, ``[slots, *pop]`` padded with
     ``+inf``; `dt`, `duration`: ms; `y0`, `stepper`, `weights` as `TraceObjective`;
-    `max_spikes`: model spike slots, default ``slots + 5``.
+    `max_spikes`: model spike slots, default ``slots + 5``; `backend` as `TraceObjective`.
 
     **Example:** ``SpikeTimeObjective(Step(jnp.array([5.0, 10.0, 20.0])), times, dt=0.025, duration=100.0)``.
     """
@@ -216,13 +222,13 @@ class SpikeTimeObjective(AbstractObjective):
     dt: float = eqx.field(static=True)
     duration: float = eqx.field(static=True)
     max_spikes: int = eqx.field(static=True)
-    checkpoint: bool = eqx.field(static=True)
+    backend: AbstractBackend | None
 
     def __init__(self, stimulus, t_data, *, dt: float, duration: float, y0=None,
                  stepper: AbstractStepper = ExpEuler(), weights=None, max_spikes: int | None = None,
-                 checkpoint: bool = False):
+                 backend: AbstractBackend | None = None):
         t_data = _data("SpikeTimeObjective.t_data", t_data, allow_inf=True)
-        _check_options("SpikeTimeObjective", dt, stepper)
+        _check_options("SpikeTimeObjective", dt, stepper, backend)
         if t_data.ndim < 1:
             raise ValueError(f"SpikeTimeObjective.t_data must be [slots, *pop], got shape {t_data.shape}.")
         _steps(duration, dt, "SpikeTimeObjective")
@@ -230,12 +236,12 @@ class SpikeTimeObjective(AbstractObjective):
         self.weights = None if weights is None else jnp.asarray(weights)
         self.dt, self.duration = float(dt), float(duration)
         self.max_spikes = int(t_data.shape[0] + 5 if max_spikes is None else max_spikes)
-        self.checkpoint = bool(checkpoint)
+        self.backend = backend
 
     def _model_times(self, params):
         r = simulate(params, self.stimulus, duration=self.duration, dt=self.dt, y0=self.y0,
-                     stepper=self.stepper, record=(), max_spikes=self.max_spikes, throw=False,
-                     checkpoint=self.checkpoint)
+                     stepper=self.stepper, backend=self.backend, record=(), max_spikes=self.max_spikes,
+                     throw=False)
         return r.spike_times
 
     def residuals(self, params: HHParams) -> Float[Array, " N"]:
