@@ -121,13 +121,6 @@ def prepare(params, stimulus, *, duration, dt, y0, record, record_every, max_spi
     dtype = a.dtype  # the working dtype: the parameters' and a strongly typed y0's
     stimulus = stimulus_in_dtype(a.stimulus, dtype)  # a float32 current never meets a float64 state
     shape = _population_shape(params, stimulus, y0, 0.0 if a.t0_known is None else a.t0_known, dtype)
-    if y0 is None:
-        y0 = default_y0(shape, dtype)
-    else:
-        # The initial state in the working dtype (HHState(V=-65.0, ...) holds weakly typed
-        # scalars, which follow the parameters), so that Python-number and array initial states
-        # share one compilation.
-        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), y0)
     max_spikes = default_max_spikes(a.duration) if a.max_spikes is None else a.max_spikes
     # t0 and dt enter the compiled programs as 0-d arrays (only n_steps fixes shapes): a new
     # start time or step reuses the compilation (a closed loop of one-step calls does not
@@ -137,6 +130,16 @@ def prepare(params, stimulus, *, duration, dt, y0, record, record_every, max_spi
         record_every=int(a.record_every), max_spikes=int(max_spikes), shape=shape, dtype=jnp.dtype(dtype),
         throw=bool(a.throw), spike_interpolation=spike_interpolation,
     )
+    # memory up front, before anything is compiled or allocated: what every backend needs (each
+    # adds its own parts in `AbstractBackend.prepare`)
+    problem.memory()
+    if y0 is None:
+        y0 = default_y0(shape, dtype)
+    else:
+        # The initial state in the working dtype (HHState(V=-65.0, ...) holds weakly typed
+        # scalars, which follow the parameters), so that Python-number and array initial states
+        # share one compilation.
+        y0 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), y0)
     grid = dict(duration=a.n_steps * a.dt, dt=a.dt)  # the result's static fields, set outside the jit
     return Prepared(params, params_ok, stimulus, y0, problem, a.t0_known, grid)
 
