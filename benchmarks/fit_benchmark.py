@@ -133,7 +133,8 @@ def memory(n_steps=100_000):
         space = hf.ParamSpace(TRUTH, ("gNa", "gK"))
         u = space.to_unconstrained(TRUTH)
         for ck in (False, True):
-            obj = hf.TraceObjective(hh_jax.Constant(10.0), V, dt=DT, duration=duration, checkpoint=ck)
+            obj = hf.TraceObjective(hh_jax.Constant(10.0), V, dt=DT, duration=duration,
+                                    backend=hh_jax.FusedCPU(hh_jax.ScanLoop(checkpoint=ck)))
             g = jax.jit(jax.grad(lambda u: obj(space.to_params(u))))
             ma = g.lower(u).compile().memory_analysis()
             t = _timeit(lambda: g(u), repeats=2)[0]
@@ -146,7 +147,8 @@ def memory(n_steps=100_000):
         for ck in (False, True):
             def loss(g, steps=steps, ck=ck):
                 r = hh_jax.simulate(TRUTH.replace(gNa=g), 10.0, duration=steps * DT, dt=DT, record=(),
-                                    max_spikes=0, throw=False, checkpoint=ck)
+                                    max_spikes=0, throw=False,
+                                    backend=hh_jax.FusedCPU(hh_jax.ScanLoop(checkpoint=ck)))
                 return r.final_state.V
             ma = jax.jit(jax.grad(loss)).lower(120.0).compile().memory_analysis()
             out[f"{steps}_steps_no_trace_checkpoint_{ck}"] = {"temp_MB": ma.temp_size_in_bytes / 1e6}

@@ -15,7 +15,8 @@ import jax, jax.numpy as jnp
 jax.config.update("jax_enable_x64", True)
 import hh_jax, hh_jax.fit as hf
 T = hh_jax.HHParams.hh1952(); n = {n}; dt = 0.025
-obj = hf.TraceObjective(hh_jax.Constant(10.0), jnp.full((n + 1,), -65.0), dt=dt, checkpoint={ck})
+obj = hf.TraceObjective(hh_jax.Constant(10.0), jnp.full((n + 1,), -65.0), dt=dt,
+                        backend=hh_jax.FusedCPU(hh_jax.ScanLoop(checkpoint={ck})))
 space = hf.ParamSpace(T, ("gNa", "gK"))
 g = jax.jit(jax.grad(lambda u: obj(space.to_params(u))))(space.to_unconstrained(T))
 print(jax.block_until_ready(g))

@@ -68,16 +68,17 @@ def _row(impl, method, dtype, n, first, walls, cpus, spikes, devices=1):
                 cpu_wall=statistics.median(c / w for c, w in zip(cpus, walls)), spikes=int(spikes))
 
 
-def bench_hh_jax(n, dtype, stepper, sharded, repeats, wrap=True, fused=None):
+def bench_hh_jax(n, dtype, stepper, sharded, repeats, wrap=True, backend=None):
     """One hh_jax configuration. ``wrap``: call it through `jax.jit` as repeated runs would
     (default); False times the plain `simulate` call with its Python-side argument checks.
-    ``fused=False``: ExpEuler's `lax.scan` loop instead of the fused CPU kernel (the default)."""
+    ``backend=hh_jax.ScanLoop()``: ExpEuler's `lax.scan` loop instead of the automatic choice
+    (the fused CPU kernel)."""
     with jax.enable_x64(dtype == "float64"):
         p = hh_jax.HHParams()
         y0 = hh_jax.steady_state_at(jnp.asarray(-65.0, p.dtype), shape=n)
         run = hh_jax.simulate_sharded if sharded else hh_jax.simulate
         kw = dict(duration=_steps(n) * DT, dt=DT, record=(), max_spikes=0,
-                  backend=hh_jax.ScanLoop() if fused is False else hh_jax.STEPPERS[stepper]())
+                  stepper=hh_jax.STEPPERS[stepper](), backend=backend)
         f = lambda p, y0: run(p, CURRENT, y0=y0, **kw).spike_count
         f = jax.jit(f) if wrap else f
         first, walls, cpus, r = _timed(lambda: f(p, y0), repeats)
@@ -236,7 +237,7 @@ def main(argv=None):
             jobs = [lambda: bench_baseline(n, dtype, repeats),
                     lambda: bench_hh_jax(n, dtype, "exp_euler", False, repeats)]
             if n <= 10**5:
-                jobs.append(lambda: bench_hh_jax(n, dtype, "exp_euler", False, repeats, fused=False))
+                jobs.append(lambda: bench_hh_jax(n, dtype, "exp_euler", False, repeats, backend=hh_jax.ScanLoop()))
             if n >= 100 and len(jax.devices()) > 1:
                 jobs.append(lambda: bench_hh_jax(n, dtype, "exp_euler", True, repeats))
             if n in (1, 10**4):

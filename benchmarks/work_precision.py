@@ -80,9 +80,8 @@ def _error(spikes, ref):
 
 
 def reference(params, current, duration):
-    r = hh_jax.simulate(params, current, duration=duration, dt=0.1, stepper=diffrax.Dopri8(),
-                        stepsize_controller=diffrax.PIDController(rtol=1e-11, atol=1e-11),
-                        record=())
+    r = hh_jax.simulate(params, current, duration=duration, dt=0.1, record=(), backend=hh_jax.DiffraxAdapter(
+        diffrax.Dopri8(), stepsize_controller=diffrax.PIDController(rtol=1e-11, atol=1e-11)))
     return _spike_lists(r, 1)[0]
 
 
@@ -111,7 +110,7 @@ def sweep(params, current, duration, n, ref, repeats, full):
         for tol in tols:
             ctrl = diffrax.PIDController(rtol=tol, atol=tol)
             fn = jax.jit(lambda p, cls=cls, ctrl=ctrl: hh_jax.simulate(
-                p, current, duration=duration, dt=0.1, stepper=cls(), stepsize_controller=ctrl,
+                p, current, duration=duration, dt=0.1, backend=hh_jax.DiffraxAdapter(cls(), stepsize_controller=ctrl),
                 y0=y0, record=(), throw=False))
             out, times = _timed(lambda: fn(params), 1 if small else max(1, repeats // 2))
             rows.append(dict(method=name, kind="diffrax", setting=f"rtol=atol={tol:g}", tol=tol,
@@ -180,9 +179,9 @@ def population_modes(params, n, duration, repeats):
     out = {}
     for mode in ("batched", "vmap"):
         fn = jax.jit(lambda p, mode=mode: hh_jax.simulate(
-            p, current, duration=duration, dt=0.1, stepper=diffrax.Tsit5(),
-            stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6), record=(),
-            population=mode, throw=False))
+            p, current, duration=duration, dt=0.1, record=(), throw=False,
+            backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6),
+                                          population=mode)))
         _, times = _timed(lambda: fn(params), repeats)
         out[mode] = statistics.median(times)
         print(f"  population={mode}: {out[mode]:.3f}s (N={n}, {duration} ms, Tsit5 1e-6)", flush=True)

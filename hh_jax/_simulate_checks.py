@@ -6,7 +6,6 @@ import math
 import os
 from types import SimpleNamespace
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -78,25 +77,6 @@ def _check_y0(y0: HHState) -> None:
         # 1e-6 of slack: a final_state of an explicit stepper (RK4, Euler) may overshoot by rounding.
         if name != "V" and (np.any(arr < -1e-6) or np.any(arr > 1 + 1e-6)):
             raise ValueError(f"y0.{name} (a gate) must lie in [0, 1], got {arr.ravel()[:4].tolist()}.")
-
-
-def _check_no_diffrax_options(stepper, controller, adjoint, max_steps, population) -> None:
-    """A scan stepper takes no Diffrax option: one given anyway would be silently ignored."""
-    given = [
-        name
-        for name, is_set in (
-            ("stepsize_controller", not isinstance(controller, diffrax.ConstantStepSize)),
-            ("adjoint", adjoint is not None),
-            ("max_steps", max_steps is not None),
-            ("population", population != "batched"),
-        )
-        if is_set
-    ]
-    if given:
-        raise ValueError(
-            f"{', '.join(given)}: Diffrax-only option(s), but stepper={stepper!r} is a scan "
-            "stepper; pass a diffrax.AbstractSolver (e.g. diffrax.Tsit5()) or drop them."
-        )
 
 
 def _population_shape(params, stimulus, y0, t0, dtype=None) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ import os
 import tempfile
 import warnings
 
+import diffrax
 import jax
 import numpy as np
 
@@ -181,6 +182,8 @@ FIT_ROWS = [
     ("fit.TraceObjective", "dt <= 0", lambda: F.TraceObjective(10.0, np.ones(11), dt=-0.1), ValueError, r"TraceObjective\.dt must be a positive finite number \(ms\), got -0\.1"),
     ("fit.TraceObjective", "NaN in V_data", lambda: F.TraceObjective(10.0, np.array([1.0, NAN, 2.0]), dt=0.1), ValueError, r"TraceObjective\.V_data contains NaN/Inf \(1 value\(s\)\)"),
     ("fit.TraceObjective", "string V_data", lambda: F.TraceObjective(10.0, "a", dt=0.1), TypeError, r"TraceObjective\.V_data must be a number or a float array, got 'a'"),
+    ("fit.TraceObjective", "backend not a fixed-step loop", lambda: F.TraceObjective(10.0, np.ones(11), dt=0.1, backend=hh_jax.DiffraxAdapter(diffrax.Tsit5())), TypeError, r"TraceObjective\.backend must be None \(automatic\) or a fixed-step loop"),
+    ("fit.TraceObjective", "the removed checkpoint= (now backend=ScanLoop(checkpoint=True))", lambda: F.TraceObjective(10.0, np.ones(11), dt=0.1, checkpoint=True), TypeError, r"unexpected keyword argument 'checkpoint'"),
     ("fit.TraceObjective", "one sample", lambda: F.TraceObjective(10.0, np.ones(1), dt=0.1), ValueError, r"TraceObjective\.V_data must be \[time, \*pop\] with >= 2 samples"),
     ("fit.TraceObjective", "duration longer than the recording", lambda: F.TraceObjective(10.0, np.ones(11), dt=0.1, duration=2.0), ValueError, r"TraceObjective\.duration \(2\.0 ms\) exceeds the recording \(1\.0 ms\)"),
     ("fit.TraceObjective", "stepper given by name", lambda: F.TraceObjective(10.0, np.ones(11), dt=0.1, stepper="rk4"), TypeError, r"TraceObjective\.stepper must be an AbstractStepper"),

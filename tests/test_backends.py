@@ -76,7 +76,7 @@ def test_removed_keywords_raise_type_error(old):
 
 def test_exp_euler_has_no_backend_field():
     with pytest.raises(TypeError):
-        hh_jax.ExpEuler(fused=True)
+        hh_jax.ExpEuler(**{"fused": True})  # the old spelling
     assert not hasattr(hh_jax.ExpEuler(), "fused")
 
 

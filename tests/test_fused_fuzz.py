@@ -1,7 +1,7 @@
 """Differential fuzz: the fused CPU kernel against the `lax.scan` loop, in float64, to 1e-9.
 
 Every `simulate` feature the kernel implements is drawn at random against the same run through
-``ExpEuler(fused=False)``: the voltage and other traces, spike times and spike counts must agree
+``backend=hh_jax.ScanLoop()``: the voltage and other traces, spike times and spike counts must agree
 (counts exactly, the rest to 1e-9). Populations of 1, 127, 128 and 129 neurons (the kernel's
 tiles are 128 neurons; fewer than 8 run its scalar code) and multi-dimensional ones; every
 stimulus class, sums, scalings and stacks of them, per neuron or population-wide; 1, 2, 3 and

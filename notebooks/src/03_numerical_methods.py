@@ -163,8 +163,9 @@ print(f"after {DURATION:g} ms at dt = 0.01 ms: staggered error {np.max(np.abs(sp
 # spike times are as accurate as its states.
 #
 # For comparison, the last line is an adaptive Diffrax solver through the same `simulate`:
-# `stepper=diffrax.Tsit5()` with `stepsize_controller=diffrax.PIDController(rtol, atol)`, where
-# `dt` is only the output grid and the first step, and spikes are located on Tsit5's dense output.
+# `backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol, atol))`,
+# where `dt` is only the output grid and the first step, and spikes are located on Tsit5's dense
+# output.
 
 # %%
 def max_error(result):
@@ -183,9 +184,8 @@ for name, err in errors.items():
     cells = "".join(f"{e:11.2e}" if np.isfinite(e) else f"{'failed':>11s}" for e in err)
     print(f"{name:26s}{cells}   {slope:5.2f}")
 
-tsit5 = hh_jax.simulate(params, CURRENT, duration=DURATION, dt=SAMPLE, stepper=diffrax.Tsit5(),
-                        stepsize_controller=diffrax.PIDController(rtol=TSIT5_TOL, atol=TSIT5_TOL),
-                        record=())
+tsit5 = hh_jax.simulate(params, CURRENT, duration=DURATION, dt=SAMPLE, record=(), backend=hh_jax.DiffraxAdapter(
+    diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=TSIT5_TOL, atol=TSIT5_TOL)))
 print(f"{'Tsit5, adaptive':26s}{max_error(tsit5):11.2e}   (rtol = atol = {TSIT5_TOL:g}; steps chosen by the controller)")
 
 # %%
