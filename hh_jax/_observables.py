@@ -2,7 +2,7 @@
 
 Everything that lists recordable quantities derives from `OBSERVABLES`: `RECORDABLE` and the
 `SimulationResult` fields (`_result.py`), the observation of a state in every backend and the
-state variables the fused kernel must keep (`_simulate.py`), the keys of saved results
+state variables the fused kernel must keep (`_backends.py`), the keys of saved results
 (`_io.py`, `_chunked.py`) and the plots' labels and units (`plot/_traces.py`). Adding a quantity
 is one row here, computed from ``(params, y, I)`` with the vector-field functions.
 """
