@@ -23,7 +23,6 @@ import optimistix as optx
 
 from ._prepare import Problem
 from ._spikes import dense_crossing, record_crossings
-from ._validate import as_int
 from ._vector_field import HHState, vector_field
 
 POPULATION_MODES = ("batched", "vmap")

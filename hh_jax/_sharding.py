@@ -15,10 +15,9 @@ arrays; gather them to every host with
 ``docs/performance.md``.
 """
 
+import dataclasses
 import math
 from typing import Sequence
-
-import dataclasses
 
 import diffrax
 import equinox as eqx

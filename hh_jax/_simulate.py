@@ -1,8 +1,7 @@
 """`simulate`: run a population of HH neurons on a backend; record, detect spikes."""
 
-from typing import Sequence
-
 import dataclasses
+from typing import Sequence
 
 import diffrax
 import equinox as eqx
