@@ -41,6 +41,7 @@ from jax.experimental.pallas import triton as plt
 
 from . import _model
 from ._fused import _table, _table_shape
+from ._observables import state_names
 from ._spikes import BRACKET, Crossings
 from ._vector_field import HHState
 
@@ -80,8 +81,9 @@ def pallas_unavailable_reason(stimulus, config, dtype, *, interpret: bool = Fals
     N = _padded(int(np.prod(config.shape, dtype=np.int64)), BLOCK)
     S = int(getattr(config, "max_spikes", 0))
     n_rec = config.n_steps // max(int(getattr(config, "record_every", 1)), 1) + 1
+    n_states = len(state_names(tuple(getattr(config, "record", ()))))
     C = BRACKET[getattr(config, "spike_interpolation", "hermite")]
-    biggest = max(rows * cols, S * N * C, n_rec * len(_STATE) * N)
+    biggest = max(rows * cols, S * N * C, n_rec * n_states * N)
     if biggest > MAX_ELEMENTS:
         return f"an array of {biggest} elements exceeds the kernel's 32-bit offsets ({MAX_ELEMENTS})"
     return None
