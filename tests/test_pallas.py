@@ -58,12 +58,12 @@ def _inputs(params, stimulus, shape, dtype):
 # -------------------------------------------------------------------------------------------------
 
 
-def _both(params, stimulus, shape, dtype=jnp.float64, *, staggered=True, block=None, **kw):
+def _both(params, stimulus, shape, dtype=jnp.float64, *, staggered=True, block=None, interpret=True, **kw):
     config = _config(shape, dtype, **kw)
     params, stimulus, y0 = _inputs(params, stimulus, shape, dtype)
     states = "".join(config.record)
     pallas = jax.jit(lambda p, y: _pallas.pallas_arrays(
-        p, stimulus, y, config=config, staggered=staggered, states=states, interpret=True, block=block))
+        p, stimulus, y, config=config, staggered=staggered, states=states, interpret=interpret, block=block))
     scan = jax.jit(lambda p, y: _scan_arrays(p, stimulus, y, config, staggered))
     return pallas(params, y0), scan(params, y0), params, config
 
@@ -110,21 +110,34 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_interpret_equals_the_scan_loop(name):
+gpu = pytest.mark.skipif(jax.default_backend() != "gpu",
+                         reason="needs a GPU (benchmarks/gpu_check.sh runs these tests there)")
+
+
+def _case(name, *, interpret, tol):
     params, stim, shape, kw = CASES[name]
     kw = dict(kw)
     staggered, block = kw.pop("staggered", True), kw.pop("block", None)
-    a, b, params, config = _both(params, stim, shape, staggered=staggered, block=block, **kw)
+    a, b, params, config = _both(params, stim, shape, staggered=staggered, block=block, interpret=interpret, **kw)
     if config.max_spikes:
         assert int(np.sum(np.asarray(a[1]))) > 0
-    _assert_equal(a, b, params, config)
+    _assert_equal(a, b, params, config, tol=tol)
+    return a, config
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_interpret_equals_the_scan_loop(name):
+    a, config = _case(name, interpret=True, tol=1e-9)
     if name.startswith("per-neuron constant"):  # the buffer overflowed: counts kept counting
         assert np.max(np.asarray(a[1])) > config.max_spikes
 
 
 def test_interpret_float32_spike_times_agree_to_a_microsecond(float32):
-    a, b, params, config = _both(HHParams(), jnp.linspace(6.0, 14.0, 4), (4,), jnp.float32,
+    _float32_case(interpret=True)
+
+
+def _float32_case(*, interpret):
+    a, b, params, config = _both(HHParams(), jnp.linspace(6.0, 14.0, 4), (4,), jnp.float32, interpret=interpret,
                                  n_steps=1000, dt=0.02, states="V", every=10, S=6)
     assert a[3]["V"].dtype == jnp.float32 and a[2].bracket.dtype == jnp.float32
     np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))
@@ -133,6 +146,10 @@ def test_interpret_float32_spike_times_agree_to_a_microsecond(float32):
 
 
 def test_interpret_under_vmap_equals_the_scan_loop():
+    _vmap_case(interpret=True, tol=1e-9)
+
+
+def _vmap_case(*, interpret, tol):
     shape, dtype = (3,), jnp.float64
     config = _config(shape, dtype, n_steps=300, dt=0.05, states="V", every=2, S=3)
     stim = hh_jax.Step(10.0, onset=1.0)
@@ -142,23 +159,53 @@ def test_interpret_under_vmap_equals_the_scan_loop():
         params, stimulus, y0 = _inputs(HHParams(gNa=g), stim, shape, dtype)
         if pallas:
             return _pallas.pallas_arrays(params, stimulus, y0, config=config, staggered=True, states="V",
-                                         interpret=True)
+                                         interpret=interpret)
         return _scan_arrays(params, stimulus, y0, config, True)
 
     batched = jax.jit(jax.vmap(lambda g: run(g, True)))(gNa)
     reference = jax.jit(jax.vmap(lambda g: run(g, False)))(gNa)
     np.testing.assert_array_equal(np.asarray(batched[1]), np.asarray(reference[1]))
     np.testing.assert_array_equal(np.asarray(batched[2].step), np.asarray(reference[2].step))
-    np.testing.assert_allclose(np.asarray(batched[3]["V"]), np.asarray(reference[3]["V"]), rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(np.asarray(batched[2].bracket), np.asarray(reference[2].bracket),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(batched[3]["V"]), np.asarray(reference[3]["V"]), rtol=tol, atol=tol)
+    np.testing.assert_allclose(np.asarray(batched[2].bracket), np.asarray(reference[2].bracket), rtol=tol, atol=tol)
     assert batched[3]["V"].shape == (3, 151, 3)
+
+
+# --- On a GPU (Triton): the same matrix; exp/expm1 are libdevice's there, XLA's in the scan --------
+GPU_TOL = 1e-8
+
+
+@gpu
+@pytest.mark.parametrize("name", list(CASES))
+def test_gpu_kernel_equals_the_scan_loop(name):
+    _case(name, interpret=False, tol=GPU_TOL)
+
+
+@gpu
+def test_gpu_kernel_float32_spike_times(float32):
+    _float32_case(interpret=False)
+
+
+@gpu
+def test_gpu_kernel_under_vmap():
+    _vmap_case(interpret=False, tol=GPU_TOL)
+
+
+@gpu
+def test_gpu_kernel_many_blocks_padded():
+    # 128-neuron programs, the last one padded; every neuron its own current
+    N = 3 * 128 + 5
+    a, b, params, config = _both(HHParams(), jnp.linspace(0.0, 30.0, N), (N,), n_steps=2000, dt=0.025,
+                                 states="V", every=50, S=4)
+    assert _pallas.pallas_unavailable_reason(hh_jax.Constant(1.0), config, jnp.float64) is None
+    _assert_equal(a, b, params, config, tol=GPU_TOL)
 
 
 def test_unavailable_reasons(monkeypatch):
     config = _config((10**5,), jnp.float32, n_steps=10**4, dt=0.01)
     constant = hh_jax.Constant(jnp.ones(10**5))
-    assert "GPU only" in _pallas.pallas_unavailable_reason(constant, config, jnp.float32, interpret=False)
+    if jax.default_backend() != "gpu":
+        assert "GPU only" in _pallas.pallas_unavailable_reason(constant, config, jnp.float32, interpret=False)
     assert _pallas.pallas_unavailable_reason(constant, config, jnp.float32, interpret=True) is None
     assert "float16" in _pallas.pallas_unavailable_reason(constant, config, jnp.float16, interpret=True)
     noise = hh_jax.WhiteNoise(jax.random.key(0), sigma=1.0, dt=0.01, shape=(10**5,))
