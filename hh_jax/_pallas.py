@@ -36,8 +36,6 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as plt
 
 from . import _model
 from ._fused import _table, _table_shape
@@ -58,6 +56,14 @@ NUM_WARPS = 4
 """Warps per program (32 threads each): 4 warps for 128 lanes, one neuron per thread."""
 
 
+def _pallas():
+    """``(pallas, pallas.triton)``, imported on first use (``import hh_jax`` never needs them)."""
+    from jax.experimental import pallas as pl
+    from jax.experimental.pallas import triton as plt
+
+    return pl, plt
+
+
 def pallas_unavailable_reason(stimulus, config, dtype, *, interpret: bool = False) -> str | None:
     """Why the Pallas GPU kernel cannot run this simulation (None: it can).
 
@@ -72,6 +78,10 @@ def pallas_unavailable_reason(stimulus, config, dtype, *, interpret: bool = Fals
     """
     if not interpret and jax.default_backend() != "gpu":
         return f"it runs on a GPU only (default backend: {jax.default_backend()})"
+    try:
+        _pallas()
+    except ImportError as e:  # an older jax
+        return f"jax {jax.__version__} has no Pallas Triton lowering ({e})"
     if jnp.dtype(dtype) not in _DTYPES:
         return f"dtype {jnp.dtype(dtype)} (float32 and float64 only)"
     rows, cols = _table_shape(stimulus, config, dtype)
@@ -103,6 +113,7 @@ def _block_size(N: int, block: int | None) -> int:
 
 def _kernel(*refs, n_steps, every, n_samples, states, staggered, S, C, tm, nm, te, ne, block):
     """One program: `block` neurons through all `n_steps` steps (see `pallas_arrays`)."""
+    _, plt = _pallas()
     y0_ref, par_ref, imid_ref, iend_ref, times_ref = refs[:5]
     refs = refs[5 if S == 0 else 7:]  # the aliased crossing inputs are read through the outputs
     yf_ref, count_ref = refs[:2]
@@ -194,11 +205,20 @@ def pallas_arrays(params, stimulus, y0: HHState, *, config, staggered: bool, sta
     **Example:** ``pallas_arrays(p, Constant(10.0), y0, config=c, staggered=True, states="V",
     interpret=True)``.
     """
+    pl, plt = _pallas()
     shape = tuple(config.shape)
     N = int(np.prod(shape, dtype=np.int64))
     dtype = y0.V.dtype
     if jnp.dtype(dtype) not in _DTYPES:
         raise TypeError(f"y0: the Pallas kernel runs float32 or float64, got {dtype}.")
+    S = int(config.max_spikes)
+    C = BRACKET[config.spike_interpolation]
+    if N == 0:  # an empty population: nothing to launch
+        n_rec = config.n_steps // config.record_every + 1 if states else 0
+        empty = lambda *lead: jnp.zeros(lead + shape, dtype)
+        return (HHState(*(empty() for _ in range(4))), jnp.zeros(shape, jnp.int32),
+                Crossings(jnp.zeros((S, 0), jnp.int32), jnp.zeros((S, 0, C), dtype)),
+                {v: empty(n_rec) for v in states})
     B = _block_size(N, block)
     Np = _padded(N, B)
     dt = jnp.asarray(config.dt, dtype)
@@ -206,8 +226,6 @@ def pallas_arrays(params, stimulus, y0: HHState, *, config, staggered: bool, sta
     k = jnp.arange(config.n_steps + 1, dtype=jnp.int32).astype(dtype)
     t_steps = t0 + k * dt
     _, cols = _table_shape(stimulus, config, dtype)
-    S = int(config.max_spikes)
-    C = BRACKET[config.spike_interpolation]
     pad = lambda x: x if Np == N else jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, Np - N)], mode="edge")
     imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, cols).astype(dtype)
     if S > 0 and C == 4:

@@ -150,7 +150,7 @@ def test_interpret_under_vmap_equals_the_scan_loop():
 
 
 def _vmap_case(*, interpret, tol):
-    shape, dtype = (3,), jnp.float64
+    shape, dtype = (), jnp.float64  # one neuron per call: a block of 1
     config = _config(shape, dtype, n_steps=300, dt=0.05, states="V", every=2, S=3)
     stim = hh_jax.Step(10.0, onset=1.0)
     gNa = jnp.array([90.0, 120.0, 150.0])
@@ -168,7 +168,8 @@ def _vmap_case(*, interpret, tol):
     np.testing.assert_array_equal(np.asarray(batched[2].step), np.asarray(reference[2].step))
     np.testing.assert_allclose(np.asarray(batched[3]["V"]), np.asarray(reference[3]["V"]), rtol=tol, atol=tol)
     np.testing.assert_allclose(np.asarray(batched[2].bracket), np.asarray(reference[2].bracket), rtol=tol, atol=tol)
-    assert batched[3]["V"].shape == (3, 151, 3)
+    assert batched[3]["V"].shape == (3, 151) and batched[1].shape == (3,)
+    assert int(np.sum(np.asarray(batched[1]))) > 0
 
 
 # --- On a GPU (Triton): the same matrix; exp/expm1 are libdevice's there, XLA's in the scan --------
@@ -213,6 +214,13 @@ def test_unavailable_reasons(monkeypatch):
     assert "exceeds 100000000" in _pallas.pallas_unavailable_reason(noise, config, jnp.float32, interpret=True)
     big = _config((10**7,), jnp.float32, n_steps=1000, dt=0.01, S=100)
     assert "32-bit" in _pallas.pallas_unavailable_reason(hh_jax.Constant(1.0), big, jnp.float32, interpret=True)
+    empty = _config((0,), jnp.float64, n_steps=5, dt=0.01, states="Vn", S=2)
+    params, stimulus = HHParams(), as_stimulus(1.0)
+    y0 = hh_jax.HHState(*(jnp.zeros((0,)) for _ in range(4)))
+    final, count, crossings, traces = _pallas.pallas_arrays(params, stimulus, y0, config=empty, staggered=True,
+                                                            states="Vn", interpret=True)
+    assert final.V.shape == count.shape == (0,) and traces["n"].shape == (6, 0)
+    assert crossings.step.shape == (2, 0) and crossings.bracket.shape == (2, 0, 4)
     with pytest.raises(ValueError, match="block must be a power of 2"):
         _both(HHParams(), 1.0, (3,), n_steps=2, dt=0.01, block=3)
 
