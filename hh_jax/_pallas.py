@@ -125,11 +125,16 @@ def _kernel(*refs, n_steps, every, n_samples, states, staggered, S, C, tm, nm, t
     p = types.SimpleNamespace(**{name: par_ref[i, :] for i, name in enumerate(_PAR_NAMES)})
     lanes = jnp.arange(block, dtype=jnp.int32)
 
-    def current(ref, k, t_rows, n_cols):
-        row = k if t_rows > 1 else 0
+    def load_current(ref, row, n_cols):
         if n_cols > 1:
             return ref[row, :]
         return jnp.broadcast_to(ref[row, 0], (block,))
+
+    # a time-invariant current is loaded once, outside the loop
+    fixed = {id(ref): load_current(ref, 0, n) for ref, t, n in ((imid_ref, tm, nm), (iend_ref, te, ne)) if t == 1}
+
+    def current(ref, k, t_rows, n_cols):
+        return fixed[id(ref)] if t_rows == 1 else load_current(ref, k, n_cols)
 
     def record(r, y):
         for j, v in enumerate(states):
