@@ -63,7 +63,7 @@ def _gpu_or_exit():
 
 
 # --- The loops (the one place that knows hh_jax's private calling conventions) ---------------
-def _make(method: str, N: int, n_steps: int, dtype_name: str):
+def _make(method: str, N: int, n_steps: int, dtype_name: str, block: int | None = None):
     """A jitted ``run()`` of one configuration, and its arguments."""
     import jax
     import jax.numpy as jnp
@@ -94,14 +94,14 @@ def _make(method: str, N: int, n_steps: int, dtype_name: str):
         if reason is not None:
             raise RuntimeError(f"the Pallas kernel cannot run: {reason}")
         loop = lambda p, y: _pallas.pallas_arrays(p, stimulus, y, config=config, staggered=True, states="",
-                                                  interpret=interpret)[:3]
+                                                  interpret=interpret, block=block)[:3]
     else:
         loop = lambda p, y: _simulate._scan_arrays(p, stimulus, y, hh_jax.ExpEuler(), config)[:3]
     return jax.jit(loop), (params, y0)
 # ---------------------------------------------------------------------------------------------
 
 
-def _worker(method: str, dtype_name: str, sizes: list[int], repeats: int, budget: float):
+def _worker(method: str, dtype_name: str, sizes: list[int], repeats: int, budget: float, block: int | None):
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     jax = _gpu_or_exit()
     jax.config.update("jax_enable_x64", True)
@@ -118,7 +118,7 @@ def _worker(method: str, dtype_name: str, sizes: list[int], repeats: int, budget
             rows.append(dict(row, error=f"skipped: this worker's time budget ({budget:.0f} s) is spent"))
             continue
         try:
-            run, args = _make(method, N, n_steps, dtype_name)
+            run, args = _make(method, N, n_steps, dtype_name, block)
             jax.block_until_ready(args)
             t = time.perf_counter()
             out = jax.block_until_ready(run(*args))
@@ -159,8 +159,8 @@ def _markdown(meta, rows) -> str:
         f"{meta['device']}; jax {meta['jax']}, jaxlib {meta['jaxlib']}, Python {meta['python']}; {meta['date']}.",
         f"{STEPS * DT:g} ms at dt = {DT} ms ({STEPS} steps; N = 10⁷: {STEPS_AT_1E7} steps), per-neuron constant current, "
         f"nothing recorded; pallas and scan keep {MAX_SPIKES} crossing slots per neuron (Hermite), plain counts "
-        "spikes only. Median of the repeats after the first call; peak = the device's peak bytes in use in "
-        "a fresh process.",
+        f"spikes only; Pallas block: {meta['pallas_block']} neurons per program. Median of the repeats after "
+        "the first call; peak = the device's peak bytes in use in a fresh process.",
         "",
         "| method | dtype | N | steps | first call (s) | median (s) | neuron-steps/s | µs/step | peak MiB | × scan |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -187,12 +187,14 @@ def main(argv=None) -> int:
                     "it skips its remaining sizes")
     ap.add_argument("--total", type=float, default=175.0, help="seconds for the whole benchmark: workers "
                     "that would start later are skipped (reported), so that the results are always written")
+    ap.add_argument("--block", type=int, default=None, help="neurons per Pallas program (a power of 2; "
+                    "default: the kernel's, 128)")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--worker", nargs=2, metavar=("METHOD", "DTYPE"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     sizes = [int(float(s)) for s in a.sizes.split(",")]
     if a.worker:
-        _worker(*a.worker, sizes, a.repeats, a.budget)
+        _worker(*a.worker, sizes, a.repeats, a.budget, a.block)
         return 0
     _gpu_or_exit()
     rows, failed = [], False
@@ -203,6 +205,8 @@ def main(argv=None) -> int:
             budget = min(a.budget, left - 20.0)  # ~20 s: start-up and the last size's overrun
             cmd = [sys.executable, "-m", "benchmarks.gpu_throughput", "--worker", method, dtype_name,
                    "--sizes", a.sizes, "--repeats", str(a.repeats), "--budget", str(budget)]
+            if a.block:
+                cmd += ["--block", str(a.block)]
             try:
                 if budget <= 0:
                     raise RuntimeError(f"skipped: the benchmark's time budget ({a.total:.0f} s) is spent")
@@ -219,7 +223,7 @@ def main(argv=None) -> int:
                       + (f"{r['neuron_steps_per_s']:.3g} neuron-steps/s, first call {r['first_call_s']:.2f} s"
                          if "median_s" in r else r["error"]), flush=True)
             rows += got
-    meta = _versions()
+    meta = dict(_versions(), pallas_block=a.block or "default (128)")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_throughput.json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1) + "\n")

@@ -53,7 +53,8 @@ MAX_ELEMENTS = 2**31 - 1
 BLOCK = 128
 """Default neurons per program (one lane each; a power of 2)."""
 NUM_WARPS = 4
-"""Warps per program (32 threads each): 4 warps for 128 lanes, one neuron per thread."""
+"""Most warps per program (32 threads each): a block of 128 lanes or more has 4 warps (one
+neuron per thread at 128), a smaller one block/32 (at least 1)."""
 
 
 def _pallas():
@@ -279,7 +280,7 @@ def pallas_arrays(params, stimulus, y0: HHState, *, config, staggered: bool, sta
         out_specs=out_specs,
         input_output_aliases=aliases,
         interpret=interpret,
-        compiler_params=plt.CompilerParams(num_warps=NUM_WARPS, num_stages=1),
+        compiler_params=plt.CompilerParams(num_warps=max(1, min(NUM_WARPS, B // 32)), num_stages=1),
         name="hh_jax_expeuler",
     )(*inputs)
     yf, count = outs[0][:, :N], outs[1][:N]
