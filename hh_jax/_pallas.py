@@ -122,7 +122,7 @@ def _kernel(*refs, n_steps, every, n_samples, states, staggered, S, C, tm, nm, t
     rec_ref = refs[0] if states else None
     steps_ref, bracket_ref = refs[-2:] if S > 0 else (None, None)
 
-    t0, dt = times_ref[0], times_ref[1]  # noqa: F841 (t0: the tables carry the times)
+    dt = times_ref[1]  # (t0 is element 0: the tables of the current carry the times)
     p = types.SimpleNamespace(**{name: par_ref[i, :] for i, name in enumerate(_PAR_NAMES)})
     lanes = jnp.arange(block, dtype=jnp.int32)
 

@@ -230,9 +230,9 @@ def test_unavailable_reasons(monkeypatch):
 LOWERING_CASES = {
     "constant, counts only": (10.0, (300,), dict(states="", S=0)),
     "population table, V every 5, hermite": (hh_jax.Step(10.0, onset=1.0), (300,), dict(states="V", every=5, S=3)),
-    "per-neuron table, Vmhn, linear": (hh_jax.Sine(amplitude=jnp.linspace(1.0, 5.0, 300), frequency=40.0),
-                                        (300,), dict(states="Vmhn", every=3, S=2, interp="linear")),
-    "per-neuron constant, hermite": (jnp.linspace(0.0, 20.0, 300), (300,), dict(states="Vh", S=2)),
+    "per-neuron table, Vmhn, hermite": (hh_jax.Sine(amplitude=jnp.linspace(1.0, 5.0, 300), frequency=40.0),
+                                         (300,), dict(states="Vmhn", every=3, S=2)),
+    "per-neuron constant, linear": (jnp.linspace(0.0, 20.0, 300), (300,), dict(states="Vh", S=2, interp="linear")),
 }
 
 
