@@ -150,7 +150,7 @@ ANALYSIS_ROWS = [
 
 FIT_ROWS = [
     ("fit.load_recording", "no such file", lambda: F.load_recording(os.path.join(_DIR.name, "none.csv")), ValueError, r"none\.csv: no such file"),
-    ("fit.load_recording", "unknown format", lambda: F.load_recording(_file("rec.abf", "x")), ValueError, r"rec\.abf: unknown format '\.abf'; use \.csv or \.npz"),
+    ("fit.load_recording", "unknown format", lambda: F.load_recording(_file("rec.xyz", "x")), ValueError, r"rec\.xyz: unknown format .\.xyz.; use \.csv, \.npz, \.nwb or \.abf"),
     ("fit.load_recording", "non-monotonic time", lambda: F.load_recording(_file("nm.csv", "time_ms,voltage_mV\n0,-65\n2,-64\n1,-63\n")), ValueError, r"nm\.csv: time_ms is not strictly increasing at sample 2"),
     ("fit.Recording", "V and t of different lengths", lambda: F.Recording(t=np.arange(3.0), V=np.zeros(4)), ValueError, r"Recording\.V has 4 samples but Recording\.t has 3"),
     ("fit.Recording", "non-monotonic t", lambda: F.Recording(t=np.array([0.0, 2.0, 1.0]), V=np.zeros(3)), ValueError, r"Recording\.t must hold >= 2 strictly increasing times"),
