@@ -307,3 +307,41 @@ def load_abf(path, *, sweeps=None, channel: int = 0, area_um2: float | None = No
             I.append(np.asarray(abf.sweepC, float) * (u / 1e-12))
     return _assemble(path, dt=1000.0 / float(abf.dataRate), V=V, I_pA=I if stimulus else None, sweeps=chosen,
                      liquid_junction_mV=liquid_junction_mV, window=window, area=area)
+
+
+def save_recording(path, recording: Recording) -> None:
+    """Write a `Recording` as NWB current-clamp sweeps (atomically), for `load_nwb` and NWB tools.
+
+    One ``CurrentClampSeries`` per sweep (V in mV, ``conversion = 1e-3``) and, where the
+    recording has a current, a ``CurrentClampStimulusSeries`` (whole-cell pA, ``conversion =
+    1e-12``: `I_pA`, else ``I·area_um2/100``), numbered by `sweeps` (default 0 … S−1), linked in
+    the intracellular-recordings table; the area goes into the ``notes``. Loading the file back
+    gives the same numbers, times from 0.
+
+    **Arguments:** `path`: file name ending in ``.nwb``; `recording`: a `Recording` on a uniform
+    time grid (a density `I` without `I_pA` needs `area_um2`).
+
+    **Example:** ``save_recording("cell_12-14.nwb", load_nwb("cell.nwb", sweeps=[12, 13, 14]))``.
+    """
+    from .._nwb import write_nwb
+
+    if not isinstance(recording, Recording):
+        raise TypeError(f"save_recording: recording must be a Recording, got {type(recording).__name__}.")
+    path = os.fspath(path)
+    if os.path.splitext(path)[1].lower() != ".nwb":
+        raise ValueError(f"save_recording: {os.path.basename(path)}: only .nwb files are written.")
+    t = recording.t
+    dt = float(t[1] - t[0])
+    if not np.allclose(np.diff(t), dt, rtol=1e-9, atol=0.0):
+        raise ValueError("save_recording: the recording's times are not uniform; resample it first.")
+    V = recording.V.reshape(t.size, -1)
+    I_pA = recording.I_pA
+    area = recording.area_um2
+    if I_pA is None and recording.I is not None:
+        if area is None:
+            raise ValueError("save_recording: the current is a density (uA/cm^2) and the recording has no "
+                             "area_um2 to make it a whole-cell current; use with_area or set area_um2.")
+        I_pA = recording.I * (area / 100.0)
+    meta = {"area_um2": area, "dt_ms": dt, "source": "hh_jax.fit.save_recording"}
+    write_nwb(path, dt=dt, V=V, I_pA=None if I_pA is None else I_pA.reshape(t.size, -1),
+              sweeps=recording.sweeps, description="recording saved by hh_jax", metadata=meta)
