@@ -57,7 +57,7 @@ def write_nwb(path, *, dt: float, V, I_pA=None, sweeps=None, t0: float = 0.0, de
     electrode = nwb.create_icephys_electrode(name="electrode", description="simulated", device=device)
     rate = 1000.0 / float(dt)
     for j, k in enumerate(sweeps):
-        common = dict(electrode=electrode, gain=1.0, rate=rate, starting_time=float(t0) / 1000.0, sweep_number=k)
+        common = dict(electrode=electrode, gain=1.0, rate=rate, starting_time=float(t0) / 1000.0, sweep_number=np.uint64(k))
         response = CurrentClampSeries(name=f"response_{k}", data=V[:, j], conversion=1e-3, unit="volts", **common)
         nwb.add_acquisition(response)
         stimulus = None
@@ -70,8 +70,12 @@ def write_nwb(path, *, dt: float, V, I_pA=None, sweeps=None, t0: float = 0.0, de
 
 
 def _write(pynwb, tmp, nwb):
-    with pynwb.NWBHDF5IO(tmp, "w") as io:
-        io.write(nwb)
+    import warnings
+
+    with warnings.catch_warnings():  # the temporary name does not end in .nwb; the file will
+        warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
+        with pynwb.NWBHDF5IO(tmp, "w") as io:
+            io.write(nwb)
 
 
 def _atomic_h5(path, write) -> None:

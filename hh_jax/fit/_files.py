@@ -10,6 +10,7 @@ raises a one-line `ValueError` naming the file and the problem.
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -94,7 +95,12 @@ def _assemble(path, *, dt, V, I_pA, sweeps, liquid_junction_mV, window, area):
 
 def _series_values(path, s, table, target, what):
     """A TimeSeries' data in `target` units (1e-3: mV; 1e-12: pA) from its unit, conversion and offset."""
-    u = _unit(path, table, s.unit, what)
+    # the file's own unit string: pynwb replaces a CurrentClampSeries' unit by "volts" on reading
+    # (NWB >= 2.1 fixes it), which would silently misread a file in mV from an older tool
+    attrs = getattr(s.data, "attrs", None)
+    unit = attrs.get("unit", s.unit) if attrs is not None else s.unit
+    unit = unit.decode() if isinstance(unit, bytes) else unit
+    u = _unit(path, table, unit, what)
     data = np.asarray(s.data[:], dtype=float)
     if data.ndim != 1:
         _fail(path, f"{what}: data has shape {data.shape}; expected one channel (1-D).")
@@ -179,7 +185,9 @@ def load_nwb(path, *, sweeps=None, area_um2: float | None = None, capacitance_pf
 
     try:
         io = pynwb.NWBHDF5IO(path, "r")
-        nwb = io.read()
+        with warnings.catch_warnings():  # pynwb's note that it resets a unit: read below from the file
+            warnings.filterwarnings("ignore", message="Unit .* is ignored")
+            nwb = io.read()
     except Exception as e:  # hdmf's errors for damaged or foreign files
         _fail(path, f"not a readable NWB file ({str(e).splitlines()[0] if str(e) else type(e).__name__}).")
     with io:
