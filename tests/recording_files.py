@@ -6,7 +6,7 @@ The cell: HH 1952 parameters, a membrane of `AREA_UM2`, current steps of `CURREN
 NWB: voltage as int16 counts of 10 µV with an offset of −20 mV (``conversion``/``offset``), the
 current as int16 counts of 0.5 pA, sampled at 1/dt; ABF1: the voltage in mV (pyabf's writer), the
 step family in the epoch table of DAC 0 (pA; the writer's header
-is grown from 4 to 6 blocks to hold ABF1's extended header).
+is grown from 4 to 12 blocks to hold ABF1's extended header).
 """
 
 import datetime
@@ -25,8 +25,11 @@ V_OFFSET = -0.02  # V
 I_COUNT = 0.5e-12  # A per count
 
 
-def simulate_cell(density, *, dt, params=None):
-    """Voltage (mV) ``[T, S]`` of the cell under the density ``[T, S]`` µA/cm², from rest."""
+def simulate_cell(density, *, dt, params=None, cell=True):
+    """Voltage (mV) ``[T, S]`` of the cell under the density ``[T, S]`` µA/cm², from rest
+    (``cell=False``: −65 mV throughout, for files whose content does not matter)."""
+    if not cell:
+        return np.full(np.shape(density), -65.0)
     p = hh_jax.HHParams.hh1952() if params is None else params
     T = density.shape[0]
     r = hh_jax.simulate(p, hh_jax.Sampled(np.asarray(density), dt=dt, interpolation="linear"),
@@ -41,13 +44,13 @@ def step_density(*, duration, dt, currents=CURRENTS):
 
 
 def write_nwb(path, *, duration=30.0, dt=0.05, noise=0.3, seed=0, sweeps=SWEEPS, currents=CURRENTS,
-              table=True, stimulus=True, stim_rate_factor=1.0, voltage_clamp=False):
+              table=True, stimulus=True, stim_rate_factor=1.0, voltage_clamp=False, cell=True):
     """Write the cell's sweeps to `path`; returns (t ms, V mV [T, S] as stored minus LJP, I pA [T, S])."""
     import pynwb
     from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries, VoltageClampSeries
 
     t, dens = step_density(duration=duration, dt=dt, currents=currents)
-    V = simulate_cell(dens, dt=dt) + noise * np.random.default_rng(seed).standard_normal(dens.shape)
+    V = simulate_cell(dens, dt=dt, cell=cell) + noise * np.random.default_rng(seed).standard_normal(dens.shape)
     counts_v = np.round(((V + LJP_MV) * 1e-3 - V_OFFSET) / V_COUNT).astype(np.int16)
     counts_i = np.round(dens * AREA_UM2 / 100.0 * 1e-12 / I_COUNT).astype(np.int16)
     nwb = pynwb.NWBFile(session_description="simulated cell", identifier="cell",
@@ -90,7 +93,7 @@ def set_nwb_unit(path, series, unit, conversion=None, where="acquisition"):
 
 
 def write_abf(path, *, duration=30.0, dt=0.05, noise=0.3, currents=CURRENTS, units="mV", dac_units="pA",
-              stimulus=True):
+              stimulus=True, cell=True):
     """Write the cell as an ABF1 file with the steps in DAC 0's epoch table; returns (t, V mV, I pA)
     as pyabf reads them back (the file's precision: 16-bit samples)."""
     import pyabf
@@ -103,9 +106,9 @@ def write_abf(path, *, duration=30.0, dt=0.05, noise=0.3, currents=CURRENTS, uni
 
     def header(buf):
         # pyabf's writer leaves 4 header blocks; ABF1's extended header (the epoch table at
-        # bytes 2296-2668) needs 6: move the data 2 blocks on
-        buf[2048:2048] = bytes(1024)
-        struct.pack_into("i", buf, 40, 6)  # lDataSectionPtr
+        # bytes 2296-2668, and more that pyabf reads) takes 12 (6 kB): move the data 8 blocks on
+        buf[2048:2048] = bytes(4096)
+        struct.pack_into("i", buf, 40, 12)  # lDataSectionPtr
         if not stimulus:
             return
         struct.pack_into("8s", buf, 1346, dac_units.ljust(8).encode())  # sDACChannelUnit[0]
@@ -133,7 +136,7 @@ def write_abf(path, *, duration=30.0, dt=0.05, noise=0.3, currents=CURRENTS, uni
     write(np.zeros((n, len(currents))))  # the command waveform first, as pyabf builds it
     abf = pyabf.ABF(str(path))
     I = np.stack([_sweep_c(abf, k) for k in range(len(currents))], axis=1) if stimulus else np.zeros((n, len(currents)))
-    V = simulate_cell(I * 100.0 / AREA_UM2, dt=dt) + noise * np.random.default_rng(1).standard_normal(I.shape)
+    V = simulate_cell(I * 100.0 / AREA_UM2, dt=dt, cell=cell) + noise * np.random.default_rng(1).standard_normal(I.shape)
     write(V + LJP_MV if units == "mV" else V)
     abf = pyabf.ABF(str(path))
     V_read = np.stack([_sweep_y(abf, k) for k in range(len(currents))], axis=1)

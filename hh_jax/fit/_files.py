@@ -135,7 +135,8 @@ def _table_stimuli(nwb):
     for i in range(len(table)):
         r = responses[i]
         s = None if stimuli is None else stimuli[i]
-        if s is not None and (s.idx_start < 0 or s.count < 0 or s.timeseries is None):
+        if s is not None and (s.timeseries is None or s.timeseries is r.timeseries or s.idx_start is None
+                              or s.idx_start < 0 or s.count is None or s.count < 0):  # no stimulus
             s = None
         out[id(r.timeseries)] = s
     return out
@@ -303,16 +304,17 @@ def load_abf(path, *, sweeps=None, channel: int = 0, area_um2: float | None = No
         except Exception as e:
             _fail(path, f"sweep {k}: not readable ({str(e).splitlines()[0] if str(e) else type(e).__name__}).")
         what = f"sweep {k} channel {channel}"
-        unit = str(abf.sweepUnitsY).strip()
+        unit = str(abf.sweepUnitsY).strip("\x00 ")
         if unit.lower() in AMPERES:
             _fail(path, f"no current-clamp data: channel {channel} records a current ({unit}), not a voltage.")
         V.append(np.asarray(abf.sweepY, float) * (_unit(path, VOLTS, unit, what) / 1e-3))
         if stimulus:
+            command = np.asarray(abf.sweepC, float)  # pyabf builds it (and its text) on first access
             if str(abf.stimulusByChannel[int(channel)].text).startswith("DAC waveform is not enabled"):
                 _fail(path, f"sweep {k} has no stimulus (the DAC waveform of channel {channel} is not enabled); "
                             f"pass stimulus=False to load the voltage only.")
-            u = _unit(path, AMPERES, str(abf.sweepUnitsC).strip(), f"{what} command")
-            I.append(np.asarray(abf.sweepC, float) * (u / 1e-12))
+            u = _unit(path, AMPERES, str(abf.sweepUnitsC).strip("\x00 "), f"{what} command")
+            I.append(command * (u / 1e-12))
     return _assemble(path, dt=1000.0 / float(abf.dataRate), V=V, I_pA=I if stimulus else None, sweeps=chosen,
                      liquid_junction_mV=liquid_junction_mV, window=window, area=area)
 
