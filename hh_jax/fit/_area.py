@@ -30,8 +30,10 @@ def estimate_area(recording: Recording, *, window_ms: float = 1.0) -> float:
     At a step ΔI of the whole-cell current the ionic currents have not moved yet, so dV/dt
     jumps by ``ΔI/C_total``: ``C_total = ΔI/Δ(dV/dt)`` (pA/(mV/ms) = pF), and the area at
     1 µF/cm² is ``C_total/0.01`` µm². The slopes are least-squares fits over `window_ms` before
-    (a line) and after (a parabola) each step; the median over the steps of every sweep is
-    returned. A first guess (within some 10 % for a noise of 0.3 mV): fit the area for the answer.
+    (a line) and after (a parabola) each step that follows a steady current and a quiet
+    voltage (no spike in the window before); the median over the steps of every sweep is
+    returned. A first guess (typically 10–30 % high: the ionic currents bend the slope after the
+    step): fit the area for the answer.
 
     **Arguments:** `recording`: a `Recording` with `I_pA` (whole-cell current, pA);
     `window_ms`: ms, default 1.0.
@@ -55,6 +57,10 @@ def estimate_area(recording: Recording, *, window_ms: float = 1.0) -> float:
             continue
         for k in np.flatnonzero(np.abs(dI) > 0.5 * big) + 1:  # I changes between samples k-1 and k
             if k - w < 0 or k + w > t.size:
+                continue
+            if np.any(dI[k - w:k - 1] != 0):  # only steps from a steady current (onsets from rest)
+                continue
+            if np.ptp(V[k - w:k, j]) > 10.0:  # not during a spike: the slope before is meaningless
                 continue
             before = np.polyfit(t[k - w:k] - t[k], V[k - w:k, j], 1)[0]
             after = np.polyfit(t[k:k + w] - t[k], V[k:k + w, j], 2)[1]
