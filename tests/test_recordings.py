@@ -112,33 +112,6 @@ def test_a_missing_extra_is_one_line_saying_what_to_install(tmp_path, monkeypatc
     assert "\n" not in str(e.value) and "pip install 'hh_jax[data]'" in str(e.value)
 
 
-def _fit(tmp_path, *area):
-    path = tmp_path / "cell.nwb"
-    rf.write_nwb(path, duration=30.0, dt=0.05, noise=0.3)
-    out = tmp_path / "fit"
-    status = main(["fit", "--data", str(path), "--sweeps", "12,13,14", *area, "--liquid-junction-mv", str(rf.LJP_MV),
-                   "--dt", "0.05", "--starts", "2", "--steps", "10", "--out", str(out), "--no-progress"])
-    assert status == 0
-    return json.loads((out / "params.json").read_text())
-
-
-def test_cli_fit_of_a_three_sweep_nwb_file_with_known_area(tmp_path):
-    res = _fit(tmp_path, "--area-um2", str(rf.AREA_UM2))
-    truth = hh_jax.HHParams.hh1952()
-    for name in ("gNa", "gK", "gL"):
-        assert abs(res["fitted"][name] / float(getattr(truth, name)) - 1) < 0.02, (name, res["fitted"])
-    assert res["protocol"] == "file" and res["sweeps"] == [12, 13, 14] and res["area_um2"] == rf.AREA_UM2
-
-
-def test_cli_fit_area(tmp_path):
-    res = _fit(tmp_path, "--fit-area")
-    truth = hh_jax.HHParams.hh1952()
-    assert abs(res["area_um2"] / rf.AREA_UM2 - 1) < 0.02, res
-    for name in ("gNa", "gK", "gL"):
-        assert abs(res["fitted"][name] / float(getattr(truth, name)) - 1) < 0.02, (name, res["fitted"])
-    assert res["params"]["C"] == 1.0
-
-
 def test_fitted_area_converts_a_fit_of_c():
     p, area = hf.fitted_area(hh_jax.HHParams.hh1952().replace(C=0.5, gNa=60.0), reference_area_um2=4000.0)
     assert area == 2000.0 and float(p.C) == 1.0 and float(p.gNa) == 120.0 and float(p.gK) == 72.0
