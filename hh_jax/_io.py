@@ -302,7 +302,9 @@ def _save_result_nwb(path, result, *, stimulus, params, area_um2) -> pathlib.Pat
     meta = {"area_um2": float(area_um2), "dt_ms": dt, "duration_ms": float(result.duration),
             "population_shape": list(np.asarray(result.V).shape[1:]),
             "params": None if params is None else params_to_dict(params)}
-    write_nwb(path, dt=dt, V=V, I_pA=I_pA, t0=float(t[0]), description="hh_jax simulation", metadata=meta)
+    target = pathlib.Path(os.path.realpath(path))
+    write_nwb(path, dt=dt, V=V, I_pA=I_pA, t0=float(t[0]), description="hh_jax simulation", metadata=meta,
+              mode=_file_mode(target))
     return pathlib.Path(path)
 
 

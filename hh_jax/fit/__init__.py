@@ -6,9 +6,9 @@ together by one vmapped, jitted Optax step. Recordings load with `load_recording
 """
 
 from ._data import Recording as Recording
-from ._data import load_recording as load_recording
 from ._files import load_abf as load_abf
 from ._files import load_nwb as load_nwb
+from ._files import load_recording as load_recording
 from ._files import save_recording as save_recording
 from ._fit import FitResult as FitResult
 from ._fit import optimize as optimize

@@ -1,4 +1,4 @@
-"""Recordings in: CSV (``time_ms,voltage_mV[,current]``) or NPZ, resampled to the simulation grid.
+"""Recordings: the `Recording` type; CSV (``time_ms,voltage_mV[,current]``) and NPZ files.
 
 Malformed files raise a one-line `ValueError` that names the file and the problem. So do files
 whose values are implausible for their units (a voltage in volts labelled mV fits gNa ≈ 2000):
@@ -323,42 +323,14 @@ def _read_npz_from(path, f):
     return out["t"], out["V"], out["I"]
 
 
-def load_recording(path: str | os.PathLike, **options) -> Recording:
-    """Load a recording: NWB, ABF, CSV or NPZ, by the file name's extension.
-
-    CSV: columns ``time_ms,voltage_mV`` and optionally ``current`` (µA/cm²), with a header
-    naming them (or no header: the columns in that order). NPZ: arrays ``time_ms``,
-    ``voltage_mV`` and optionally ``current`` (or ``t``, ``V``, ``I``). ``.nwb`` and ``.abf``
-    go to `load_nwb` and `load_abf` (several sweeps, physical units; they take `options`:
-    ``sweeps``, ``area_um2``, ``capacitance_pf``, ``liquid_junction_mV``, ``window``,
-    ``stimulus``).
-
-    **Arguments:** `path`: file name ending in ``.csv``, ``.npz``, ``.nwb`` or ``.abf``;
-    `options`: keyword arguments of `load_nwb`/`load_abf` (none for CSV and NPZ).
-
-    **Returns:** a `Recording`. A missing column, non-monotonic time, NaN rows, an empty or
-    truncated file raise `ValueError` with one line naming the file and the problem.
-
-    **Example:** ``rec = load_recording("cell.csv"); rec.resample(0.025)``.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"{path}: no such file.")
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: not a file.")
+def load_table(path: str) -> Recording:
+    """A `Recording` from a CSV or NPZ file (`path` exists and is a file)."""
     ext = os.path.splitext(path)[1].lower()
-    if ext in (".nwb", ".abf"):
-        from . import _files
-
-        return (_files.load_nwb if ext == ".nwb" else _files.load_abf)(path, **options)
-    if options:
-        raise TypeError(f"load_recording: {sorted(options)} apply to .nwb and .abf files, not {ext!r}.")
     if ext == ".npz":
         t, V, I = _read_npz(path)
-        _check(path, t, V, I)
     elif ext in (".csv", ".txt"):
         t, V, I = _read_csv(path)
-        _check(path, t, V, I)
     else:
         _fail(path, f"unknown format {ext!r}; use .csv, .npz, .nwb or .abf.")
+    _check(path, t, V, I)
     return Recording(t=t, V=V, I=I)

@@ -1,4 +1,4 @@
-"""Recordings from electrophysiology files: NWB (`pynwb`) and Axon ABF (`pyabf`).
+"""Loading recordings: `load_recording` by file type; NWB (`pynwb`) and Axon ABF (`pyabf`) files.
 
 Both loaders read current-clamp sweeps in the files' own units (the unit strings, NWB's
 ``conversion`` and ``offset``, the sampling rate) and return one `Recording` whose ``V`` is
@@ -10,12 +10,13 @@ raises a one-line `ValueError` naming the file and the problem.
 import json
 import math
 import os
+import pathlib
 import warnings
 
 import numpy as np
 
 from .._nwb import NOTES_KEY, require
-from ._data import Recording, _check_plausible, _fail, area_from
+from ._data import Recording, _check_plausible, _fail, area_from, load_table
 
 VOLTS = {"volts": 1.0, "volt": 1.0, "v": 1.0, "mv": 1e-3, "millivolts": 1e-3, "millivolt": 1e-3,
          "uv": 1e-6, "µv": 1e-6, "microvolts": 1e-6}
@@ -88,6 +89,37 @@ def _assemble(path, *, dt, V, I_pA, sweeps, liquid_junction_mV, window, area):
     I = None if (Ip is None or area is None) else Ip * (100.0 / area)
     _check_plausible(path, t, Vm, I)
     return Recording(t=t, V=Vm, I=I, I_pA=Ip, sweeps=tuple(sweeps), area_um2=None if I is None else area)
+
+
+def load_recording(path: str | os.PathLike, **options) -> Recording:
+    """Load a recording: NWB, ABF, CSV or NPZ, by the file name's extension.
+
+    CSV: columns ``time_ms,voltage_mV`` and optionally ``current`` (µA/cm²), with a header
+    naming them (or no header: the columns in that order). NPZ: arrays ``time_ms``,
+    ``voltage_mV`` and optionally ``current`` (or ``t``, ``V``, ``I``). ``.nwb`` and ``.abf``
+    go to `load_nwb` and `load_abf` (several sweeps, physical units; they take `options`:
+    ``sweeps``, ``area_um2``, ``capacitance_pf``, ``liquid_junction_mV``, ``window``,
+    ``stimulus``).
+
+    **Arguments:** `path`: file name ending in ``.csv``, ``.npz``, ``.nwb`` or ``.abf``;
+    `options`: keyword arguments of `load_nwb`/`load_abf` (none for CSV and NPZ).
+
+    **Returns:** a `Recording`. A missing column, non-monotonic time, NaN rows, an empty or
+    truncated file raise `ValueError` with one line naming the file and the problem.
+
+    **Example:** ``rec = load_recording("cell.csv"); rec.resample(0.025)``.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file.")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: not a file.")
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".nwb", ".abf"):
+        return (load_nwb if ext == ".nwb" else load_abf)(path, **options)
+    if options:
+        raise TypeError(f"load_recording: {sorted(options)} apply to .nwb and .abf files, not {ext!r}.")
+    return load_table(path)
 
 
 # --- NWB --------------------------------------------------------------------------------------------
@@ -333,6 +365,7 @@ def save_recording(path, recording: Recording) -> None:
 
     **Example:** ``save_recording("cell_12-14.nwb", load_nwb("cell.nwb", sweeps=[12, 13, 14]))``.
     """
+    from .._io import _file_mode
     from .._nwb import write_nwb
 
     if not isinstance(recording, Recording):
@@ -354,4 +387,5 @@ def save_recording(path, recording: Recording) -> None:
         I_pA = recording.I * (area / 100.0)
     meta = {"area_um2": area, "dt_ms": dt, "source": "hh_jax.fit.save_recording"}
     write_nwb(path, dt=dt, V=V, I_pA=None if I_pA is None else I_pA.reshape(t.size, -1),
-              sweeps=recording.sweeps, description="recording saved by hh_jax", metadata=meta)
+              sweeps=recording.sweeps, description="recording saved by hh_jax", metadata=meta,
+              mode=_file_mode(pathlib.Path(os.path.realpath(path))))
