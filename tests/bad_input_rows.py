@@ -536,6 +536,7 @@ RECORDING_ROWS = [
     ("fit.load_nwb", "missing stimulus", lambda: F.load_nwb(_nwb("nostim.nwb", stimulus=False)), ValueError, r"nostim\.nwb: sweep 12 has no stimulus .*; pass stimulus=False to load the voltage only"),
     ("fit.load_nwb", "unknown units", lambda: F.load_nwb(_nwb("unit.nwb", unit=("cc13", "furlongs"))), ValueError, r"unit\.nwb: sweep 13 \(cc13\): unknown units 'furlongs' \(expected a voltage unit"),
     ("fit.load_nwb", "mismatched sampling rates (response and stimulus)", lambda: F.load_nwb(_nwb("rates.nwb", stim_rate_factor=0.5)), ValueError, r"rates\.nwb: mismatched sampling rates: sweep 12 \(cc12\) at 20000 Hz, its stimulus at 10000 Hz"),
+    ("fit.load_nwb", "sweeps of different lengths", lambda: F.load_nwb(_nwb("short.nwb", short_last=10)), ValueError, r"short\.nwb: the sweeps have different lengths \(12: 241, 13: 241, 14: 231 samples\)"),
     ("fit.load_nwb", "both area_um2 and capacitance_pf", lambda: F.load_nwb(_nwb("cell.nwb"), area_um2=1.0, capacitance_pf=1.0), ValueError, r"give area_um2 or capacitance_pf, not both"),
     ("fit.load_nwb", "area_um2 <= 0", lambda: F.load_nwb(_nwb("cell.nwb"), area_um2=-5.0), ValueError, r"area_um2 must be a positive finite number, got -5\.0"),
     ("fit.load_nwb", "a window without samples", lambda: F.load_nwb(_nwb("cell.nwb"), window=(50.0, 60.0)), ValueError, r"cell\.nwb: window \(50, 60\) ms holds fewer than 2 samples"),

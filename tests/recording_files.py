@@ -44,8 +44,9 @@ def step_density(*, duration, dt, currents=CURRENTS):
 
 
 def write_nwb(path, *, duration=30.0, dt=0.05, noise=0.3, seed=0, sweeps=SWEEPS, currents=CURRENTS,
-              table=True, stimulus=True, stim_rate_factor=1.0, voltage_clamp=False, cell=True):
-    """Write the cell's sweeps to `path`; returns (t ms, V mV [T, S] as stored minus LJP, I pA [T, S])."""
+              table=True, stimulus=True, stim_rate_factor=1.0, voltage_clamp=False, cell=True, short_last=0):
+    """Write the cell's sweeps to `path`; returns (t ms, V mV [T, S] as stored minus LJP, I pA [T, S]).
+    `short_last`: samples left out of the last sweep (sweeps of different lengths)."""
     import pynwb
     from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries, VoltageClampSeries
 
@@ -60,16 +61,17 @@ def write_nwb(path, *, duration=30.0, dt=0.05, noise=0.3, seed=0, sweeps=SWEEPS,
     rate = 1000.0 / dt
     for j, k in enumerate(sweeps):
         start = 2.0 * j  # s: sweeps one after the other
+        n = counts_v.shape[0] - (short_last if j == len(sweeps) - 1 else 0)
         if voltage_clamp:
-            resp = VoltageClampSeries(name=f"vc{k}", data=counts_i[:, j], electrode=el, gain=1.0, rate=rate,
+            resp = VoltageClampSeries(name=f"vc{k}", data=counts_i[:n, j], electrode=el, gain=1.0, rate=rate,
                                       starting_time=start, conversion=I_COUNT, sweep_number=np.uint64(k))
         else:
-            resp = CurrentClampSeries(name=f"cc{k}", data=counts_v[:, j], electrode=el, gain=0.1, rate=rate,
+            resp = CurrentClampSeries(name=f"cc{k}", data=counts_v[:n, j], electrode=el, gain=0.1, rate=rate,
                                       starting_time=start, conversion=V_COUNT, offset=V_OFFSET, sweep_number=np.uint64(k))
         nwb.add_acquisition(resp)
         stim = None
         if stimulus:
-            stim = CurrentClampStimulusSeries(name=f"stim{k}", data=counts_i[:, j], electrode=el, gain=1.0,
+            stim = CurrentClampStimulusSeries(name=f"stim{k}", data=counts_i[:n, j], electrode=el, gain=1.0,
                                               rate=rate * stim_rate_factor, starting_time=start,
                                               conversion=I_COUNT, sweep_number=np.uint64(k))
             nwb.add_stimulus(stim)
