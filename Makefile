@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -e ".[test,notebooks,bench]"
+	$(PY) -m pip install -e ".[test,notebooks,bench,data]"
 	$(PY) -c "from hh_jax._fused import kernel_path; print('fused kernel:', kernel_path())"
 	touch $(STAMP) $(TEST_STAMP)
 

@@ -103,6 +103,9 @@ def _add_simulate(sub) -> None:
                    default=1, help="keep every k-th step (default: 1)")
     cli_args.add_out(s)
     cli_args.add_no_plot(s, what="voltage.png")
+    s.add_argument("--nwb", action="store_true",
+                   help="also write result.nwb: the voltage and the current as NWB current-clamp sweeps "
+                        "(one per neuron, a 1000 um^2 membrane; needs pip install 'hh_jax[data]')")
 
 
 def _needs_x64(args) -> bool:
@@ -154,6 +157,10 @@ def _simulate(args) -> int:
 
     from ._output_dir import OutputFolder
 
+    if args.nwb:
+        from ._nwb import require
+
+        require("pynwb")  # before the computation: the missing extra in one line
     params = cli_args.preset_params(args)
     options = _stepper_options(args)
     _check_simulate_size(args)
@@ -179,18 +186,23 @@ def _simulate(args) -> int:
         )
     except ValueError as e:
         raise CLIError(str(e)) from None
-    summary = out.write(lambda folder: _write_simulate(folder, args, result))
+    summary = out.write(lambda folder: _write_simulate(folder, args, result, params))
     sys.stdout.write(summary)
     return 0 if bool(result.finite) else 1
 
 
-def _write_simulate(folder, args, result) -> str:
+def _write_simulate(folder, args, result, params=None) -> str:
     """Write the outputs of ``hh-jax simulate`` into `folder` (the temporary output folder);
     returns the summary. Paths shown in the summary are those under ``--out``."""
     import numpy as np
 
     arrays = {k: np.asarray(getattr(result, k)) for k in ("t", "V", "m", "h", "n")}
     _atomic_savez(os.path.join(folder, "result.npz"), **arrays)
+    if getattr(args, "nwb", False):  # atomic as the others: temporary name, then rename
+        import hh_jax
+
+        hh_jax.save_result(os.path.join(folder, "result.nwb"), result, format="nwb",
+                           stimulus=hh_jax.Constant(args.current), params=params)
     table = result.spike_table()
     _atomic_write(
         os.path.join(folder, "spikes.csv"),
@@ -217,7 +229,8 @@ def _write_simulate(folder, args, result) -> str:
     if not args.no_plot:
         _plot(result, args, os.path.join(folder, "voltage.png"))
         lines.append(f"figure: {os.path.join(args.out, 'voltage.png')}")
-    lines.append(f"data: {os.path.join(args.out, 'result.npz')}, {os.path.join(args.out, 'spikes.csv')}")
+    lines.append(f"data: {os.path.join(args.out, 'result.npz')}, {os.path.join(args.out, 'spikes.csv')}"
+                 + (f", {os.path.join(args.out, 'result.nwb')}" if getattr(args, "nwb", False) else ""))
     summary = "\n".join(lines) + "\n"
     _atomic_write(os.path.join(folder, "summary.txt"), summary)
     return summary

@@ -213,20 +213,44 @@ _STATE_KEYS = tuple(f"final_state.{k}" for k in ("V", "m", "h", "n"))
 _RESULT_ARRAYS = ("t", "spike_count", "spike_times", "finite") + _STATE_KEYS
 
 
-def save_result(path, result: SimulationResult) -> pathlib.Path:
-    """Write a `SimulationResult` to an ``.npz`` file (atomically).
+NWB_AREA_UM2 = 1000.0
+"""Default membrane area, µm², of an NWB export (10 pF at 1 µF/cm²): densities become whole-cell currents."""
 
-    Keys: ``t``, ``spike_count``, ``spike_times``, ``finite``, ``final_state.V`` … ``.n``,
-    ``duration`` and ``dt`` (ms), the recorded traces by name, and ``format``/``version``.
 
-    **Arguments:** `path`: file name (``.npz``); `result`: from :func:`hh_jax.simulate`.
+def save_result(path, result: SimulationResult, *, format: str = "npz", stimulus=None,
+                params: HHParams | None = None, area_um2: float = NWB_AREA_UM2) -> pathlib.Path:
+    """Write a `SimulationResult` to an ``.npz`` file, or as NWB current-clamp sweeps (atomically).
+
+    ``npz`` keys: ``t``, ``spike_count``, ``spike_times``, ``finite``, ``final_state.V`` …
+    ``.n``, ``duration`` and ``dt`` (ms), the recorded traces by name, and ``format``/``version``.
+
+    ``nwb`` (needs the extra ``data``: ``pip install 'hh_jax[data]'``): one sweep per neuron,
+    numbered 0 … S−1 in the population's row-major order: a ``CurrentClampSeries`` of the
+    recorded V (stored in mV, ``conversion = 1e-3``, unit volts) and a
+    ``CurrentClampStimulusSeries`` of `stimulus` at the same times as a whole-cell current
+    (density × `area_um2`, stored in pA, ``conversion = 1e-12``, unit amperes), linked in the
+    intracellular-recordings table; `params`, the area, dt and the duration go into the file's
+    ``notes`` (JSON under ``"hh_jax"``). `hh_jax.fit.load_nwb` reads it back.
+
+    **Arguments:** `path`: file name (``.npz`` or ``.nwb``); `result`: from :func:`hh_jax.simulate`
+    (with ``V`` recorded, for NWB); `format`: ``"npz"`` (default) or ``"nwb"``; for NWB only:
+    `stimulus`: the simulation's current, µA/cm² (an `AbstractStimulus` or a number; default
+    None: no stimulus series), `params`: the `HHParams` simulated (default None), `area_um2`:
+    membrane area, µm², default 1000.
 
     **Returns:** the path written.
 
-    **Example:** ``hh_jax.save_result("run.npz", hh_jax.simulate(p, 10.0, duration=50.0, dt=0.01))``.
+    **Example:** ``hh_jax.save_result("run.npz", hh_jax.simulate(p, 10.0, duration=50.0, dt=0.01))``;
+    ``hh_jax.save_result("run.nwb", r, format="nwb", stimulus=10.0, params=p)``.
     """
     if not isinstance(result, SimulationResult):
         raise TypeError(f"result must be a SimulationResult, got {type(result).__name__}.")
+    if format == "nwb":
+        return _save_result_nwb(path, result, stimulus=stimulus, params=params, area_um2=area_um2)
+    if format != "npz":
+        raise ValueError(f"format must be 'npz' or 'nwb', got {format!r}.")
+    if stimulus is not None or params is not None or area_um2 != NWB_AREA_UM2:
+        raise ValueError("stimulus, params and area_um2 apply to format='nwb' only.")
     arrays = {
         "format": np.asarray(_RESULT_FORMAT),
         "version": np.asarray(_VERSION),
@@ -244,6 +268,44 @@ def save_result(path, result: SimulationResult) -> pathlib.Path:
         if value is not None:
             arrays[name] = np.asarray(value)
     return _atomic_write(path, lambda f: np.savez(f, **arrays), "wb")
+
+
+def _save_result_nwb(path, result, *, stimulus, params, area_um2) -> pathlib.Path:
+    from ._nwb import write_nwb
+    from ._stimulus import AbstractStimulus, as_stimulus
+
+    if result.V is None:
+        raise ValueError("save_result(format='nwb'): the result has no voltage trace; simulate with record=('V', ...).")
+    if isinstance(area_um2, bool) or not isinstance(area_um2, (int, float)) or not np.isfinite(area_um2) or area_um2 <= 0:
+        raise ValueError(f"area_um2 must be a positive finite number (um^2), got {area_um2!r}.")
+    if params is not None and not isinstance(params, HHParams):
+        raise TypeError(f"params must be an HHParams or None, got {type(params).__name__}.")
+    if stimulus is not None and not isinstance(stimulus, (AbstractStimulus, int, float)):
+        raise TypeError(f"stimulus must be an AbstractStimulus or a number, got {type(stimulus).__name__}.")
+    t = np.asarray(result.t, float)
+    V = np.asarray(result.V, float)
+    V = V.reshape(t.size, -1)
+    if t.size < 2:
+        raise ValueError("save_result(format='nwb'): the result holds fewer than 2 samples.")
+    dt = float(t[1] - t[0])
+    if result.dt > 0:  # the exact sample spacing (k steps of dt), not a float32 difference
+        dt = max(1, round(dt / float(result.dt))) * float(result.dt)
+    I_pA = None
+    if stimulus is not None:
+        import jax
+
+        stim = as_stimulus(stimulus)
+        dens = np.asarray(jax.vmap(stim)(jnp.asarray(result.t)), float)
+        pop = np.asarray(result.V).shape[1:]  # the stimulus' population shape broadcasts to it
+        dens = np.moveaxis(np.broadcast_to(np.moveaxis(dens, 0, -1), (*pop, t.size)), -1, 0)
+        I_pA = dens.reshape(t.size, -1) * (float(area_um2) / 100.0)
+    meta = {"area_um2": float(area_um2), "dt_ms": dt, "duration_ms": float(result.duration),
+            "population_shape": list(np.asarray(result.V).shape[1:]),
+            "params": None if params is None else params_to_dict(params)}
+    target = pathlib.Path(os.path.realpath(path))
+    write_nwb(path, dt=dt, V=V, I_pA=I_pA, t0=float(t[0]), description="hh_jax simulation", metadata=meta,
+              mode=_file_mode(target))
+    return pathlib.Path(path)
 
 
 _ZIP_MAGIC = b"PK\x03\x04"

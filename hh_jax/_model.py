@@ -187,18 +187,31 @@ def v_update(params, V, m, h, n, I, dt):
     ``V + (dt/C)·(I − I_ion(V))·exprel(−(dt/C)·g_tot)``."""
     g_na, g_k, g_l = conductances(params, m, h, n)
     g_tot = g_na + (g_k + g_l)
-    drive = I - (g_na * (V - params.ENa) + (g_k * (V - params.EK) + g_l * (V - params.EL)))
+    drive = _drive(params, V, g_na, g_k, g_l, I)
     dtC = dt * (1.0 / params.C)
     return V + (dtC * drive) * exprel(g_tot * -dtC)
 
 
-def exp_euler_step(params, V, m, h, n, I, dt, staggered: bool):
+def _drive(params, V, g_na, g_k, g_l, I):
+    """``I − I_ion(V)`` (µA/cm²) for the conductances (mS/cm²) `g_na`, `g_k`, `g_l`."""
+    return I - (g_na * (V - params.ENa) + (g_k * (V - params.EK) + g_l * (V - params.EL)))
+
+
+def membrane_dvdt(params, V, m, h, n, I):
+    """dV/dt (mV/ms) = (I − I_ion)/C at the state (V, m, h, n) for the current `I` (µA/cm²):
+    the slopes of the fixed-step loops' spike brackets (the GPU kernel)."""
+    return _drive(params, V, *conductances(params, m, h, n), I) / params.C
+
+
+def exp_euler_step(params, V, m, h, n, I, dt, staggered: bool, *, factor=None):
     """One exponential-Euler step: gates exactly under frozen V, then V exactly under the new
-    (staggered) or old (simultaneous) gates. `I` at the step's midpoint. Returns (V, m, h, n)."""
+    (staggered) or old (simultaneous) gates. `I` at the step's midpoint. Returns (V, m, h, n).
+    `factor`: the rate factor φ when already computed (a kernel's parameter row), else
+    ``rate_factor(params)``."""
     # φ cancels in x∞ = α/(α+β) and scales the relaxation rate: the rates at φ = 1 and the
     # step dt·φ (the kernel's arithmetic: φ stays off its dependency chain).
     am, bm, ah, bh, an, bn = gate_rates(V)
-    dt_phi = dt * rate_factor(params)
+    dt_phi = dt * (rate_factor(params) if factor is None else factor)
     m1, h1, n1 = relax(m, am, bm, dt_phi), relax(h, ah, bh, dt_phi), relax(n, an, bn, dt_phi)
     gates = (m1, h1, n1) if staggered else (m, h, n)
     return v_update(params, V, *gates, I, dt), m1, h1, n1

@@ -46,7 +46,7 @@ _FORMAT = "hh_jax.cli-output"
 _VERSION = 1
 
 OUTPUTS = {
-    "simulate": ("result.npz", "spikes.csv", "summary.txt", "voltage.png"),
+    "simulate": ("result.npz", "spikes.csv", "summary.txt", "voltage.png", "result.nwb"),
     "fi": ("fi.csv", "fi.png"),
     "bifurcation": ("equilibria.csv", "hopf.csv", "cycles.csv", "bifurcation.png"),
     "fit": ("params.json", "loss.csv", "fit.png"),

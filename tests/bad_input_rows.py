@@ -151,7 +151,7 @@ ANALYSIS_ROWS = [
 
 FIT_ROWS = [
     ("fit.load_recording", "no such file", lambda: F.load_recording(os.path.join(_DIR.name, "none.csv")), ValueError, r"none\.csv: no such file"),
-    ("fit.load_recording", "unknown format", lambda: F.load_recording(_file("rec.abf", "x")), ValueError, r"rec\.abf: unknown format '\.abf'; use \.csv or \.npz"),
+    ("fit.load_recording", "unknown format", lambda: F.load_recording(_file("rec.xyz", "x")), ValueError, r"rec\.xyz: unknown format .\.xyz.; use \.csv, \.npz, \.nwb or \.abf"),
     ("fit.load_recording", "non-monotonic time", lambda: F.load_recording(_file("nm.csv", "time_ms,voltage_mV\n0,-65\n2,-64\n1,-63\n")), ValueError, r"nm\.csv: time_ms is not strictly increasing at sample 2"),
     ("fit.Recording", "V and t of different lengths", lambda: F.Recording(t=np.arange(3.0), V=np.zeros(4)), ValueError, r"Recording\.V has 4 samples but Recording\.t has 3"),
     ("fit.Recording", "non-monotonic t", lambda: F.Recording(t=np.array([0.0, 2.0, 1.0]), V=np.zeros(3)), ValueError, r"Recording\.t must hold >= 2 strictly increasing times"),
@@ -500,8 +500,71 @@ DATA_ROWS = [
 ]
 
 
+def _nwb(name, **kw):
+    """A small NWB file of a resting cell (no simulation), written with pynwb; `kw` as
+    `recording_files.write_nwb` (``unit=(series, unit)`` overwrites a unit afterwards)."""
+    import recording_files as rf
+
+    unit = kw.pop("unit", None)
+    path = os.path.join(_DIR.name, name)
+    rf.write_nwb(path, duration=12.0, cell=False, **kw)
+    if unit is not None:
+        rf.set_nwb_unit(path, *unit)
+    return path
+
+
+def _abf(name, **kw):
+    import recording_files as rf
+
+    path = os.path.join(_DIR.name, name)
+    rf.write_abf(path, duration=12.0, cell=False, **kw)
+    return path
+
+
+def _hdf5(name):
+    import h5py
+
+    path = os.path.join(_DIR.name, name)
+    with h5py.File(path, "w") as f:
+        f["x"] = np.zeros(3)
+    return path
+
+
+_NOTNWB = r"not an NWB file \(no HDF5 signature\)"
+RECORDING_ROWS = [
+    ("fit.load_nwb", "not NWB: a text file", lambda: F.load_nwb(_file("text.nwb", "time_ms,voltage_mV\n")), ValueError, r"text\.nwb: " + _NOTNWB),
+    ("fit.load_nwb", "not NWB: an HDF5 file of something else", lambda: F.load_nwb(_hdf5("other.nwb")), ValueError, r"other\.nwb: an HDF5 file but not NWB \(no nwb_version attribute\)"),
+    ("fit.load_nwb", "no current-clamp series (voltage clamp only)", lambda: F.load_nwb(_nwb("vc.nwb", voltage_clamp=True)), ValueError, r"vc\.nwb: no current-clamp series \(CurrentClampSeries\) in /acquisition \(found: VoltageClampSeries\)"),
+    ("fit.load_nwb", "a sweep that does not exist", lambda: F.load_nwb(_nwb("cell.nwb"), sweeps=[99]), ValueError, r"cell\.nwb: sweep 99 does not exist \(sweeps in the file: 12, 13, 14\)"),
+    ("fit.load_nwb", "missing stimulus", lambda: F.load_nwb(_nwb("nostim.nwb", stimulus=False)), ValueError, r"nostim\.nwb: sweep 12 has no stimulus .*; pass stimulus=False to load the voltage only"),
+    ("fit.load_nwb", "unknown units", lambda: F.load_nwb(_nwb("unit.nwb", unit=("cc13", "furlongs"))), ValueError, r"unit\.nwb: sweep 13 \(cc13\): unknown units 'furlongs' \(expected a voltage unit"),
+    ("fit.load_nwb", "mismatched sampling rates (response and stimulus)", lambda: F.load_nwb(_nwb("rates.nwb", stim_rate_factor=0.5)), ValueError, r"rates\.nwb: mismatched sampling rates: sweep 12 \(cc12\) at 20000 Hz, its stimulus at 10000 Hz"),
+    ("fit.load_nwb", "sweeps of different lengths", lambda: F.load_nwb(_nwb("short.nwb", short_last=10)), ValueError, r"short\.nwb: the sweeps have different lengths \(12: 241, 13: 241, 14: 231 samples\)"),
+    ("fit.load_nwb", "both area_um2 and capacitance_pf", lambda: F.load_nwb(_nwb("cell.nwb"), area_um2=1.0, capacitance_pf=1.0), ValueError, r"give area_um2 or capacitance_pf, not both"),
+    ("fit.load_nwb", "area_um2 <= 0", lambda: F.load_nwb(_nwb("cell.nwb"), area_um2=-5.0), ValueError, r"area_um2 must be a positive finite number, got -5\.0"),
+    ("fit.load_nwb", "a window without samples", lambda: F.load_nwb(_nwb("cell.nwb"), window=(50.0, 60.0)), ValueError, r"cell\.nwb: window \(50, 60\) ms holds fewer than 2 samples"),
+    ("fit.load_abf", "not ABF", lambda: F.load_abf(_file("text.abf", "hello")), ValueError, r"text\.abf: not an ABF file \(starts b'hell', expected 'ABF ' or 'ABF2'\)"),
+    ("fit.load_abf", "no current-clamp data (a current channel)", lambda: F.load_abf(_abf("vc.abf", units="pA")), ValueError, r"vc\.abf: no current-clamp data: channel 0 records a current \(pA\), not a voltage"),
+    ("fit.load_abf", "a sweep that does not exist", lambda: F.load_abf(_abf("cell.abf"), sweeps=[7]), ValueError, r"cell\.abf: sweep 7 does not exist \(sweeps in the file: 0, 1, 2\)"),
+    ("fit.load_abf", "missing stimulus (DAC waveform off)", lambda: F.load_abf(_abf("nostim.abf", stimulus=False)), ValueError, r"nostim\.abf: sweep 0 has no stimulus \(the DAC waveform of channel 0 is not enabled\)"),
+    ("fit.load_abf", "unknown units", lambda: F.load_abf(_abf("unit.abf", units="furlong")), ValueError, r"unit\.abf: sweep 0 channel 0: unknown units 'furlong' \(expected a voltage unit"),
+    ("fit.load_abf", "unknown command units", lambda: F.load_abf(_abf("dac.abf", dac_units="parsec")), ValueError, r"dac\.abf: sweep 0 channel 0 command: unknown units 'parsec' \(expected a current unit"),
+    ("fit.load_recording", "options for a CSV file", lambda: F.load_recording(_REC(), sweeps=[1]), TypeError, r"load_recording: \['sweeps'\] apply to \.nwb and \.abf files, not '\.csv'"),
+    ("fit.Recording.with_area", "no whole-cell current", lambda: F.Recording(t=np.arange(3.0), V=np.zeros(3)).with_area(100.0), ValueError, r"with_area: this recording holds no whole-cell current \(I_pA is None\)"),
+    ("fit.save_recording", "not an .nwb file name", lambda: F.save_recording(os.path.join(_DIR.name, "r.csv"), F.Recording(t=np.arange(3.0), V=np.zeros(3))), ValueError, r"save_recording: r\.csv: only \.nwb files are written"),
+    ("fit.estimate_area", "no whole-cell current", lambda: F.estimate_area(F.Recording(t=np.arange(3.0), V=np.zeros(3))), ValueError, r"estimate_area: needs a Recording with a whole-cell current \(I_pA\)"),
+    ("fit.fitted_area", "reference area <= 0", lambda: F.fitted_area(P(), reference_area_um2=0.0), ValueError, r"fitted_area: reference_area_um2 must be a positive finite number \(um\^2\), got 0\.0"),
+    ("save_result", "unknown format", lambda: hh_jax.save_result(os.path.join(_DIR.name, "r.h5"), _result(), format="hdf5"), ValueError, r"format must be 'npz' or 'nwb', got 'hdf5'"),
+    ("save_result", "NWB area <= 0", lambda: hh_jax.save_result(os.path.join(_DIR.name, "r.nwb"), _result(), format="nwb", area_um2=0.0), ValueError, r"area_um2 must be a positive finite number \(um\^2\), got 0\.0"),
+    ("hh-jax fit", "whole-cell NWB recording without an area", lambda: _cli_exit("fit", "--data", _nwb("cell.nwb")), SystemExit, _E2 + r"cell\.nwb holds a whole-cell current \(pA\) and no membrane area: give --area-um2, --capacitance-pf or --fit-area"),
+    ("hh-jax fit", "--area-um2 for a CSV file", lambda: _cli_exit("fit", "--data", _REC(), "--protocol", "10", "--area-um2", "100"), SystemExit, _E2 + r"--area-um2: for NWB and ABF files only, not rec10\.csv"),
+    ("hh-jax fit", "--sweeps not numbers", lambda: _cli_exit("fit", "--data", _REC(), "--sweeps", "a,b"), SystemExit, _E2 + r"argument --sweeps: expected comma-separated sweep numbers"),
+    ("hh-jax fit", "a sweep that does not exist", lambda: _cli_exit("fit", "--data", _nwb("cell.nwb"), "--sweeps", "3", "--area-um2", "100"), SystemExit, _E2 + r"cell\.nwb: sweep 3 does not exist"),
+]
+
+
 ROWS = (IO_ROWS + ANALYSIS_ROWS + FIT_ROWS + PLOT_ROWS + RUN_ROWS
-        + CACHE_ROWS + KERNEL_ROWS + FAMILY_ROWS + OUTPUT_ROWS + DATA_ROWS)
+        + CACHE_ROWS + KERNEL_ROWS + FAMILY_ROWS + OUTPUT_ROWS + DATA_ROWS + RECORDING_ROWS)
 
 # Public names of the subpackages with no input to validate (data; containers built by hh_jax).
 NO_INPUT = {

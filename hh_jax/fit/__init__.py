@@ -6,7 +6,10 @@ together by one vmapped, jitted Optax step. Recordings load with `load_recording
 """
 
 from ._data import Recording as Recording
-from ._data import load_recording as load_recording
+from ._files import load_abf as load_abf
+from ._files import load_nwb as load_nwb
+from ._files import load_recording as load_recording
+from ._files import save_recording as save_recording
 from ._fit import FitResult as FitResult
 from ._fit import optimize as optimize
 from ._fit import polish as polish
@@ -29,3 +32,5 @@ from ._transforms import FITTABLE as FITTABLE
 from ._transforms import Interval as Interval
 from ._transforms import ParamSpace as ParamSpace
 from ._transforms import Positive as Positive
+from ._area import estimate_area as estimate_area
+from ._area import fitted_area as fitted_area

@@ -1,4 +1,4 @@
-"""Recordings in: CSV (``time_ms,voltage_mV[,current]``) or NPZ, resampled to the simulation grid.
+"""Recordings: the `Recording` type; CSV (``time_ms,voltage_mV[,current]``) and NPZ files.
 
 Malformed files raise a one-line `ValueError` that names the file and the problem. So do files
 whose values are implausible for their units (a voltage in volts labelled mV fits gNa ≈ 2000):
@@ -30,33 +30,81 @@ _NPZ_KEYS = {"t": ("time_ms", "t", "time"), "V": ("voltage_mV", "V", "voltage"),
 
 
 class Recording(eqx.Module):
-    """A single-electrode recording: time (ms), voltage (mV) and optionally current (µA/cm²).
+    """A single-electrode recording of one or several sweeps: time (ms), voltage (mV), current.
 
-    **Fields:** `t` ``[T]`` strictly increasing; `V` ``[T]``; `I` ``[T]`` or None. NumPy arrays.
+    **Fields:**
 
-    **Example:** ``rec = load_recording("cell.csv").resample(0.025)``.
+    - `t`: ``[T]`` strictly increasing, ms (every sweep on the same grid, from its own start).
+    - `V`: membrane voltage, mV, ``[T]`` (one sweep) or ``[T, S]`` (S sweeps: the layout of
+      `TraceObjective`'s ``V_data``, one protocol per sweep).
+    - `I`: injected current density, µA/cm², shaped as `V`, or None (no stimulus, or a whole-cell
+      current whose membrane area is unknown: see `I_pA`).
+    - `I_pA`: the injected whole-cell current, pA, shaped as `V`, or None (files that hold a
+      density). Loaders of NWB and ABF files keep it; :meth:`with_area` turns it into `I`.
+    - `sweeps`: the sweep numbers of the columns of `V` (files' numbering), or None.
+    - `area_um2`: the membrane area, µm², that made `I` from `I_pA` (``I = 100·I_pA/area_um2``),
+      or None.
+
+    NumPy arrays throughout.
+
+    **Example:** ``rec = load_recording("cell.nwb", sweeps=[12, 13], area_um2=2000.0).resample(0.025)``.
     """
 
     t: np.ndarray
     V: np.ndarray
     I: np.ndarray | None = None
+    I_pA: np.ndarray | None = None
+    sweeps: tuple[int, ...] | None = eqx.field(static=True, default=None)
+    area_um2: float | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
-        for name in ("t", "V", "I"):
+        t = self.t
+        if not isinstance(t, np.ndarray) or t.ndim != 1 or not np.issubdtype(t.dtype, np.number):
+            raise TypeError(f"Recording.t must be a 1-D NumPy array of numbers, got {t!r:.60}.")
+        for name in ("V", "I", "I_pA"):
             a = getattr(self, name)
-            if a is None and name == "I":
+            if a is None and name != "V":
                 continue
-            if not isinstance(a, np.ndarray) or a.ndim != 1 or not np.issubdtype(a.dtype, np.number):
-                raise TypeError(f"Recording.{name} must be a 1-D NumPy array of numbers, got {a!r:.60}.")
-            if a.shape != self.t.shape:
-                raise ValueError(f"Recording.{name} has {a.size} samples but Recording.t has {self.t.size}.")
-        if self.t.size < 2 or not np.all(np.diff(self.t) > 0):
+            if not isinstance(a, np.ndarray) or a.ndim not in (1, 2) or not np.issubdtype(a.dtype, np.number):
+                raise TypeError(f"Recording.{name} must be a NumPy array of numbers, [T] or [T, sweeps], "
+                                f"got {a!r:.60}.")
+            if a.shape[0] != t.size:
+                raise ValueError(f"Recording.{name} has {a.shape[0]} samples but Recording.t has {t.size}.")
+            if name != "V" and a.shape != self.V.shape:
+                raise ValueError(f"Recording.{name} has shape {a.shape} but Recording.V has {self.V.shape}.")
+        if t.size < 2 or not np.all(np.diff(t) > 0):
             raise ValueError("Recording.t must hold >= 2 strictly increasing times (ms).")
+        if self.sweeps is not None and len(self.sweeps) != self.n_sweeps:
+            raise ValueError(f"Recording.sweeps names {len(self.sweeps)} sweep(s) but V holds {self.n_sweeps}.")
 
     @property
     def duration(self) -> float:
         """Recorded time span, ms."""
         return float(self.t[-1] - self.t[0])
+
+    @property
+    def n_sweeps(self) -> int:
+        """Number of sweeps (1 for a ``[T]`` recording)."""
+        return 1 if self.V.ndim == 1 else self.V.shape[1]
+
+    def with_area(self, area_um2: float | None = None, *, capacitance_pf: float | None = None) -> "Recording":
+        """The recording with `I` (µA/cm²) from the whole-cell `I_pA` for a membrane area.
+
+        **Arguments:** `area_um2`: membrane area, µm², > 0; or `capacitance_pf`: the cell's
+        capacitance, pF, > 0, giving the area at C = 1 µF/cm² (``area_um2 = 100·capacitance_pf``).
+        Exactly one of them.
+
+        **Returns:** a new `Recording` with ``I = 100·I_pA/area_um2`` and `area_um2` set.
+
+        **Example:** ``rec.with_area(capacitance_pf=25.0)`` is ``rec.with_area(2500.0)``.
+        """
+        area = area_from(area_um2, capacitance_pf)
+        if area is None:
+            raise ValueError("with_area: give area_um2 (um^2) or capacitance_pf (pF).")
+        if self.I_pA is None:
+            raise ValueError("with_area: this recording holds no whole-cell current (I_pA is None).")
+        return Recording(t=self.t, V=self.V, I=self.I_pA * (PA_PER_UM2_IN_UA_PER_CM2 / area), I_pA=self.I_pA,
+                         sweeps=self.sweeps, area_um2=area)
 
     def resample(self, dt: float, *, duration: float | None = None) -> "Recording":
         """Linear interpolation onto the grid ``t[0] + k·dt``, ``k = 0 … duration/dt``.
@@ -64,7 +112,7 @@ class Recording(eqx.Module):
         **Arguments:** `dt`: ms, > 0; `duration`: ms, default the largest whole number of steps
         inside the recording. A grid reaching past the recording raises `ValueError`.
 
-        **Returns:** a new `Recording` whose time starts at 0.
+        **Returns:** a new `Recording` whose time starts at 0 (every sweep resampled alike).
         """
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a positive finite number (ms), got {dt!r}.")
@@ -83,9 +131,35 @@ class Recording(eqx.Module):
             raise ValueError(f"the recording ({span:g} ms) is shorter than one step dt = {dt} ms.")
         grid = dt * np.arange(n + 1)
         tt = self.t - self.t[0]
-        V = np.interp(grid, tt, self.V)
-        I = None if self.I is None else np.interp(grid, tt, self.I)
-        return Recording(t=grid, V=V, I=I)
+
+        def interp(a):
+            if a is None:
+                return None
+            if a.ndim == 1:
+                return np.interp(grid, tt, a)
+            return np.stack([np.interp(grid, tt, a[:, j]) for j in range(a.shape[1])], axis=1)
+
+        return Recording(t=grid, V=interp(self.V), I=interp(self.I), I_pA=interp(self.I_pA),
+                         sweeps=self.sweeps, area_um2=self.area_um2)
+
+
+PA_PER_UM2_IN_UA_PER_CM2 = 100.0
+"""1 pA/µm² in µA/cm²: the current density is ``100·I_pA/area_um2``."""
+
+PF_PER_UM2 = 0.01
+"""Capacitance of 1 µm² of membrane at C = 1 µF/cm², pF (``area_um2 = capacitance_pf/0.01``)."""
+
+
+def area_from(area_um2=None, capacitance_pf=None) -> float | None:
+    """The membrane area, µm², from `area_um2` or `capacitance_pf` (C = 1 µF/cm²); None if neither."""
+    if area_um2 is not None and capacitance_pf is not None:
+        raise ValueError("give area_um2 or capacitance_pf, not both.")
+    for name, x in (("area_um2", area_um2), ("capacitance_pf", capacitance_pf)):
+        if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0):
+            raise ValueError(f"{name} must be a positive finite number, got {x!r}.")
+    if capacitance_pf is not None:
+        return float(capacitance_pf) / PF_PER_UM2
+    return None if area_um2 is None else float(area_um2)
 
 
 def _fail(path, msg):
@@ -249,32 +323,14 @@ def _read_npz_from(path, f):
     return out["t"], out["V"], out["I"]
 
 
-def load_recording(path: str | os.PathLike) -> Recording:
-    """Load a recording from CSV or NPZ.
-
-    CSV: columns ``time_ms,voltage_mV`` and optionally ``current`` (µA/cm²), with a header
-    naming them (or no header: the columns in that order). NPZ: arrays ``time_ms``,
-    ``voltage_mV`` and optionally ``current`` (or ``t``, ``V``, ``I``).
-
-    **Arguments:** `path`: file name ending in ``.csv`` or ``.npz``.
-
-    **Returns:** a `Recording`. A missing column, non-monotonic time, NaN rows, an empty or
-    truncated file raise `ValueError` with one line naming the file and the problem.
-
-    **Example:** ``rec = load_recording("cell.csv"); rec.resample(0.025)``.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"{path}: no such file.")
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: not a file.")
+def load_table(path: str) -> Recording:
+    """A `Recording` from a CSV or NPZ file (`path` exists and is a file)."""
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         t, V, I = _read_npz(path)
-        _check(path, t, V, I)
     elif ext in (".csv", ".txt"):
         t, V, I = _read_csv(path)
-        _check(path, t, V, I)
     else:
-        _fail(path, f"unknown format {ext!r}; use .csv or .npz.")
+        _fail(path, f"unknown format {ext!r}; use .csv, .npz, .nwb or .abf.")
+    _check(path, t, V, I)
     return Recording(t=t, V=V, I=I)
