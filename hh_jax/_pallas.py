@@ -85,7 +85,7 @@ def pallas_unavailable_reason(stimulus, config, dtype, *, interpret: bool = Fals
         return f"jax {jax.__version__} has no Pallas Triton lowering ({e})"
     if jnp.dtype(dtype) not in _DTYPES:
         return f"dtype {jnp.dtype(dtype)} (float32 and float64 only)"
-    rows, cols = _table_shape(stimulus, config, dtype)
+    rows, cols = _table_shape(stimulus, config.shape, config.n_steps, dtype)
     if rows * cols > MAX_TABLE:
         return (f"the stimulus varies per neuron and in time; its table ({rows} steps × {cols} "
                 f"neurons) exceeds {MAX_TABLE} elements")
@@ -231,7 +231,7 @@ def pallas_arrays(params, stimulus, y0: HHState, *, config, staggered: bool, sta
     t0 = jnp.asarray(config.t0, dtype)
     k = jnp.arange(config.n_steps + 1, dtype=jnp.int32).astype(dtype)
     t_steps = t0 + k * dt
-    _, cols = _table_shape(stimulus, config, dtype)
+    _, cols = _table_shape(stimulus, shape, config.n_steps, dtype)
     pad = lambda x: x if Np == N else jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, Np - N)], mode="edge")
     imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, cols).astype(dtype)
     if S > 0 and C == 4:

@@ -34,26 +34,24 @@ TRITON = jax.export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")
 
 # --- The one place that knows the private scan loop's calling convention ----------------------
 def _config(shape, dtype, *, n_steps, dt, t0=0.0, states="V", every=1, S=4, interp="hermite"):
-    from hh_jax import _simulate
+    from hh_jax._prepare import Problem
 
-    return _simulate._Config(
+    return Problem(
         n_steps=n_steps, dt=jnp.asarray(dt, dtype), t0=jnp.asarray(t0, dtype), record=tuple(states),
-        record_every=every, max_spikes=S, shape=shape, unroll=1, spike_interpolation=interp)
+        record_every=every, max_spikes=S, shape=shape, dtype=jnp.dtype(dtype), spike_interpolation=interp)
 
 
 def _scan_arrays(params, stimulus, y0, config, staggered):
     """(final, counts, crossings, traces) of the `lax.scan` loop (the reference)."""
-    from hh_jax import _simulate
-
-    return _simulate._scan_arrays(params, stimulus, y0, hh_jax.ExpEuler(staggered=staggered), config)[:4]
+    return hh_jax.ScanLoop().arrays(params, stimulus, y0, hh_jax.ExpEuler(staggered=staggered), config)[:4]
 
 
 def _inputs(params, stimulus, shape, dtype):
-    from hh_jax import _simulate
     from hh_jax._simulate_checks import stimulus_in_dtype
 
     stimulus = stimulus if isinstance(stimulus, hh_jax.AbstractStimulus) else as_stimulus(stimulus)
-    params, y0, _ = _simulate._common_dtype(params, default_y0(shape, dtype), shape)
+    y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), default_y0(shape, dtype))
+    params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
     return params, stimulus_in_dtype(stimulus, dtype), y0
 # -------------------------------------------------------------------------------------------------
 
