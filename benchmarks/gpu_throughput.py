@@ -10,7 +10,7 @@ so most fire), from rest (V = −65 mV, gates at steady state), 100 ms at dt = 0
 
 - ``pallas``: `_pallas.pallas_arrays` (exponential Euler, staggered) with the crossing record
   of `max_spikes` = 8 slots per neuron, Hermite brackets: the same output as ``scan``.
-- ``scan``: the `lax.scan` loop `simulate` runs on a GPU today (`_simulate._scan_arrays`,
+- ``scan``: the `lax.scan` loop `simulate` runs on a GPU today (`hh_jax.ScanLoop().arrays`,
   `ExpEuler`), same record.
 - ``plain``: `benchmarks/_baseline.py`, a plain 40-line `lax.scan` exponential Euler (BrainPy's
   simultaneous form), spike counts only: what a user writes without hh_jax.
@@ -79,15 +79,16 @@ def _make(method: str, N: int, n_steps: int, dtype_name: str, block: int | None 
         run = make_baseline(n_steps, DT)
         return run, (y0.V, y0.m, y0.h, y0.n, currents)
 
-    from hh_jax import _pallas, _simulate
+    from hh_jax import _pallas
+    from hh_jax._prepare import Problem
 
     shape = (N,)
-    config = _simulate._Config(
+    config = Problem(
         n_steps=n_steps, dt=jnp.asarray(DT, dtype), t0=jnp.asarray(0.0, dtype), record=(),
-        record_every=1, max_spikes=MAX_SPIKES, shape=shape, unroll=1, spike_interpolation="hermite")
+        record_every=1, max_spikes=MAX_SPIKES, shape=shape, dtype=jnp.dtype(dtype), spike_interpolation="hermite")
     stimulus = hh_jax.Constant(currents)
     params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), hh_jax.HHParams())
-    params, y0, _ = _simulate._common_dtype(params, y0, shape)
+    y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
     if method == "pallas":
         interpret = jax.default_backend() != "gpu"  # the CPU smoke test only
         reason = _pallas.pallas_unavailable_reason(stimulus, config, dtype, interpret=interpret)
@@ -96,7 +97,7 @@ def _make(method: str, N: int, n_steps: int, dtype_name: str, block: int | None 
         loop = lambda p, y: _pallas.pallas_arrays(p, stimulus, y, config=config, staggered=True, states="",
                                                   interpret=interpret, block=block)[:3]
     else:
-        loop = lambda p, y: _simulate._scan_arrays(p, stimulus, y, hh_jax.ExpEuler(), config)[:3]
+        loop = lambda p, y: hh_jax.ScanLoop().arrays(p, stimulus, y, hh_jax.ExpEuler(), config)[:3]
     return jax.jit(loop), (params, y0)
 # ---------------------------------------------------------------------------------------------
 

@@ -233,7 +233,7 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, max_
 
 
 def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:
-    """`ValueError` if `population="vmap"` cannot split `stimulus` neuron by neuron."""
+    """`ValueError` if `DiffraxAdapter(population="vmap")` cannot split `stimulus` neuron by neuron."""
     if shape == ():
         return
     N = math.prod(shape)
@@ -245,7 +245,7 @@ def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:
         raise ValueError(
             "population='vmap' needs a stimulus whose arrays are scalars or per-neuron "
             f"(shape {shape}); this one gives shape {out.shape[1:]} per neuron. "
-            "Use population='batched'."
+            "Use DiffraxAdapter(population='batched')."
         )
 
 
