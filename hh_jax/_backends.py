@@ -408,7 +408,8 @@ class DiffraxAdapter(AbstractBackend):
 def choose(stepper, prepared: Prepared) -> AbstractBackend:
     """The backend `simulate` runs when none is passed: a Diffrax solver as `stepper` runs in
     ``DiffraxAdapter(stepper)``; `ExpEuler` runs in `FusedCPU()` where the kernel applies; every
-    other case in `ScanLoop()`."""
+    other case in `ScanLoop()`. (A GPU fused loop, an `AbstractFusedLoop` around
+    `_pallas.pallas_arrays`, is one more case here, tried before the scan.)"""
     if isinstance(stepper, diffrax.AbstractSolver):
         return DiffraxAdapter(stepper)
     fused = FusedCPU()
