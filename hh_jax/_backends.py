@@ -64,6 +64,22 @@ class AbstractBackend(eqx.Module):
     """How a simulation's steps are run; pass one as `simulate(..., backend=...)`.
 
     Subclasses implement `unavailable_reason` and `run`, and may override `prepare`.
+
+    **Example:** a backend of one's own, delegating to the scan loop:
+
+    ```python
+    class Logged(hh_jax.AbstractBackend):
+        inner: hh_jax.ScanLoop
+
+        def unavailable_reason(self, stepper, prepared):
+            return self.inner.unavailable_reason(stepper, prepared)
+
+        def run(self, params, stimulus, y0, stepper, problem):
+            print("tracing", problem.n_steps, "steps")
+            return self.inner.run(params, stimulus, y0, stepper, problem)
+
+    hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=1.0, dt=0.01, backend=Logged(hh_jax.ScanLoop()))
+    ```
     """
 
     @abc.abstractmethod
