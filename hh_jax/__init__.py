@@ -7,6 +7,7 @@ from ._custom_types import UNITS as UNITS
 from ._backends import AbstractBackend as AbstractBackend
 from ._backends import DiffraxAdapter as DiffraxAdapter
 from ._backends import FusedCPU as FusedCPU
+from ._backends import PallasGPU as PallasGPU
 from ._backends import ScanLoop as ScanLoop
 from ._chunked import ChunkedResult as ChunkedResult
 from ._chunked import simulate_chunked as simulate_chunked

@@ -15,7 +15,7 @@ Python-level checks (memory, options) and returns the backend to run, its defaul
 
 A fused loop whose derivatives are the scan's (`AbstractFusedLoop`) only implements
 `fused_arrays` (final state, spike counts, the `Crossings` record, the state traces) and
-`unavailable_reason`; a GPU kernel is one more such class.
+`kernel_unavailable_reason`: `FusedCPU` (the C++ kernel) and `PallasGPU` (the Pallas kernel).
 """
 
 import abc
@@ -28,7 +28,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from . import _fused
+from . import _fused, _pallas
 from ._custom_types import Array
 from ._diffrax import POPULATION_MODES, resolve_options, run_diffrax
 from ._observables import observe, state_names, uses_current
@@ -258,6 +258,26 @@ class AbstractFusedLoop(AbstractBackend):
         ``{v: [samples, *shape]}`` for the state variables v in `states`, a subset of
         ``"Vmhn"``)."""
 
+    def unavailable_reason(self, stepper, prepared: Prepared) -> str | None:
+        if not isinstance(stepper, ExpEuler):
+            return f"it runs ExpEuler only, got stepper={stepper!r}"
+        return self.kernel_unavailable_reason(prepared)
+
+    @abc.abstractmethod
+    def kernel_unavailable_reason(self, prepared: Prepared) -> str | None:
+        """Why the kernel cannot run the `prepared` simulation of `ExpEuler` (None: it can)."""
+
+    def prepare(self, stepper, prepared: Prepared) -> "AbstractFusedLoop":
+        """The memory check, with the stimulus' table (a fused loop tabulates the current at
+        mid-steps, and at step ends for Hermite brackets, once per step unless it is
+        time-invariant)."""
+        p = prepared.problem
+        rows, cols = _fused._table_shape(prepared.stimulus, p.shape, p.n_steps, p.dtype)
+        hermite = p.max_spikes > 0 and p.spike_interpolation == "hermite"
+        table = rows * cols * (2 if hermite else 1) if rows > 1 else 0
+        p.memory(spike_interpolation=p.spike_interpolation, table_elements=table)
+        return self
+
     def run(self, params, stimulus, y0: HHState, stepper, problem: Problem) -> Loop:
         shape = problem.shape
         dtype = y0.V.dtype
@@ -320,24 +340,59 @@ class FusedCPU(AbstractFusedLoop):
         if not isinstance(self.derivative, ScanLoop):
             raise TypeError(f"FusedCPU.derivative must be a ScanLoop, got {self.derivative!r}.")
 
-    def unavailable_reason(self, stepper, prepared: Prepared) -> str | None:
-        if not isinstance(stepper, ExpEuler):
-            return f"it runs ExpEuler only, got stepper={stepper!r}"
+    def kernel_unavailable_reason(self, prepared: Prepared) -> str | None:
         p = prepared.problem
         return _fused.unavailable_reason(prepared.stimulus, p.shape, p.n_steps, p.dtype)
-
-    def prepare(self, stepper, prepared: Prepared) -> "FusedCPU":
-        p = prepared.problem
-        rows, cols = _fused._table_shape(prepared.stimulus, p.shape, p.n_steps, p.dtype)
-        hermite = p.max_spikes > 0 and p.spike_interpolation == "hermite"
-        # the current tabulated per step (at mid-steps, and at ends for Hermite)
-        table = rows * cols * (2 if hermite else 1) if rows > 1 else 0
-        p.memory(spike_interpolation=p.spike_interpolation, table_elements=table)
-        return self
 
     def fused_arrays(self, params, stimulus, y0: HHState, stepper, problem: Problem, states: str):
         return _fused.fused_arrays(params, stimulus, y0, problem=problem, staggered=stepper.staggered,
                                    states=states)
+
+
+def _block(x):
+    if x is None:
+        return None
+    x = as_int("PallasGPU.block", x, minimum=1)
+    if x & (x - 1):
+        raise ValueError(f"PallasGPU.block must be a power of 2 (neurons per program), got {x}.")
+    return x
+
+
+class PallasGPU(AbstractFusedLoop):
+    """`ExpEuler`'s whole time loop in one Pallas (Triton) kernel on a GPU: a grid of programs,
+    each taking a block of neurons (one lane each) through every step with the state in
+    registers (see `_pallas.py` and docs/performance.md, section GPU). Same results as
+    `ScanLoop` to rounding; the stimulus is tabulated as for `FusedCPU`.
+
+    **Arguments:**
+
+    - `derivative`: the `ScanLoop` whose derivatives are the kernel's (`jax.grad`, `jax.jvp`).
+      Default ``ScanLoop()``.
+    - `block`: neurons per program, a power of 2. Default None: 128, or fewer for a smaller
+      population.
+    - `interpret`: run the kernel in the Pallas interpreter on any device (slow; for tests on
+      a machine without a GPU). Default False.
+
+    **Example:** ``simulate(p, 10.0, duration=100.0, dt=0.01, backend=PallasGPU())`` (on a
+    GPU; elsewhere it raises `ValueError`, saying why).
+    """
+
+    derivative: ScanLoop = ScanLoop()
+    block: int | None = eqx.field(default=None, static=True, converter=_block)
+    interpret: bool = eqx.field(default=False, static=True,
+                                converter=lambda x: as_bool("PallasGPU.interpret", x))
+
+    def __check_init__(self):
+        if not isinstance(self.derivative, ScanLoop):
+            raise TypeError(f"PallasGPU.derivative must be a ScanLoop, got {self.derivative!r}.")
+
+    def kernel_unavailable_reason(self, prepared: Prepared) -> str | None:
+        return _pallas.pallas_unavailable_reason(prepared.stimulus, prepared.problem,
+                                                 prepared.problem.dtype, interpret=self.interpret)
+
+    def fused_arrays(self, params, stimulus, y0: HHState, stepper, problem: Problem, states: str):
+        return _pallas.pallas_arrays(params, stimulus, y0, config=problem, staggered=stepper.staggered,
+                                     states=states, interpret=self.interpret, block=self.block)
 
 
 def _check_type(name, value, cls, example, optional=False):
@@ -423,12 +478,11 @@ class DiffraxAdapter(AbstractBackend):
 
 def choose(stepper, prepared: Prepared) -> AbstractBackend:
     """The backend `simulate` runs when none is passed: a Diffrax solver as `stepper` runs in
-    ``DiffraxAdapter(stepper)``; `ExpEuler` runs in `FusedCPU()` where the kernel applies; every
-    other case in `ScanLoop()`. (A GPU fused loop, an `AbstractFusedLoop` around
-    `_pallas.pallas_arrays`, is one more case here, tried before the scan.)"""
+    ``DiffraxAdapter(stepper)``; `ExpEuler` runs in `PallasGPU()` on a GPU and in `FusedCPU()` on the
+    CPU where the kernel applies; every other case in `ScanLoop()`."""
     if isinstance(stepper, diffrax.AbstractSolver):
         return DiffraxAdapter(stepper)
-    fused = FusedCPU()
-    if fused.unavailable_reason(stepper, prepared) is None:
-        return fused
+    for fused in (PallasGPU(), FusedCPU()):  # each says None only on its own platform
+        if fused.unavailable_reason(stepper, prepared) is None:
+            return fused
     return ScanLoop()

@@ -9,8 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-jax.config.update("jax_enable_x64", True)
-
 import hh_jax  # noqa: E402
 from hh_jax import HHParams  # noqa: E402
 from hh_jax._backends import AbstractBackend, Loop, choose  # noqa: E402
@@ -138,3 +136,39 @@ def test_the_shared_core_compiles_once_for_new_t0_dt_and_params():
     ref = hh_jax.simulate(HHParams(gNa=110.0), 10.0, duration=2.0, dt=0.02, t0=5.0, backend=hh_jax.ScanLoop())
     np.testing.assert_array_equal(out[1].V, ref.V)
     assert out[1].dt == 0.02 and out[1].duration == 2.0
+
+
+def test_pallas_gpu_through_simulate_equals_the_scan_loop_and_its_gradients():
+    """`PallasGPU` (here in the Pallas interpreter) behind `simulate`: same traces, spikes and
+    final state as `ScanLoop` (f64, 1e-9), and `jax.grad` through it is the scan loop's."""
+    p = HHParams(gNa=jnp.array([120.0, 110.0, 125.0]))
+    stim = hh_jax.Step(10.0, onset=2.0)
+    kw = dict(duration=15.0, dt=0.025, record=("V", "m"), record_every=4, max_spikes=3)
+    a = hh_jax.simulate(p, stim, **kw, backend=hh_jax.PallasGPU(interpret=True))
+    b = hh_jax.simulate(p, stim, **kw, backend=hh_jax.ScanLoop())
+    np.testing.assert_array_equal(a.spike_count, b.spike_count)
+    assert int(a.spike_count.sum()) >= 3
+    for name in ("V", "m", "spike_times"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(a.final_state.V, b.final_state.V, rtol=0, atol=1e-9)
+
+    def loss(gK, backend):
+        r = hh_jax.simulate(HHParams(gK=gK), stim, **kw, backend=backend)
+        return jnp.sum(r.V**2) + jnp.sum(jnp.where(jnp.isfinite(r.spike_times), r.spike_times, 0.0))
+
+    g_pallas = jax.grad(loss)(36.0, hh_jax.PallasGPU(interpret=True))
+    g_scan = jax.grad(loss)(36.0, hh_jax.ScanLoop())
+    np.testing.assert_allclose(g_pallas, g_scan, rtol=1e-10)
+
+
+def test_pallas_gpu_refuses_without_a_gpu_and_the_choice_falls_back():
+    """On a CPU, forcing `PallasGPU()` says why; the automatic choice never picks it there."""
+    if jax.default_backend() == "gpu":
+        pytest.skip("on a GPU the kernel runs")
+    with pytest.raises(ValueError, match=r"backend PallasGPU cannot run this simulation: it runs on a GPU only \(default backend: cpu\)"):
+        hh_jax.simulate(HHParams(), 10.0, **KW, backend=hh_jax.PallasGPU())
+    with pytest.raises(ValueError, match=r"backend PallasGPU .*it runs ExpEuler only, got stepper=RK4\(\)"):
+        hh_jax.simulate(HHParams(), 10.0, **KW, stepper=hh_jax.RK4(), backend=hh_jax.PallasGPU(interpret=True))
+    assert not isinstance(choose(hh_jax.ExpEuler(), _prepared()), hh_jax.PallasGPU)
+    with pytest.raises(ValueError, match=r"PallasGPU\.block must be a power of 2 \(neurons per program\), got 96"):
+        hh_jax.PallasGPU(block=96)

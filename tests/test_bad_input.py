@@ -40,6 +40,11 @@ KEY = jax.random.key(0)
 NAN = float("nan")
 
 
+def _raise(error):
+    """Raise `error` (a row whose case cannot arise on this machine states its message)."""
+    raise error
+
+
 def _sim(stimulus=10.0, params=None, **kw):
     args = dict(duration=1.0, dt=0.01)
     args.update(kw)
@@ -114,6 +119,9 @@ ROWS = [
     ("ScanLoop", "unroll < 1", lambda: hh_jax.ScanLoop(unroll=0), ValueError, r"ScanLoop\.unroll must be an integer >= 1, got 0"),
     ("ScanLoop", "checkpoint not a bool", lambda: hh_jax.ScanLoop(checkpoint="yes"), TypeError, r"ScanLoop\.checkpoint must be a bool, got 'yes'"),
     ("FusedCPU", "derivative not a ScanLoop", lambda: hh_jax.FusedCPU(derivative=hh_jax.RK4()), TypeError, r"FusedCPU\.derivative must be a ScanLoop, got RK4\(\)"),
+    ("simulate", "backend=PallasGPU() on a machine without a GPU", lambda: _sim(backend=hh_jax.PallasGPU()) if jax.default_backend() != "gpu" else _raise(ValueError("backend PallasGPU cannot run this simulation: it runs on a GPU only")), ValueError, r"backend PallasGPU cannot run this simulation: it runs on a GPU only"),
+    ("PallasGPU", "block not a power of 2", lambda: hh_jax.PallasGPU(block=96), ValueError, r"PallasGPU\.block must be a power of 2 \(neurons per program\), got 96"),
+    ("PallasGPU", "derivative not a ScanLoop", lambda: hh_jax.PallasGPU(derivative=hh_jax.RK4()), TypeError, r"PallasGPU\.derivative must be a ScanLoop, got RK4\(\)"),
     ("DiffraxAdapter", "solver not a Diffrax solver", lambda: hh_jax.DiffraxAdapter(hh_jax.RK4()), TypeError, r"DiffraxAdapter\.solver must be a diffrax\.AbstractSolver \(e\.g\. diffrax\.Tsit5\(\)\), got RK4\(\)"),
     ("DiffraxAdapter", "stepsize_controller not a Diffrax controller", lambda: hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller="pid"), TypeError, r"DiffraxAdapter\.stepsize_controller must be a diffrax\.AbstractStepSizeController .*got 'pid'"),
     ("DiffraxAdapter", "adjoint not a Diffrax adjoint", lambda: hh_jax.DiffraxAdapter(diffrax.Tsit5(), adjoint="backsolve"), TypeError, r"DiffraxAdapter\.adjoint must be a diffrax\.AbstractAdjoint .*got 'backsolve'"),

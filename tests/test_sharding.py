@@ -46,6 +46,14 @@ _SCRIPT = textwrap.dedent(
             t=float(np.max(np.abs(np.asarray(a.t) - np.asarray(b.t)))),
             finite=bool(b.finite),
         )
+    # the GPU kernel per device (here in the Pallas interpreter): the same as one device's scan
+    p = hh_jax.HHParams(gNa=jnp.linspace(100.0, 140.0, 5))
+    kw = dict(duration=12.0, dt=0.025, record=("V",), record_every=8, max_spikes=3)
+    a = hh_jax.simulate(p, 10.0, backend=hh_jax.ScanLoop(), **kw)
+    b = hh_jax.simulate_sharded(p, 10.0, backend=hh_jax.PallasGPU(interpret=True), **kw)
+    out["pallas"] = dict(same_counts=bool(np.array_equal(a.spike_count, b.spike_count)),
+                         spikes=int(np.sum(a.spike_count)),
+                         V=float(np.max(np.abs(np.asarray(a.V) - np.asarray(b.V)))))
     print(json.dumps(out))
     """
 )
@@ -66,6 +74,8 @@ def test_sharded_equals_unsharded_on_two_host_devices():
         # float64: the same arithmetic on other array lengths, equal to rounding
         for key in ("times", "V", "n", "final", "t"):
             assert c[key] < 1e-9, (name, key, c[key])
+    assert out["pallas"]["same_counts"] and out["pallas"]["spikes"] > 0
+    assert out["pallas"]["V"] < 1e-9
 
 
 def test_sharded_on_one_device_is_simulate():
