@@ -62,7 +62,7 @@ def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
     grows like √length instead of length."""
     if not checkpoint or length < 4:
         return jax.lax.scan(f, carry, None, length=length, unroll=min(unroll, length))
-    seg = math.isqrt(length)
+    seg = _segment_length(length)
     n_seg, rem = divmod(length, seg)
 
     @jax.checkpoint
@@ -75,6 +75,14 @@ def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
         carry, tail = jax.lax.scan(f, carry, None, length=rem, unroll=min(unroll, rem))
         ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, tail)
     return carry, ys
+
+
+def _segment_length(length: int) -> int:
+    """Steps per checkpointed segment: ~√length, a divisor of `length` where one lies within a
+    factor 1.5 of √length (no remainder loop: one copy of the loop less to compile)."""
+    root = math.isqrt(length)
+    divisors = [d for d in range(max(1, (2 * root) // 3), (3 * root) // 2 + 1) if length % d == 0]
+    return min(divisors, key=lambda d: abs(d - root)) if divisors else root
 
 
 def simulate(
@@ -317,13 +325,17 @@ def _scan_arrays(params, stimulus, y0: HHState, stepper: AbstractStepper, config
         return (y_new, k + 1, count, crossings), None
 
     ck_inner = config.checkpoint and not config.record
+    # Reverse mode: without √T segments, each step is rematerialised on the backward pass, so
+    # that only the carry is saved per step (as a plain checkpointed scan), not the step's ~30
+    # intermediates; with segments, a segment's steps are recomputed once, keeping theirs.
+    step = one_step if config.checkpoint else jax.checkpoint(one_step, prevent_cse=False)
 
     def run_steps(carry, n):
         if n == 0:
             return carry
         if n == 1:  # e.g. record_every=1: no inner loop (less to compile)
-            return one_step(carry, None)[0]
-        carry, _ = _scan(one_step, carry, n, checkpoint=ck_inner, unroll=config.unroll)
+            return step(carry, None)[0]
+        carry, _ = _scan(step, carry, n, checkpoint=ck_inner, unroll=config.unroll)
         return carry
 
     def observe_at(y, t):
