@@ -4,7 +4,8 @@ Workload (issue 14): L = Σ V² over 100 ms at dt = 0.025 ms (4 000 steps, V rec
 step), I = 10 µA/cm², differentiated with respect to (gNa, gK, gL), for N neurons (the same
 parameters for all, a per-neuron constant current between 6 and 14 µA/cm²), float32 and float64.
 Timed, each compiled once (first call reported separately: trace + compile + run of `jax.grad`),
-then the median of `repeats` calls with ``block_until_ready``:
+then the median of `repeats` calls with ``block_until_ready``, interleaved (each round calls
+every variant once, so that all see the same machine load):
 
 - ``hh_jax grad``: ``jax.grad`` of ``simulate(...).V`` squared and summed (the default path: on
   the CPU the fused kernel forward, derivatives through the `lax.scan` loop's custom JVP);
@@ -82,17 +83,18 @@ def variants(dtype):
     }
 
 
-def time_one(f, args, repeats):
+def first_call(f, args):
+    """The jitted `f` and the time of its first call (trace + compile + run), s."""
     f = jax.jit(f)
     t = time.perf_counter()
     out = jax.block_until_ready(f(*args))
-    first = time.perf_counter() - t
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - t)
-    return first, times, out
+    return f, time.perf_counter() - t, out
+
+
+def timed(f, args):
+    t, c = time.perf_counter(), time.process_time()
+    jax.block_until_ready(f(*args))
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def main(argv=None):
@@ -113,22 +115,30 @@ def main(argv=None):
         for n in sizes:
             I = jnp.linspace(6.0, 14.0, n).astype(dtype) if n > 1 else jnp.full((1,), 10.0, dtype)
             g = jnp.asarray([120.0, 36.0, 0.3], dtype)
-            ref = None
+            ref, fs = None, {}
             for name, f in variants(dtype).items():
-                if only and name not in only:
-                    continue
-                reps = args.repeats if n <= 1000 else max(1, args.repeats // 3)
-                first, times, out = time_one(f, (g, I), reps)
-                med = statistics.median(times)
+                if not only or name in only:
+                    fs[name] = first_call(f, (g, I))
+                    print(f"{dtype_name} N={n:>6} {name:28s} first call {fs[name][1]:6.2f} s", flush=True)
+            # interleaved: each round times every variant once (same machine load for all)
+            reps = args.repeats if n <= 1000 else max(1, args.repeats // 3)
+            times = {name: [] for name in fs}
+            for _ in range(reps):
+                for name, (f, _, _) in fs.items():
+                    times[name].append(timed(f, (g, I)))
+            for name, (f, first, out) in fs.items():
+                wall, cpu = [t[0] for t in times[name]], [t[1] for t in times[name]]
+                med = statistics.median(wall)
                 row = dict(impl=name, n=n, dtype=dtype_name, steps=n_steps, first_call_s=first,
-                           median_s=med, times_s=times, neuron_steps_per_s=n * n_steps / med)
-                if name.endswith("grad") or "grad " in name:
+                           median_s=med, times_s=wall, cpu_median_s=statistics.median(cpu),
+                           neuron_steps_per_s=n * n_steps / med)
+                if "grad" in name:
                     row["grad"] = [float(x) for x in out]
                     if name == "plain scan grad":
                         ref = row["grad"]
                 rows.append(row)
-                print(f"{dtype_name} N={n:>6} {name:28s} first {first:6.2f} s  median {med * 1e3:9.2f} ms",
-                      flush=True)
+                print(f"{dtype_name} N={n:>6} {name:28s} median {med * 1e3:9.2f} ms"
+                      f"  CPU {row['cpu_median_s'] * 1e3:9.2f} ms", flush=True)
             for r in rows:
                 if r["n"] == n and r["dtype"] == dtype_name and "grad" in r and ref is not None:
                     r["max_rel_diff_vs_plain"] = max(abs(a - b) / abs(b) for a, b in zip(r["grad"], ref))
@@ -158,17 +168,20 @@ def markdown(result, command):
              f"{env['backend']}; jax {env['versions']['jax']}, equinox {env['versions']['equinox']}, "
              f"hh_jax {env['versions']['hh_jax']}.", "",
              "L = Σ V² over 100 ms at dt = 0.025 ms (4 000 steps) w.r.t. (gNa, gK, gL). Median of "
-             f"{result['repeats']} calls (fewer for N ≥ 10⁴), ms; in brackets neuron-steps/s; "
+             f"{result['repeats']} interleaved calls (fewer for N ≥ 10⁴), ms; "
+             "CPU = process CPU time (less sensitive to other processes on a loaded machine); "
              "first call = trace + compile + first run of the jitted function, s; ratio = time / "
-             "plain scan grad (same N, dtype); rel. diff = max relative difference of the gradient "
+             "plain scan grad (same N, dtype; wall, and CPU in brackets); rel. diff = max relative difference of the gradient "
              "from the plain scan's.", "",
-             "| variant | dtype | N | median ms | neuron-steps/s | first call s | ratio to plain grad | rel. diff |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| variant | dtype | N | median ms | CPU ms | neuron-steps/s | first call s | ratio to plain grad | rel. diff |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ref = [x for x in rows if x["impl"] == "plain scan grad" and x["n"] == r["n"] and x["dtype"] == r["dtype"]]
-        ratio = f"{r['median_s'] / ref[0]['median_s']:.2f}" if ref else "–"
+        ratio = (f"{r['median_s'] / ref[0]['median_s']:.2f} ({r['cpu_median_s'] / ref[0]['cpu_median_s']:.2f})"
+                 if ref else "–")
         diff = f"{r['max_rel_diff_vs_plain']:.1e}" if "max_rel_diff_vs_plain" in r else ""
         lines.append(f"| {r['impl']} | {r['dtype']} | {r['n']} | {r['median_s'] * 1e3:.2f} | "
+                     f"{r['cpu_median_s'] * 1e3:.2f} | "
                      f"{r['neuron_steps_per_s'] / 1e6:.2f} M | {r['first_call_s']:.2f} | {ratio} | {diff} |")
     lines += ["", f"Total benchmark wall time {result['wall_s']:.0f} s."]
     return "\n".join(lines) + "\n"
