@@ -79,6 +79,24 @@ def test_default_gradient_matches_central_differences_and_compiles_once(plain_gr
     assert not np.allclose(np.asarray(gs[0]), g)
 
 
+def test_checkpointed_reverse_mode_saves_no_per_step_state():
+    """With `checkpoint=True` the backward pass keeps ~√T carries, none per step (O(√T) memory);
+    without, one carry per step (the rematerialised step), not every intermediate."""
+    n_steps = round(DURATION / DT)
+
+    def residuals(checkpoint):
+        loss = lambda g: jnp.sum(hh_jax.simulate(
+            _params(g), CURRENT, duration=DURATION, dt=DT, record=(), checkpoint=checkpoint,
+            stepper=hh_jax.ExpEuler(fused=False)).final_state.V)
+        _, vjp = jax.vjp(loss, G)
+        leaves = [x for x in jax.tree_util.tree_leaves(vjp) if getattr(x, "ndim", 0)]
+        return [x for x in leaves if x.shape[0] >= n_steps]
+
+    assert residuals(True) == []
+    per_step = residuals(False)
+    assert 0 < len(per_step) <= 8  # the carry (V, m, h, n, counts, ...), not ~80 intermediates
+
+
 @contextlib.contextmanager
 def _count_compiles():
     """Counts XLA backend compilations inside the block (``n[0]``)."""
