@@ -117,7 +117,7 @@ def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
     grows like √length instead of length."""
     if not checkpoint or length < 4:
         return jax.lax.scan(f, carry, None, length=length, unroll=min(unroll, length))
-    seg = math.isqrt(length)
+    seg = _segment_length(length)
     n_seg, rem = divmod(length, seg)
 
     @jax.checkpoint
@@ -130,6 +130,23 @@ def _scan(f, carry, length: int, *, checkpoint: bool, unroll: int):
         carry, tail = jax.lax.scan(f, carry, None, length=rem, unroll=min(unroll, rem))
         ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, tail)
     return carry, ys
+
+
+def _segment_length(length: int) -> int:
+    """Steps per checkpointed segment: ~√length, a divisor of `length` where one lies within a
+    factor 1.5 of √length (no remainder loop: one copy of the loop less to compile)."""
+    root = math.isqrt(length)
+    divisors = [d for d in range(max(1, (2 * root) // 3), (3 * root) // 2 + 1) if length % d == 0]
+    return min(divisors, key=lambda d: abs(d - root)) if divisors else root
+
+
+_RECORD_ALWAYS = 64
+"""Populations up to this size record crossing brackets in every step (masked), without a
+`lax.cond`: at N = 1 the cond (and its transpose in `jax.grad`) cost ~2 µs per step, more than
+the record; at N = 100 both are the same, and for large N the cond skips an O(N) serial scatter
+and two derivative evaluations in steps without a crossing (on the CPU only: elsewhere the cond
+lowers to a conditional whose branch index XLA:GPU copies to the host at every step, so there
+the record is always written)."""
 
 
 def _not_a_scan_stepper(stepper) -> str | None:
@@ -186,8 +203,8 @@ class ScanLoop(AbstractBackend):
             y_new = stepper.step(t, y, dt, args)
             crossed = (y.V < V_th) & (y_new.V >= V_th)
             if S > 0:
-                # Only what `refine` needs, and only in steps where some neuron crossed (the
-                # scatter into the record is a serial O(N) loop on CPU).
+                # Only what `refine` needs; on a CPU population, only in steps where some neuron
+                # crossed (the scatter into the record is a serial O(N) loop there).
                 def record(crossings):
                     ends = (y.V, y_new.V)
                     if hermite:  # dV/dt at both ends, the current at t and t + dt
@@ -195,18 +212,28 @@ class ScanLoop(AbstractBackend):
                                  derivatives(params, y_new, injected_current(stimulus, t + dt)).V)
                     return record_brackets(crossings, count, crossed, k, ends)
 
-                crossings = jax.lax.cond(jnp.any(crossed), record, lambda c: c, crossings)
+                if N <= _RECORD_ALWAYS:  # a cond costs more than the record it skips
+                    crossings = record(crossings)
+                else:  # the cond on the CPU only (a host sync per step on a GPU)
+                    skip = lambda c: jax.lax.cond(jnp.any(crossed), record, lambda c: c, c)
+                    crossings = jax.lax.platform_dependent(crossings, cpu=skip, default=record)
             count = count + crossed.astype(count.dtype)
             return (y_new, k + 1, count, crossings), None
 
         ck_inner = self.checkpoint and not config.record
+        # Reverse mode: each step is rematerialised on the backward pass, so that only the carry
+        # is saved per step (as in a plain checkpointed scan), not the step's ~80 intermediates
+        # (1.2 GB at N = 10³, 4 000 steps, f32). Within √T segments too: the segment's
+        # recomputation then stores carries only, for one more forward evaluation of each step.
+        # No cost in a run without derivatives (`prevent_cse=False`: no optimisation barrier).
+        step = jax.checkpoint(one_step, prevent_cse=False)
 
         def run_steps(carry, n):
             if n == 0:
                 return carry
             if n == 1:  # e.g. record_every=1: no inner loop (less to compile)
-                return one_step(carry, None)[0]
-            carry, _ = _scan(one_step, carry, n, checkpoint=ck_inner, unroll=self.unroll)
+                return step(carry, None)[0]
+            carry, _ = _scan(step, carry, n, checkpoint=ck_inner, unroll=self.unroll)
             return carry
 
         def observe_at(y, t):

@@ -176,8 +176,13 @@ def record_brackets(crossings: Crossings, count, crossed, k, ends) -> Crossings:
     slot = jnp.where(crossed, count, S).reshape(-1)
     cols = jnp.arange(N)
     values = jnp.stack([jnp.broadcast_to(e, shape).reshape(-1) for e in ends], axis=-1)
-    step = crossings.step.at[slot, cols].set(jnp.broadcast_to(k, (N,)).astype(jnp.int32), mode="drop")
-    bracket = crossings.bracket.at[slot, cols].set(values.astype(crossings.bracket.dtype), mode="drop")
+    # (slot, column) pairs are distinct (one per column): `unique_indices` lets JAX differentiate
+    # the write as a scatter of the tangent, instead of its general rule for a `set` that may
+    # collide (a scatter of ids and a select over the whole [S, N, C] record, both ways).
+    step = crossings.step.at[slot, cols].set(jnp.broadcast_to(k, (N,)).astype(jnp.int32), mode="drop",
+                                             unique_indices=True)
+    bracket = crossings.bracket.at[slot, cols].set(values.astype(crossings.bracket.dtype), mode="drop",
+                                                   unique_indices=True)
     return Crossings(step, bracket)
 
 

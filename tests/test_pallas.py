@@ -267,24 +267,43 @@ def test_the_kernel_lowers_for_cuda_under_vmap():
 _HOST_OPS = {"stablehlo.custom_call", "stablehlo.send", "stablehlo.recv", "stablehlo.infeed", "stablehlo.outfeed"}
 
 
-def _scan_for_cuda(S):
-    dtype, shape = jnp.float64, (64,)
+def _scan_for_cuda(S, platform="cuda"):
+    """The StableHLO text of the scan loop lowered for `platform`."""
+    # 100 neurons: above _backends._RECORD_ALWAYS, where the CPU skips steps without a crossing
+    dtype, shape = jnp.float64, (100,)
     config = _config(shape, dtype, n_steps=20, dt=0.01, states="V", every=5, S=S)
     params, stimulus, y0 = _inputs(HHParams(), hh_jax.Step(10.0, onset=0.05), shape, dtype)
-    text = jax.export.export(jax.jit(lambda p, y: _scan_arrays(p, stimulus, y, config, True)),
-                             platforms=["cuda"])(params, y0).mlir_module()
+    return jax.export.export(jax.jit(lambda p, y: _scan_arrays(p, stimulus, y, config, True)),
+                             platforms=[platform])(params, y0).mlir_module()
+
+
+def _ops(text):
     return set(re.findall(r"stablehlo\.[a-z_]+", text))
 
 
+def _data_dependent_cases(text):
+    """The `stablehlo.case` ops whose branch index is not a constant. `lax.platform_dependent`
+    selects its branch with a case on a constant (the platform's index; XLA folds it away), so
+    a case on a constant, or on the result of such a case, is static."""
+    static = set(re.findall(r"(%[\w#]+) = stablehlo\.constant", text))
+    dynamic = []
+    for result, index in re.findall(r'(%[\w#]+)(?::\d+)? = "stablehlo\.case"\((%[\w#]+)\)', text):
+        if index in static:
+            static.add(result)
+        else:
+            dynamic.append(index)
+    return dynamic
+
+
 def test_the_scan_loop_lowered_for_cuda_has_no_host_round_trip():
-    ops = _scan_for_cuda(S=3)
+    ops = _ops(_scan_for_cuda(S=3))
     assert not ops & _HOST_OPS
     assert "stablehlo.while" in ops
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 16: the scan loop's lax.cond around the crossing record lowers to stablehlo.case; "
-    "XLA:GPU's ConditionalThunk copies the branch index to the host and waits for the stream "
-    "(a host synchronisation per step) — remove the cond on GPUs, then drop this xfail"))
 def test_the_scan_loop_lowered_for_cuda_has_no_conditional_per_step():
-    assert "stablehlo.case" not in _scan_for_cuda(S=3)  # lax.cond → case
+    """A `lax.cond` lowers to `stablehlo.case`, whose branch index XLA:GPU's ConditionalThunk
+    copies to the host at every step: on a GPU the crossing record is written unconditionally
+    (`lax.platform_dependent`); the CPU keeps the cond, which skips the serial scatter."""
+    assert _data_dependent_cases(_scan_for_cuda(S=3)) == []
+    assert len(_data_dependent_cases(_scan_for_cuda(S=3, platform="cpu"))) == 1

@@ -1,0 +1,192 @@
+"""Gradient speed of the scan path: ``python -m benchmarks.grad_speed [--sizes 1,1000] [--big] [--repeats 5]``.
+
+Workload (issue 14): L = Σ V² over 100 ms at dt = 0.025 ms (4 000 steps, V recorded at every
+step), I = 10 µA/cm², differentiated with respect to (gNa, gK, gL), for N neurons (the same
+parameters for all, a per-neuron constant current between 6 and 14 µA/cm²), float32 and float64.
+Timed, each compiled once (first call reported separately: trace + compile + run of `jax.grad`),
+then the median of `repeats` calls with ``block_until_ready``, interleaved (each round calls
+every variant once, so that all see the same machine load):
+
+- ``hh_jax grad``: ``jax.grad`` of ``simulate(...).V`` squared and summed (the default path: on
+  the CPU the fused kernel forward, derivatives through the `lax.scan` loop's custom JVP);
+- ``hh_jax grad checkpoint``: the same with ``checkpoint=True`` (reverse-mode memory O(√T));
+- ``hh_jax grad scan``: ``backend=ScanLoop()``, the pure `lax.scan` path (the GPU path);
+- ``hh_jax forward``: the loss alone (the fused kernel);
+- ``plain scan grad``: a 40-line JAX `lax.scan` of `hh_jax._model.exp_euler_step` with
+  ``jax.checkpoint`` on the step (no spike detection), the issue's reference.
+
+`--big` adds N = 10⁵ (minutes on 2 cores). Writes ``results/grad_speed.json`` and ``.md``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import equinox as eqx  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import hh_jax  # noqa: E402
+from hh_jax import _model  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+DURATION, DT = 100.0, 0.025
+
+
+def plain_scan_loss(g, I, *, dtype, n_steps=int(round(DURATION / DT)), dt=DT, checkpoint=True):
+    """Σ V² of a plain `lax.scan` of the model's exponential-Euler step (the reference)."""
+    params = hh_jax.HHParams()
+    params = eqx.tree_at(lambda p: (p.gNa, p.gK, p.gL), params, (g[0], g[1], g[2]))
+    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), params)
+    V0 = jnp.full(I.shape, -65.0, dtype)
+    m0, h0, n0 = _model.steady_states(V0)
+    dt = jnp.asarray(dt, dtype)
+
+    def step(y, _):
+        y = _model.exp_euler_step(params, *y, I, dt, True)
+        return y, y[0]
+
+    if checkpoint:
+        step = jax.checkpoint(step)
+    _, Vs = jax.lax.scan(step, (V0, m0, h0, n0), None, length=n_steps)
+    return jnp.sum(V0 * V0) + jnp.sum(Vs * Vs)
+
+
+def hh_loss(g, I, *, dtype, checkpoint=False, fused=True):
+    """Σ V² of `hh_jax.simulate` (default recording: V at every step, spikes detected)."""
+    params = hh_jax.HHParams()
+    params = eqx.tree_at(lambda p: (p.gNa, p.gK, p.gL), params, (g[0], g[1], g[2]))
+    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), params)
+    scan = hh_jax.ScanLoop(checkpoint=checkpoint)
+    backend = hh_jax.FusedCPU(scan) if fused else scan  # the kernel's forward, the scan's derivatives
+    r = hh_jax.simulate(params, I, duration=DURATION, dt=DT, backend=backend)
+    return jnp.sum(r.V * r.V)
+
+
+def variants(dtype):
+    return {
+        "hh_jax grad": jax.grad(lambda g, I: hh_loss(g, I, dtype=dtype)),
+        "hh_jax grad checkpoint": jax.grad(lambda g, I: hh_loss(g, I, dtype=dtype, checkpoint=True)),
+        "hh_jax grad scan": jax.grad(lambda g, I: hh_loss(g, I, dtype=dtype, fused=False)),
+        "hh_jax grad scan checkpoint": jax.grad(
+            lambda g, I: hh_loss(g, I, dtype=dtype, checkpoint=True, fused=False)),
+        "hh_jax forward": lambda g, I: hh_loss(g, I, dtype=dtype),
+        "plain scan grad": jax.grad(lambda g, I: plain_scan_loss(g, I, dtype=dtype)),
+        "plain scan forward": lambda g, I: plain_scan_loss(g, I, dtype=dtype, checkpoint=False),
+    }
+
+
+def first_call(f, args):
+    """The jitted `f` and the time of its first call (trace + compile + run), s."""
+    f = jax.jit(f)
+    t = time.perf_counter()
+    out = jax.block_until_ready(f(*args))
+    return f, time.perf_counter() - t, out
+
+
+def timed(f, args):
+    t, c = time.perf_counter(), time.process_time()
+    jax.block_until_ready(f(*args))
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1,1000")
+    ap.add_argument("--big", action="store_true", help="add N = 10^5")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    args = ap.parse_args(argv)
+    sizes = [int(float(n)) for n in args.sizes.split(",") if n] + ([10**5] if args.big else [])
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    n_steps = int(round(DURATION / DT))
+    rows, t_start = [], time.perf_counter()
+    for dtype_name in args.dtypes.split(","):
+        dtype = jnp.dtype(dtype_name)
+        for n in sizes:
+            I = jnp.linspace(6.0, 14.0, n).astype(dtype) if n > 1 else jnp.full((1,), 10.0, dtype)
+            g = jnp.asarray([120.0, 36.0, 0.3], dtype)
+            ref, fs = None, {}
+            for name, f in variants(dtype).items():
+                if not only or name in only:
+                    fs[name] = first_call(f, (g, I))
+                    print(f"{dtype_name} N={n:>6} {name:28s} first call {fs[name][1]:6.2f} s", flush=True)
+            # interleaved: each round times every variant once (same machine load for all)
+            reps = args.repeats if n <= 1000 else max(1, args.repeats // 3)
+            times = {name: [] for name in fs}
+            for _ in range(reps):
+                for name, (f, _, _) in fs.items():
+                    times[name].append(timed(f, (g, I)))
+            for name, (f, first, out) in fs.items():
+                wall, cpu = [t[0] for t in times[name]], [t[1] for t in times[name]]
+                med = statistics.median(wall)
+                row = dict(impl=name, n=n, dtype=dtype_name, steps=n_steps, first_call_s=first,
+                           median_s=med, times_s=wall, cpu_median_s=statistics.median(cpu),
+                           neuron_steps_per_s=n * n_steps / med)
+                if "grad" in name:
+                    row["grad"] = [float(x) for x in out]
+                    if name == "plain scan grad":
+                        ref = row["grad"]
+                rows.append(row)
+                print(f"{dtype_name} N={n:>6} {name:28s} median {med * 1e3:9.2f} ms"
+                      f"  CPU {row['cpu_median_s'] * 1e3:9.2f} ms", flush=True)
+            for r in rows:
+                if r["n"] == n and r["dtype"] == dtype_name and "grad" in r and ref is not None:
+                    r["max_rel_diff_vs_plain"] = max(abs(a - b) / abs(b) for a, b in zip(r["grad"], ref))
+    result = dict(
+        environment=dict(date=time.strftime("%Y-%m-%d %H:%M:%S"), platform=platform.platform(),
+                         cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+                         load_avg=os.getloadavg(), backend=jax.default_backend(),
+                         devices=[str(d) for d in jax.devices()],
+                         versions=dict(jax=jax.__version__, equinox=eqx.__version__,
+                                       hh_jax=hh_jax.__version__)),
+        workload=dict(duration_ms=DURATION, dt_ms=DT, steps=n_steps, loss="sum V^2",
+                      wrt="(gNa, gK, gL)", current="linspace(6, 14, N) uA/cm^2 (10 at N = 1)"),
+        repeats=args.repeats, rows=rows, wall_s=time.perf_counter() - t_start)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grad_speed.json").write_text(json.dumps(result, indent=1))
+    cmd = "python -m benchmarks.grad_speed " + " ".join(argv if argv is not None else sys.argv[1:])
+    (out / "grad_speed.md").write_text(markdown(result, cmd))
+    print((out / "grad_speed.md").read_text())
+
+
+def markdown(result, command):
+    env, rows = result["environment"], result["rows"]
+    lines = [f"Command: `{command}`  ",
+             f"Date: {env['date']}; {env['cores']} cores ({env['cpu']}), load "
+             f"{', '.join(f'{x:.1f}' for x in env['load_avg'])} at the end, {env['platform']}; backend "
+             f"{env['backend']}; jax {env['versions']['jax']}, equinox {env['versions']['equinox']}, "
+             f"hh_jax {env['versions']['hh_jax']}.", "",
+             "L = Σ V² over 100 ms at dt = 0.025 ms (4 000 steps) w.r.t. (gNa, gK, gL). Median of "
+             f"{result['repeats']} interleaved calls (fewer for N ≥ 10⁴), ms; "
+             "CPU = process CPU time (less sensitive to other processes on a loaded machine); "
+             "first call = trace + compile + first run of the jitted function, s; ratio = time / "
+             "plain scan grad (same N, dtype; wall, and CPU in brackets); rel. diff = max relative difference of the gradient "
+             "from the plain scan's.", "",
+             "| variant | dtype | N | median ms | CPU ms | neuron-steps/s | first call s | ratio to plain grad | rel. diff |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ref = [x for x in rows if x["impl"] == "plain scan grad" and x["n"] == r["n"] and x["dtype"] == r["dtype"]]
+        ratio = (f"{r['median_s'] / ref[0]['median_s']:.2f} ({r['cpu_median_s'] / ref[0]['cpu_median_s']:.2f})"
+                 if ref else "–")
+        diff = f"{r['max_rel_diff_vs_plain']:.1e}" if "max_rel_diff_vs_plain" in r else ""
+        lines.append(f"| {r['impl']} | {r['dtype']} | {r['n']} | {r['median_s'] * 1e3:.2f} | "
+                     f"{r['cpu_median_s'] * 1e3:.2f} | "
+                     f"{r['neuron_steps_per_s'] / 1e6:.2f} M | {r['first_call_s']:.2f} | {ratio} | {diff} |")
+    lines += ["", f"Total benchmark wall time {result['wall_s']:.0f} s."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
