@@ -55,11 +55,13 @@ def simulate(
       `ExpEuler()` (with a `DiffraxAdapter` backend: the adapter's solver).
     - `backend`: how the steps are run (an `AbstractBackend`): `ScanLoop()` (the `lax.scan`
       loop, every device), `FusedCPU()` (`ExpEuler`'s loop in a fused C++ kernel on the CPU;
-      same results to rounding, ~3× faster for populations) or
+      same results to rounding, ~3× faster for populations), `PallasGPU()` (`ExpEuler`'s loop
+      in one Pallas kernel on a GPU) or
       ``DiffraxAdapter(solver, stepsize_controller=..., adjoint=..., max_steps=...,
       population=...)`` (traces saved on the `dt` grid, spikes located on the solver's dense
       output). Default None: chosen automatically (a Diffrax solver → `DiffraxAdapter`;
-      `ExpEuler` → `FusedCPU` where the kernel applies; else `ScanLoop`). A backend that cannot
+      `ExpEuler` → `PallasGPU` on a GPU, `FusedCPU` on the CPU where the kernel applies; else
+      `ScanLoop`). A backend that cannot
       run the simulation, or contradicts `stepper` (a `DiffraxAdapter` with a fixed-step
       stepper, a `ScanLoop` with a Diffrax solver), raises `ValueError` saying why.
     - `y0`: initial `HHState`. Default: V = −65 mV with gates at steady state.
