@@ -528,6 +528,26 @@ def test_cli_out_holding_the_working_folder_is_refused(tmp_path, monkeypatch, ca
     assert "holds the working folder" in capsys.readouterr().err
 
 
+def _wait_until_sigterm_is_caught(pid: int, timeout: float = 120.0) -> None:
+    """Wait until process `pid` has a SIGTERM handler (Linux: the SigCgt mask in
+    /proc/PID/status; elsewhere a fixed 6 s)."""
+    import signal
+    import time
+
+    status = pathlib.Path(f"/proc/{pid}/status")
+    if not status.exists():
+        time.sleep(6)
+        return
+    bit = 1 << (signal.SIGTERM - 1)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for line in status.read_text().splitlines():
+            if line.startswith("SigCgt:") and int(line.split()[1], 16) & bit:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the CLI installed no SIGTERM handler within {timeout} s")
+
+
 def test_cli_sigterm_leaves_no_temporary_folder(tmp_path):
     """A batch system's SIGTERM cleans up as Ctrl-C does (the temporary folder went unremoved)."""
     import signal
@@ -539,7 +559,8 @@ def test_cli_sigterm_leaves_no_temporary_folder(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "hh_jax", "simulate", "--n", "50", "--duration", "20000",
                              "--dt", "0.05", "--no-plot", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+    _wait_until_sigterm_is_caught(proc.pid)  # not a fixed sleep: imports take long on a loaded machine
+    time.sleep(1.0)  # into the run
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
