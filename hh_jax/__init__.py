@@ -42,7 +42,9 @@ from ._result import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
 from ._sharding import simulate_sharded as simulate_sharded
 from ._sharding import use_cpu_devices as use_cpu_devices
-from ._spikes import SPIKE_INTERPOLATIONS as SPIKE_INTERPOLATIONS
+from ._spikes import AbstractSpikeInterpolation as AbstractSpikeInterpolation
+from ._spikes import HermiteSpikes as HermiteSpikes
+from ._spikes import LinearSpikes as LinearSpikes
 from ._steppers import STEPPERS as STEPPERS
 from ._steppers import AbstractStepper as AbstractStepper
 from ._steppers import Euler as Euler

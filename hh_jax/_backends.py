@@ -195,7 +195,7 @@ class ScanLoop(AbstractBackend):
         S = config.max_spikes
         N = math.prod(shape)
         V_th = jnp.broadcast_to(params.V_th, shape)
-        hermite = config.spike_interpolation == "hermite"
+        hermite = config.spike_interpolation.bracket_size == 4  # with dV/dt at both ends
 
         def one_step(carry, _):
             y, k, count, crossings = carry
@@ -300,7 +300,7 @@ class AbstractFusedLoop(AbstractBackend):
         time-invariant)."""
         p = prepared.problem
         rows, cols = _fused._table_shape(prepared.stimulus, p.shape, p.n_steps, p.dtype)
-        hermite = p.max_spikes > 0 and p.spike_interpolation == "hermite"
+        hermite = p.max_spikes > 0 and p.spike_interpolation.bracket_size == 4
         table = rows * cols * (2 if hermite else 1) if rows > 1 else 0
         p.memory(spike_interpolation=p.spike_interpolation, table_elements=table)
         return self

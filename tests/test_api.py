@@ -19,7 +19,7 @@ RENAMES = [
     ("hh_jax.analysis", "steady_state_current", "equilibrium_current"),
     ("hh_jax.analysis", "FromRest", "FromHolding"),
 ]
-GONE = [("hh_jax.analysis", "equilibrium_voltage")]
+GONE = [("hh_jax.analysis", "equilibrium_voltage"), ("hh_jax", "SPIKE_INTERPOLATIONS")]
 SUBPACKAGES = ("hh_jax", "hh_jax.analysis", "hh_jax.fit", "hh_jax.plot")
 
 
@@ -205,3 +205,15 @@ def test_no_import_cycle_inside_the_package():
     for v in mods:
         if v not in state:
             visit(v, [v])
+
+
+def test_spike_interpolations_are_objects():
+    import jax.numpy as jnp
+
+    kw = dict(duration=20.0, dt=0.025, record=())
+    a = hh_jax.simulate(hh_jax.HHParams(), 10.0, **kw)
+    b = hh_jax.simulate(hh_jax.HHParams(), 10.0, spike_interpolation=hh_jax.HermiteSpikes(), **kw)
+    assert jnp.array_equal(a.spike_times, b.spike_times)  # the default
+    for bad in ("hermite", "linear"):
+        with pytest.raises(TypeError, match="spike_interpolation"):
+            hh_jax.simulate(hh_jax.HHParams(), 10.0, spike_interpolation=bad, **kw)

@@ -194,7 +194,8 @@ ROWS = [
     ("simulate", "record_every not a positive int", lambda: _sim(record_every=2.5), ValueError, r"record_every must be an integer >= 1, got 2\.5"),
     ("simulate", "negative max_spikes", lambda: _sim(max_spikes=-1), ValueError, r"max_spikes must be an integer >= 0, got -1"),
     ("simulate", "throw not a bool", lambda: _sim(throw="no"), TypeError, r"throw must be a bool, got 'no'"),
-    ("simulate", "unknown spike_interpolation", lambda: _sim(spike_interpolation="cubic"), ValueError, r"spike_interpolation must be one of \('hermite', 'linear'\), got 'cubic'"),
+    ("simulate", "spike_interpolation given as a string", lambda: _sim(spike_interpolation="linear"), TypeError, r"spike_interpolation must be hh_jax\.HermiteSpikes\(\) or hh_jax\.LinearSpikes\(\), got 'linear'"),
+    ("AbstractSpikeInterpolation", "instantiating the abstract class", lambda: hh_jax.AbstractSpikeInterpolation(), TypeError, r"abstract"),
     ("SimulationResult.trace", "unknown name", lambda: _result().trace("X"), ValueError, r"unknown variable 'X'"),
     ("SimulationResult.trace", "name not recorded", lambda: _result().trace("m"), ValueError, r"'m' was not recorded; pass record=\(\.\.\., 'm'\)"),
     ("plot.voltage", "not a SimulationResult", lambda: hh_jax.plot.voltage("x"), TypeError, r"result must be a SimulationResult, got str"),
@@ -213,7 +214,8 @@ NO_INPUT = {
     "Conductances": "returned by conductances(); not validated",
     "SimulationResult": "returned by simulate(); see SimulationResult.trace",
     "ChunkedResult": "returned by simulate_chunked(); ChunkedResult.trace rejects an unrecorded name (test_chunked.py)",
-    "SPIKE_INTERPOLATIONS": "a tuple of names (see simulate(spike_interpolation=...))",
+    "HermiteSpikes": "a spike interpolation without fields; no input",
+    "LinearSpikes": "a spike interpolation without fields; no input",
     "plot": "a package; see the plot.* rows",
 }
 
