@@ -43,6 +43,9 @@ from ._simulate import simulate as simulate
 from ._sharding import simulate_sharded as simulate_sharded
 from ._sharding import use_cpu_devices as use_cpu_devices
 from ._spikes import AbstractSpikeInterpolation as AbstractSpikeInterpolation
+from ._diffrax import AbstractPopulationMode as AbstractPopulationMode
+from ._diffrax import BatchedODE as BatchedODE
+from ._diffrax import PerNeuronODE as PerNeuronODE
 from ._spikes import HermiteSpikes as HermiteSpikes
 from ._spikes import LinearSpikes as LinearSpikes
 from ._steppers import STEPPERS as STEPPERS

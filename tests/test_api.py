@@ -217,3 +217,13 @@ def test_spike_interpolations_are_objects():
     for bad in ("hermite", "linear"):
         with pytest.raises(TypeError, match="spike_interpolation"):
             hh_jax.simulate(hh_jax.HHParams(), 10.0, spike_interpolation=bad, **kw)
+
+
+def test_population_modes_are_objects():
+    import diffrax
+
+    assert hh_jax.DiffraxAdapter(diffrax.Tsit5()).population == hh_jax.BatchedODE()
+    assert hh_jax.PerNeuronODE().per_neuron and not hh_jax.BatchedODE().per_neuron
+    for bad in ("batched", "vmap"):
+        with pytest.raises(TypeError, match="DiffraxAdapter.population"):
+            hh_jax.DiffraxAdapter(diffrax.Tsit5(), population=bad)
