@@ -61,6 +61,9 @@ from ._sampled import OUNoise as OUNoise
 from ._waveforms import PulseTrain as PulseTrain
 from ._waveforms import Ramp as Ramp
 from ._sampled import Sampled as Sampled
+from ._sampled import AbstractSampleInterpolation as AbstractSampleInterpolation
+from ._sampled import HoldSamples as HoldSamples
+from ._sampled import LinearSamples as LinearSamples
 from ._stimulus import Scaled as Scaled
 from ._waveforms import Sections as Sections
 from ._waveforms import Sine as Sine

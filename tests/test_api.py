@@ -227,3 +227,17 @@ def test_population_modes_are_objects():
     for bad in ("batched", "vmap"):
         with pytest.raises(TypeError, match="DiffraxAdapter.population"):
             hh_jax.DiffraxAdapter(diffrax.Tsit5(), population=bad)
+
+
+def test_sample_interpolations_are_objects():
+    import jax.numpy as jnp
+    import numpy as np
+
+    hold = hh_jax.Sampled(np.array([0.0, 2.0, 4.0]), dt=1.0)
+    lin = hh_jax.Sampled(np.array([0.0, 2.0, 4.0]), dt=1.0, interpolation=hh_jax.LinearSamples())
+    assert hold.interpolation == hh_jax.HoldSamples()
+    t = jnp.asarray(1.5)
+    assert float(hold(t)) == 2.0 and float(lin(t)) == 3.0
+    for bad in ("hold", "linear"):
+        with pytest.raises(TypeError, match="Sampled.interpolation"):
+            hh_jax.Sampled(np.ones(3), dt=1.0, interpolation=bad)

@@ -83,7 +83,7 @@ def _sampled_hold(rng, shape, scale, t0, dt, n):
 
 def _sampled_linear_and_white_noise(rng, shape, scale, t0, dt, n):
     lin = hh_jax.Sampled(jnp.asarray(rng.uniform(0, 2 * scale, (n + 1,) + shape)), dt=dt, t0=t0,
-                         interpolation="linear")
+                         interpolation=hh_jax.LinearSamples())
     noise = hh_jax.WhiteNoise(jax.random.key(int(rng.integers(2**31))), sigma=jnp.asarray(rng.uniform(0, scale)),
                               dt=dt, shape=shape, mean=jnp.asarray(rng.uniform(0, 1)), t0=t0)
     return lin + noise
