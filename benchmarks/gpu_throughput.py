@@ -85,7 +85,7 @@ def _make(method: str, N: int, n_steps: int, dtype_name: str, block: int | None 
     shape = (N,)
     config = Problem(
         n_steps=n_steps, dt=jnp.asarray(DT, dtype), t0=jnp.asarray(0.0, dtype), record=(),
-        record_every=1, max_spikes=MAX_SPIKES, shape=shape, dtype=jnp.dtype(dtype), spike_interpolation="hermite")
+        record_every=1, max_spikes=MAX_SPIKES, shape=shape, dtype=jnp.dtype(dtype), spike_interpolation=hh_jax.HermiteSpikes())
     stimulus = hh_jax.Constant(currents)
     params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), hh_jax.HHParams())
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)

@@ -8,7 +8,7 @@ and for the 40-line `lax.scan` baseline, compiles the program and reports, from 
 - ``threaded``: how many of them XLA's CPU backend splits over its intra-op threads
   (``outer_dimension_partitions``) — the only way one XLA CPU program uses more than one core;
 - ``conds`` / ``scatters``: spike-time work in the body (Hermite `lax.cond`, the spike-time
-  buffer update), also for the default ``max_spikes`` and ``spike_interpolation="hermite"``;
+  buffer update), also for the default ``max_spikes`` and ``spike_interpolation=hh_jax.HermiteSpikes()``;
 
 and the throughput of each (best of `repeats`, neuron-steps per second, with CPU/wall). Writes
 ``results/profile_hlo.json``. Findings are discussed in ``docs/performance.md``.
@@ -66,7 +66,7 @@ def profile(n: int, repeats: int) -> list[dict]:
     variants = {
         "simulate (max_spikes=0)": dict(max_spikes=0),
         "simulate (default max_spikes, hermite)": dict(),
-        "simulate (default max_spikes, linear)": dict(spike_interpolation="linear"),
+        "simulate (default max_spikes, linear)": dict(spike_interpolation=hh_jax.LinearSpikes()),
     }
     rows = []
     for name, extra in variants.items():

@@ -177,11 +177,11 @@ def population_modes(params, n, duration, repeats):
     """Diffrax population modes: one batched ODE vs vmapped ODEs (heterogeneous currents)."""
     current = hh_jax.Constant(jnp.linspace(6.0, 14.0, n))
     out = {}
-    for mode in ("batched", "vmap"):
-        fn = jax.jit(lambda p, mode=mode: hh_jax.simulate(
+    for mode, population in (("batched", hh_jax.BatchedODE()), ("vmap", hh_jax.PerNeuronODE())):
+        fn = jax.jit(lambda p, population=population: hh_jax.simulate(
             p, current, duration=duration, dt=0.1, record=(), throw=False,
             backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6),
-                                          population=mode)))
+                                          population=population)))
         _, times = _timed(lambda: fn(params), repeats)
         out[mode] = statistics.median(times)
         print(f"  population={mode}: {out[mode]:.3f}s (N={n}, {duration} ms, Tsit5 1e-6)", flush=True)

@@ -42,7 +42,12 @@ from ._result import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
 from ._sharding import simulate_sharded as simulate_sharded
 from ._sharding import use_cpu_devices as use_cpu_devices
-from ._spikes import SPIKE_INTERPOLATIONS as SPIKE_INTERPOLATIONS
+from ._spikes import AbstractSpikeInterpolation as AbstractSpikeInterpolation
+from ._diffrax import AbstractPopulationMode as AbstractPopulationMode
+from ._diffrax import BatchedODE as BatchedODE
+from ._diffrax import PerNeuronODE as PerNeuronODE
+from ._spikes import HermiteSpikes as HermiteSpikes
+from ._spikes import LinearSpikes as LinearSpikes
 from ._steppers import STEPPERS as STEPPERS
 from ._steppers import AbstractStepper as AbstractStepper
 from ._steppers import Euler as Euler
@@ -56,6 +61,9 @@ from ._sampled import OUNoise as OUNoise
 from ._waveforms import PulseTrain as PulseTrain
 from ._waveforms import Ramp as Ramp
 from ._sampled import Sampled as Sampled
+from ._sampled import AbstractSampleInterpolation as AbstractSampleInterpolation
+from ._sampled import HoldSamples as HoldSamples
+from ._sampled import LinearSamples as LinearSamples
 from ._stimulus import Scaled as Scaled
 from ._waveforms import Sections as Sections
 from ._waveforms import Sine as Sine

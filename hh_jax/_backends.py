@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from . import _fused, _pallas
 from ._custom_types import Array
-from ._diffrax import POPULATION_MODES, resolve_options, run_diffrax
+from ._diffrax import AbstractPopulationMode, BatchedODE, check_population, resolve_options, run_diffrax
 from ._observables import observe, state_names, uses_current
 from ._prepare import Prepared, Problem, sample_times
 from ._spikes import Crossings, empty_crossings, record_brackets
@@ -195,7 +195,7 @@ class ScanLoop(AbstractBackend):
         S = config.max_spikes
         N = math.prod(shape)
         V_th = jnp.broadcast_to(params.V_th, shape)
-        hermite = config.spike_interpolation == "hermite"
+        hermite = config.spike_interpolation.bracket_size == 4  # with dV/dt at both ends
 
         def one_step(carry, _):
             y, k, count, crossings = carry
@@ -300,7 +300,7 @@ class AbstractFusedLoop(AbstractBackend):
         time-invariant)."""
         p = prepared.problem
         rows, cols = _fused._table_shape(prepared.stimulus, p.shape, p.n_steps, p.dtype)
-        hermite = p.max_spikes > 0 and p.spike_interpolation == "hermite"
+        hermite = p.max_spikes > 0 and p.spike_interpolation.bracket_size == 4
         table = rows * cols * (2 if hermite else 1) if rows > 1 else 0
         p.memory(spike_interpolation=p.spike_interpolation, table_elements=table)
         return self
@@ -447,9 +447,9 @@ class DiffraxAdapter(AbstractBackend):
       gradients of the recorded traces only, in O(1) memory.
     - `max_steps`: step budget, ≥ 1. Default (None): ``n_steps + 1`` for a constant step, else
       ``max(16384, 250·duration/1 ms)``.
-    - `population`: ``"batched"`` (default; one ODE over the whole population, one step-size
-      sequence; on CPU within timing noise of ``"vmap"``, see docs/accuracy.md) or ``"vmap"``
-      (one ODE per neuron under `jax.vmap`, each with its own step size).
+    - `population`: `BatchedODE()` (default; one ODE over the whole population, one step-size
+      sequence; on CPU within timing noise of `PerNeuronODE()`, see docs/accuracy.md) or
+      `PerNeuronODE()` (one ODE per neuron under `jax.vmap`, each with its own step size).
 
     ``simulate(..., stepper=diffrax.Tsit5())`` is shorthand for
     ``backend=DiffraxAdapter(diffrax.Tsit5())``.
@@ -469,16 +469,14 @@ class DiffraxAdapter(AbstractBackend):
     max_steps: int | None = eqx.field(
         default=None, static=True,
         converter=lambda x: None if x is None else as_int("DiffraxAdapter.max_steps", x, minimum=1))
-    population: str = eqx.field(default="batched", static=True)
+    population: AbstractPopulationMode = eqx.field(default=BatchedODE(), static=True)
 
     def __check_init__(self):
         _check_type("solver", self.solver, diffrax.AbstractSolver, "diffrax.Tsit5()")
         _check_type("stepsize_controller", self.stepsize_controller, diffrax.AbstractStepSizeController,
                     "diffrax.PIDController(rtol=1e-6, atol=1e-6)")
         _check_type("adjoint", self.adjoint, diffrax.AbstractAdjoint, "diffrax.BacksolveAdjoint()", optional=True)
-        if self.population not in POPULATION_MODES:
-            raise ValueError(f"DiffraxAdapter.population must be one of {POPULATION_MODES}, "
-                             f"got {self.population!r}.")
+        check_population(self.population)
 
     def unavailable_reason(self, stepper, prepared: Prepared) -> str | None:
         if stepper is None or stepper == self.solver:

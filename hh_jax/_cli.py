@@ -132,7 +132,7 @@ def _check_simulate_size(args) -> None:
     import numpy as np
 
     from ._simulate_checks import default_max_spikes
-    from ._spikes import crossing_record_bytes
+    from ._spikes import HermiteSpikes, crossing_record_bytes
     from ._steppers import STEPPERS
 
     steps = cli_args.check_steps(args.duration, args.dt)
@@ -143,7 +143,7 @@ def _check_simulate_size(args) -> None:
     spikes = default_max_spikes(args.duration)  # simulate's default
     # t, V, m, h, n per sample and neuron, the spike buffer; twice: the result and its NumPy copy;
     # and once a fixed-step loop's record of the crossings (refined into the spike buffer)
-    record = crossing_record_bytes(jax.dtypes.canonicalize_dtype(float), "hermite") if args.method in STEPPERS else 0
+    record = crossing_record_bytes(jax.dtypes.canonicalize_dtype(float), HermiteSpikes()) if args.method in STEPPERS else 0
     nbytes = 2.0 * itemsize * (samples * (4 * args.n + 1) + spikes * args.n) + spikes * args.n * record
     cli_args.check_memory(nbytes, what=f"recording V, m, h, n of {args.n} neuron(s) at {samples} times",
                           fix="lower --n or --duration, or raise --dt or --record-every")

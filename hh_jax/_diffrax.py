@@ -13,6 +13,7 @@ step size for all) or as independent ODEs under `jax.vmap` (a step size per neur
 """
 
 import math
+from typing import ClassVar
 
 import diffrax
 import equinox as eqx
@@ -25,8 +26,42 @@ from ._prepare import Problem
 from ._spikes import dense_crossing, record_crossings
 from ._vector_field import HHState, vector_field
 
-POPULATION_MODES = ("batched", "vmap")
-"""How `DiffraxAdapter` solves a population (its `population` field)."""
+class AbstractPopulationMode(eqx.Module):
+    """How `DiffraxAdapter` solves a population (its `population` field): `BatchedODE()` or
+    `PerNeuronODE()`."""
+
+    per_neuron: eqx.AbstractClassVar[bool]
+    """Whether each neuron is solved as its own ODE (under `jax.vmap`, its own step size)."""
+
+
+class BatchedODE(AbstractPopulationMode):
+    """One ODE over the whole population (state arrays of the population shape): one step-size
+    sequence, so the traces share one time grid and the cost does not depend on the slowest
+    neuron's rejections (the default; on CPU within timing noise of `PerNeuronODE`).
+
+    **Example:** ``hh_jax.DiffraxAdapter(diffrax.Tsit5(), population=hh_jax.BatchedODE())``.
+    """
+
+    per_neuron: ClassVar[bool] = False
+
+
+class PerNeuronODE(AbstractPopulationMode):
+    """One ODE per neuron under `jax.vmap`, each with its own step size (the stimulus' arrays
+    must be scalars or per-neuron).
+
+    **Example:** ``hh_jax.DiffraxAdapter(diffrax.Tsit5(), population=hh_jax.PerNeuronODE())``.
+    """
+
+    per_neuron: ClassVar[bool] = True
+
+
+def check_population(value) -> AbstractPopulationMode:
+    """`value` if it is an `AbstractPopulationMode`; a `TypeError` naming
+    ``DiffraxAdapter.population`` otherwise (strings too: the CLI is the only place for names)."""
+    if not isinstance(value, AbstractPopulationMode):
+        raise TypeError("DiffraxAdapter.population must be hh_jax.BatchedODE() or hh_jax.PerNeuronODE(), "
+                        f"got {value!r}.")
+    return value
 
 
 class _SpikeRecorder(diffrax.AbstractWrappedSolver):
@@ -190,7 +225,7 @@ def _flatten_stimulus(stimulus, shape):
 
 
 def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, max_steps: int,
-                population: str, config: Problem):
+                population: AbstractPopulationMode, config: Problem):
     """Solve `config` (a `Problem`) with Diffrax (inside the caller's jit).
 
     **Returns:** ``(ts, traces, final, count, spike_times, ok)``: the sample times (ms), the
@@ -205,7 +240,7 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, max_
     t1 = config.t0 + config.n_steps * config.dt
     save_ts = ts if n_samples * config.record_every == config.n_steps else jnp.append(ts, jnp.asarray(t1, dtype))
     save_ts = save_ts.at[-1].set(t1)
-    if population == "vmap" and shape != ():
+    if population.per_neuron and shape != ():
         N = math.prod(shape)
         flat = lambda x: jnp.broadcast_to(x, shape).reshape(N)
         p_flat = jax.tree_util.tree_map(flat, params)
@@ -233,7 +268,7 @@ def run_diffrax(params, stimulus, y0: HHState, solver, controller, adjoint, max_
 
 
 def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:
-    """`ValueError` if `DiffraxAdapter(population="vmap")` cannot split `stimulus` neuron by neuron."""
+    """`ValueError` if `DiffraxAdapter(population=PerNeuronODE())` cannot split `stimulus` neuron by neuron."""
     if shape == ():
         return
     N = math.prod(shape)
@@ -243,9 +278,9 @@ def check_vmap_stimulus(stimulus, shape, t0, dtype) -> None:
     )
     if out.shape not in ((N,),):
         raise ValueError(
-            "population='vmap' needs a stimulus whose arrays are scalars or per-neuron "
+            "population=PerNeuronODE() needs a stimulus whose arrays are scalars or per-neuron "
             f"(shape {shape}); this one gives shape {out.shape[1:]} per neuron. "
-            "Use DiffraxAdapter(population='batched')."
+            "Use DiffraxAdapter(population=hh_jax.BatchedODE())."
         )
 
 
@@ -274,6 +309,6 @@ def resolve_options(stimulus, controller, adjoint, max_steps, population, proble
             raise ValueError(f"stimulus: {e} With a Diffrax solver, pass t0 as a number (not a "
                              "traced value) for such a stimulus.") from None
     controller = with_jump_times(controller, jumps)
-    if population == "vmap":
+    if population.per_neuron:
         check_vmap_stimulus(stimulus, problem.shape, 0.0 if t0 is None else t0, problem.dtype)
     return controller, adjoint, int(max_steps)

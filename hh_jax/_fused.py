@@ -28,7 +28,7 @@ from ._kernel_build import library as _library
 from . import _model
 from ._params import HHParams
 from ._prepare import Problem
-from ._spikes import BRACKET, Crossings
+from ._spikes import Crossings
 from ._vector_field import HHState
 
 _TARGETS = {jnp.dtype(jnp.float32): "hh_jax_expeuler_f32", jnp.dtype(jnp.float64): "hh_jax_expeuler_f64"}
@@ -98,7 +98,7 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, problem: Problem, s
     # stimulus (with n_steps = 1, a varying one has two rows of step-end currents)
     imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, cols)
     S = problem.max_spikes
-    C = BRACKET[problem.spike_interpolation]  # values per crossing; 4: with dV/dt at both ends
+    C = problem.spike_interpolation.bracket_size  # values per crossing; 4: with dV/dt at both ends
     if S > 0 and C == 4:
         iend = _table(stimulus, t_steps, shape, cols)
     else:

@@ -40,7 +40,7 @@ import numpy as np
 from . import _model
 from ._fused import _table, _table_shape
 from ._observables import state_names
-from ._spikes import BRACKET, Crossings
+from ._spikes import Crossings, HermiteSpikes
 from ._vector_field import HHState
 
 _STATE = "Vmhn"
@@ -93,7 +93,7 @@ def pallas_unavailable_reason(stimulus, config, dtype, *, interpret: bool = Fals
     S = int(getattr(config, "max_spikes", 0))
     n_rec = config.n_steps // max(int(getattr(config, "record_every", 1)), 1) + 1
     n_states = len(state_names(tuple(getattr(config, "record", ()))))
-    C = BRACKET[getattr(config, "spike_interpolation", "hermite")]
+    C = getattr(config, "spike_interpolation", HermiteSpikes()).bracket_size
     biggest = max(rows * cols, S * N * C, n_rec * n_states * N)
     if biggest > MAX_ELEMENTS:
         return f"an array of {biggest} elements exceeds the kernel's 32-bit offsets ({MAX_ELEMENTS})"
@@ -218,7 +218,7 @@ def pallas_arrays(params, stimulus, y0: HHState, *, config, staggered: bool, sta
     if jnp.dtype(dtype) not in _DTYPES:
         raise TypeError(f"y0: the Pallas kernel runs float32 or float64, got {dtype}.")
     S = int(config.max_spikes)
-    C = BRACKET[config.spike_interpolation]
+    C = config.spike_interpolation.bracket_size
     if N == 0:  # an empty population: nothing to launch
         n_rec = config.n_steps // config.record_every + 1 if states else 0
         empty = lambda *lead: jnp.zeros(lead + shape, dtype)

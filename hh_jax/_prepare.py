@@ -20,7 +20,7 @@ from ._simulate_checks import (
     default_max_spikes,
     stimulus_in_dtype,
 )
-from ._spikes import SPIKE_INTERPOLATIONS, Crossings, refine
+from ._spikes import AbstractSpikeInterpolation, Crossings, HermiteSpikes, check_spike_interpolation, refine
 from ._vector_field import HHState
 
 
@@ -58,7 +58,7 @@ class Problem(eqx.Module):
     **Fields:** `n_steps` (steps of `dt`), `t0`, `dt` (ms, 0-d arrays of the working dtype: traced
     under `eqx.filter_jit`, so calls differing only in them share one compilation), `record`
     (names), `record_every`, `max_spikes` (rows of spike times), `shape` (the population's),
-    `dtype` (the working dtype), `throw`, `spike_interpolation` (``"hermite"`` or ``"linear"``).
+    `dtype` (the working dtype), `throw`, `spike_interpolation` (an `AbstractSpikeInterpolation`).
     """
 
     n_steps: int = eqx.field(static=True)
@@ -70,7 +70,7 @@ class Problem(eqx.Module):
     shape: tuple[int, ...] = eqx.field(static=True)
     dtype: np.dtype = eqx.field(static=True)
     throw: bool = eqx.field(static=True, default=True)
-    spike_interpolation: str = eqx.field(static=True, default="hermite")
+    spike_interpolation: AbstractSpikeInterpolation = eqx.field(static=True, default=HermiteSpikes())
 
     def memory(self, **extra) -> int:
         """`check_memory` of this problem (`extra`: the backend's own parts, e.g. `saved_states`).
@@ -99,7 +99,7 @@ class Prepared(NamedTuple):
 
 
 def prepare(params, stimulus, *, duration, dt, y0, record, record_every, max_spikes, t0, throw,
-            spike_interpolation="hermite", one_call: bool = True) -> Prepared:
+            spike_interpolation=HermiteSpikes(), one_call: bool = True) -> Prepared:
     """The prologue of the simulate family (`simulate`, `simulate_sharded`, the fit objectives
     through `simulate`): argument checks (`check_family`), the working dtype, the population
     shape, the default `y0` and the time grid, once.
@@ -113,10 +113,7 @@ def prepare(params, stimulus, *, duration, dt, y0, record, record_every, max_spi
     """
     a = check_family(params, stimulus, duration=duration, dt=dt, t0=t0, y0=y0, record=record,
                      record_every=record_every, max_spikes=max_spikes, throw=throw, one_call=one_call)
-    if spike_interpolation not in SPIKE_INTERPOLATIONS:
-        raise ValueError(
-            f"spike_interpolation must be one of {SPIKE_INTERPOLATIONS}, got {spike_interpolation!r}."
-        )
+    check_spike_interpolation("spike_interpolation", spike_interpolation)
     params, params_ok = check_traced_params(params, a.throw)
     dtype = a.dtype  # the working dtype: the parameters' and a strongly typed y0's
     stimulus = stimulus_in_dtype(a.stimulus, dtype)  # a float32 current never meets a float64 state

@@ -5,8 +5,9 @@ They live on a grid of step ``dt`` (ms) and are held constant within each bin (z
 Currents in µA/cm².
 """
 
+import abc
 import math
-from typing import Literal
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -18,11 +19,78 @@ from ._stimulus import AbstractStimulus, AbstractWrapper, in_window
 from ._validate import as_float_array, as_number
 
 
+class AbstractSampleInterpolation(eqx.Module):
+    """How `Sampled` turns its samples into a current between them: `HoldSamples()` or
+    `LinearSamples()`."""
+
+    piecewise_constant: eqx.AbstractClassVar[bool]
+    """Whether the current is constant within each bin (then the simulation's `dt` must match
+    the grid's)."""
+
+    @abc.abstractmethod
+    def evaluate(self, values, x):
+        """``(current, inside)`` at the grid position ``x = (t − t0)/dt`` (`values`: ``[T, …]``)."""
+
+    @abc.abstractmethod
+    def jump_indices(self, T: int) -> np.ndarray:
+        """Grid positions (in samples) where the current or its slope jumps."""
+
+    @abc.abstractmethod
+    def covered(self, T: int) -> int:
+        """Bins of ``dt`` the `T` samples cover."""
+
+
+class HoldSamples(AbstractSampleInterpolation):
+    """Sample ``values[k]`` holds on ``[t0 + k·dt, t0 + (k+1)·dt)`` (zero-order hold; the default).
+
+    **Example:** ``hh_jax.Sampled(values, dt=0.01, interpolation=hh_jax.HoldSamples())``.
+    """
+
+    piecewise_constant: ClassVar[bool] = True
+
+    def evaluate(self, values, x):
+        T = values.shape[0]
+        # A point within 1e-3 of a bin's left edge (rounding of t = k·dt) belongs to that bin.
+        k = jnp.floor(x + 1e-3).astype(jnp.int32)
+        inside = (k >= 0) & (k < T)
+        return values[jnp.clip(k, 0, T - 1)], inside
+
+    def jump_indices(self, T: int) -> np.ndarray:
+        return np.arange(T + 1)
+
+    def covered(self, T: int) -> int:
+        return T
+
+
+class LinearSamples(AbstractSampleInterpolation):
+    """The current linearly interpolated between samples (``values[k]`` at ``t0 + k·dt``), e.g.
+    for a recorded current.
+
+    **Example:** ``hh_jax.Sampled(values, dt=0.01, interpolation=hh_jax.LinearSamples())``.
+    """
+
+    piecewise_constant: ClassVar[bool] = False
+
+    def evaluate(self, values, x):
+        T = values.shape[0]
+        k = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, max(T - 2, 0))
+        w = jnp.clip(x - k.astype(x.dtype), 0.0, 1.0).astype(values.dtype)
+        v0 = values[k]
+        v1 = values[jnp.minimum(k + 1, T - 1)]
+        return v0 + (v1 - v0) * w, (x >= -1e-3) & (x <= T - 1 + 1e-3)
+
+    def jump_indices(self, T: int) -> np.ndarray:
+        return np.array([0, T - 1])
+
+    def covered(self, T: int) -> int:
+        return T - 1
+
+
 class Sampled(AbstractStimulus):
     """A current given as samples on a regular time grid (time × neurons).
 
     Sample ``values[k]`` holds on ``[t0 + k·dt, t0 + (k+1)·dt)`` (zero-order hold) or, with
-    ``interpolation="linear"``, the current is linearly interpolated between samples. Outside
+    ``interpolation=LinearSamples()``, the current is linearly interpolated between samples. Outside
     the grid the current is 0.
 
     **Arguments:**
@@ -30,7 +98,7 @@ class Sampled(AbstractStimulus):
     - `values`: µA/cm², shape ``[T]`` or ``[T, *pop]``.
     - `dt`: sample spacing, ms, > 0.
     - `t0`: time of the first sample, ms. Default 0.0.
-    - `interpolation`: ``"hold"`` (default) or ``"linear"``.
+    - `interpolation`: `HoldSamples()` (default) or `LinearSamples()`.
 
     **Example:** ``Sampled(jax.random.uniform(key, (10000, 10), minval=1, maxval=10), dt=0.01)``.
     """
@@ -38,46 +106,34 @@ class Sampled(AbstractStimulus):
     values: Array
     dt: float = eqx.field(static=True)
     t0: float = eqx.field(static=True)
-    interpolation: str = eqx.field(static=True)
+    interpolation: AbstractSampleInterpolation = eqx.field(static=True)
 
-    def __init__(self, values, *, dt: float, t0: float = 0.0, interpolation: Literal["hold", "linear"] = "hold"):
+    def __init__(self, values, *, dt: float, t0: float = 0.0,
+                 interpolation: AbstractSampleInterpolation = HoldSamples()):
         values = as_float_array("Sampled.values", values, finite=True)
         if values.ndim == 0 or values.shape[0] < 1:
             raise ValueError(f"Sampled.values must have a leading time axis, got shape {values.shape}.")
         self.values = values
         self.dt = as_number("Sampled.dt", dt, positive=True)
         self.t0 = as_number("Sampled.t0", t0)
-        if interpolation not in ("hold", "linear"):
-            raise ValueError(f"Sampled.interpolation must be 'hold' or 'linear', got {interpolation!r}.")
+        if not isinstance(interpolation, AbstractSampleInterpolation):
+            raise TypeError("Sampled.interpolation must be hh_jax.HoldSamples() or hh_jax.LinearSamples(), "
+                            f"got {interpolation!r}.")
         self.interpolation = interpolation
 
     def __call__(self, t) -> PopArray:
-        T = self.values.shape[0]
         x = (t - self.t0) / self.dt
-        if self.interpolation == "hold":
-            # A point within 1e-3 of a bin's left edge (rounding of t = k·dt) belongs to that bin.
-            k = jnp.floor(x + 1e-3).astype(jnp.int32)
-            inside = (k >= 0) & (k < T)
-            val = self.values[jnp.clip(k, 0, T - 1)]
-        else:
-            k = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, max(T - 2, 0))
-            w = jnp.clip(x - k.astype(x.dtype), 0.0, 1.0).astype(self.values.dtype)
-            v0 = self.values[k]
-            v1 = self.values[jnp.minimum(k + 1, T - 1)]
-            val = v0 + (v1 - v0) * w
-            inside = (x >= -1e-3) & (x <= T - 1 + 1e-3)
+        val, inside = self.interpolation.evaluate(self.values, x)
         return jnp.where(inside, val, jnp.zeros_like(val))
 
     def jump_times(self, t0: float, t1: float) -> np.ndarray:
-        if self.interpolation == "linear":
-            return in_window([self.t0, self.t0 + (self.values.shape[0] - 1) * self.dt], t0, t1)
-        return in_window(self.t0 + self.dt * np.arange(self.values.shape[0] + 1), t0, t1)
+        return in_window(self.t0 + self.dt * self.interpolation.jump_indices(self.values.shape[0]), t0, t1)
 
     def grid_dt(self) -> tuple[float, ...]:
-        return (self.dt,) if self.interpolation == "hold" else ()
+        return (self.dt,) if self.interpolation.piecewise_constant else ()
 
     def grid_span(self) -> tuple[tuple[float, float], ...]:
-        n = self.values.shape[0] if self.interpolation == "hold" else self.values.shape[0] - 1
+        n = self.interpolation.covered(self.values.shape[0])
         return ((self.t0, self.t0 + n * self.dt),)
 
 

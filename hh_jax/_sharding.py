@@ -29,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ._params import HHParams
 from ._backends import DiffraxAdapter
 from ._prepare import prepare
+from ._spikes import HermiteSpikes
 from ._result import SimulationResult
 from ._simulate import simulate
 from ._stimulus import AbstractStimulus, AbstractWrapper, as_stimulus
@@ -154,7 +155,7 @@ def simulate_sharded(
     pre = prepare(params, stimulus, duration=duration, dt=dt, y0=y0, record=kwargs.get("record", ("V",)),
                   record_every=kwargs.get("record_every", 1), max_spikes=kwargs.get("max_spikes"),
                   t0=kwargs.get("t0", 0.0), throw=throw,
-                  spike_interpolation=kwargs.get("spike_interpolation", "hermite"))
+                  spike_interpolation=kwargs.get("spike_interpolation", HermiteSpikes()))
     problem, stimulus, y0 = pre.problem, pre.stimulus, pre.y0  # y0: the default where none was given
     mesh = _mesh(devices)
     n_dev = mesh.devices.size

@@ -12,6 +12,7 @@ from ._backends import AbstractBackend, DiffraxAdapter, choose
 from ._custom_types import Array
 from ._params import HHParams
 from ._prepare import Problem, assemble, prepare
+from ._spikes import AbstractSpikeInterpolation, HermiteSpikes
 from ._result import SimulationResult
 from ._steppers import AbstractStepper, ExpEuler
 from ._stimulus import AbstractStimulus
@@ -32,7 +33,7 @@ def simulate(
     max_spikes: int | None = None,
     t0: float = 0.0,
     throw: bool = True,
-    spike_interpolation: str = "hermite",
+    spike_interpolation: AbstractSpikeInterpolation = HermiteSpikes(),
 ) -> SimulationResult:
     """Simulate a population of HH neurons with a scan stepper or any Diffrax solver.
 
@@ -82,9 +83,9 @@ def simulate(
       parameters (inside `jax.jit`/`grad`/`vmap`, where `HHParams` cannot check them) are invalid:
       C ≤ 0, a negative conductance, a non-finite V_th (the message names the field). Default
       True; with False, check `result.finite` (False in all these cases).
-    - `spike_interpolation`: fixed-step loops only (`ScanLoop`, `FusedCPU`): ``"hermite"``
-      (default; cubic Hermite on the step's end values and dV/dt, spike-time error ~dt⁴) or
-      ``"linear"`` (chord, ~dt²).
+    - `spike_interpolation`: fixed-step loops only (`ScanLoop`, `FusedCPU`, `PallasGPU`):
+      `HermiteSpikes()` (default; cubic Hermite on the step's end values and dV/dt, spike-time
+      error ~dt⁴) or `LinearSpikes()` (chord, ~dt²).
 
     **Returns:** a `SimulationResult`.
 

@@ -303,7 +303,7 @@ def _gib(n: float) -> str:
 
 
 def check_memory(*, shape, n_steps, record, record_every, max_spikes, dtype, saved_states=0,
-                 table_elements=0, spike_interpolation: str | None = None) -> int:
+                 table_elements=0, spike_interpolation=None) -> int:
     """`ValueError` with the estimate and the available memory when a run cannot fit.
 
     The estimate is a lower bound of what the run allocates (so that it never refuses a run that

@@ -3,9 +3,9 @@
 A spike is an upward crossing of ``V_th`` between the two ends of an (accepted) step. Its time
 is the root of ``p(s) = V_th`` for an interpolant ``p`` of V over the step (``s ∈ [0, 1]``):
 
-- ``"linear"``: the chord through the step's end values (the scan steppers' old rule; its
+- `LinearSpikes`: the chord through the step's end values (the scan steppers' old rule; its
   error ~ dt²·|V''| is ~1e-4 ms at dt = 0.01 ms, larger than RK4's own error).
-- ``"hermite"``: the cubic Hermite interpolant of the end values and end slopes (dV/dt from
+- `HermiteSpikes`: the cubic Hermite interpolant of the end values and end slopes (dV/dt from
   the vector field at both ends), error ~ dt⁴: the spike time is then limited by the scheme.
 - Diffrax solvers: the solver's own dense interpolation (:func:`dense_crossing`).
 
@@ -19,6 +19,9 @@ all of them after the loop, once, for every backend. (Diffrax solvers locate the
 solve, on the dense output of the step, which is gone afterwards.)
 """
 
+import abc
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -26,8 +29,55 @@ import numpy as np
 
 from ._custom_types import Array, Float, Int
 
-SPIKE_INTERPOLATIONS = ("hermite", "linear")
-"""Sub-step spike-time interpolations of the scan steppers (``simulate(spike_interpolation=)``)."""
+class AbstractSpikeInterpolation(eqx.Module):
+    """How a fixed-step loop locates a spike within the step of its crossing
+    (``simulate(..., spike_interpolation=...)``): what the loop records per crossing and the
+    interpolant whose root `refine` finds."""
+
+    bracket_size: eqx.AbstractClassVar[int]
+    """Values recorded per crossing (`Crossings.bracket`): 2 (V at both ends of the step), or 4
+    (and dV/dt at both ends)."""
+
+    @abc.abstractmethod
+    def crossing(self, t_k, dt, bracket, V_th, *, iters: int):
+        """Crossing time (ms) within ``[t_k, t_k + dt]`` from `bracket` (``[..., bracket_size]``)."""
+
+
+class HermiteSpikes(AbstractSpikeInterpolation):
+    """The cubic Hermite interpolant of V and dV/dt at both ends of the step (the default;
+    spike-time error ~dt⁴, so the time is limited by the scheme).
+
+    **Example:** ``hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=50.0, dt=0.01,
+    spike_interpolation=hh_jax.HermiteSpikes())``.
+    """
+
+    bracket_size: ClassVar[int] = 4
+
+    def crossing(self, t_k, dt, bracket, V_th, *, iters: int):
+        b = bracket
+        return hermite_crossing(t_k, dt, b[..., 0], b[..., 1], b[..., 2], b[..., 3], V_th, iters=iters)
+
+
+class LinearSpikes(AbstractSpikeInterpolation):
+    """The chord through V at both ends of the step (spike-time error ~dt²; records half the
+    values of `HermiteSpikes` per crossing).
+
+    **Example:** ``hh_jax.simulate(hh_jax.HHParams(), 10.0, duration=50.0, dt=0.01,
+    spike_interpolation=hh_jax.LinearSpikes())``.
+    """
+
+    bracket_size: ClassVar[int] = 2
+
+    def crossing(self, t_k, dt, bracket, V_th, *, iters: int):
+        return linear_crossing(t_k, dt, bracket[..., 0], bracket[..., 1], V_th)
+
+
+def check_spike_interpolation(name: str, value) -> AbstractSpikeInterpolation:
+    """`value` if it is an `AbstractSpikeInterpolation`; a `TypeError` naming `name` otherwise
+    (strings too: the CLI is the only place for names)."""
+    if not isinstance(value, AbstractSpikeInterpolation):
+        raise TypeError(f"{name} must be hh_jax.HermiteSpikes() or hh_jax.LinearSpikes(), got {value!r}.")
+    return value
 
 
 def _bracketed_newton(fn, s0, iters: int):
@@ -127,19 +177,14 @@ def dense_crossing(interp_V, t0, t1, V0, V1, V_th, *, iters: int = 12):
     return t0 + (t1 - t0) * (s - (value - V_th) / slope)
 
 
-BRACKET = {"hermite": 4, "linear": 2}
-"""Values per recorded crossing (`Crossings.bracket`): V at both ends of the step (mV), and for
-``"hermite"`` dV/dt at both ends (mV/ms)."""
-
-
 class Crossings(eqx.Module):
     """What the refinement needs about each recorded upward crossing of ``V_th``: one row per
     spike slot (row ``j`` of a neuron: its ``j``-th crossing), ``N`` neurons (flattened).
 
     - `step`: int32 ``[S, N]``: the step ``k`` of the crossing, which lies in
       ``[t0 + k·dt, t0 + (k + 1)·dt]``; −1 in an empty row.
-    - `bracket`: ``[S, N, BRACKET[interpolation]]``: ``V0, V1`` (mV), V at the step's ends, then for
-      ``"hermite"`` ``dVdt0, dVdt1`` (mV/ms), dV/dt from the vector field with the current at
+    - `bracket`: ``[S, N, interpolation.bracket_size]``: ``V0, V1`` (mV), V at the step's ends, then
+      for `HermiteSpikes` ``dVdt0, dVdt1`` (mV/ms), dV/dt from the vector field with the current at
       ``t0 + k·dt`` and ``t0 + (k + 1)·dt``; zeros in an empty row (finite: no NaN gradient).
 
     Written by the loops (`record_brackets`, the fused kernel), turned into times by `refine`.
@@ -149,15 +194,15 @@ class Crossings(eqx.Module):
     bracket: Float[Array, "S N C"]
 
 
-def empty_crossings(S: int, N: int, dtype, interpolation: str) -> Crossings:
+def empty_crossings(S: int, N: int, dtype, interpolation: AbstractSpikeInterpolation) -> Crossings:
     """A `Crossings` record with no crossing: steps −1, brackets 0."""
-    return Crossings(jnp.full((S, N), -1, jnp.int32), jnp.zeros((S, N, BRACKET[interpolation]), dtype))
+    return Crossings(jnp.full((S, N), -1, jnp.int32), jnp.zeros((S, N, interpolation.bracket_size), dtype))
 
 
-def crossing_record_bytes(dtype, interpolation: str) -> int:
+def crossing_record_bytes(dtype, interpolation: AbstractSpikeInterpolation) -> int:
     """Bytes one neuron's spike slot takes in a `Crossings` record (the step index, int32, and
-    the bracket values in `dtype`): 20 (float32, ``"hermite"``) to 36 (float64)."""
-    return 4 + BRACKET[interpolation] * np.dtype(dtype).itemsize
+    the bracket values in `dtype`): 20 (float32, `HermiteSpikes`) to 36 (float64)."""
+    return 4 + interpolation.bracket_size * np.dtype(dtype).itemsize
 
 
 def record_brackets(crossings: Crossings, count, crossed, k, ends) -> Crossings:
@@ -165,7 +210,7 @@ def record_brackets(crossings: Crossings, count, crossed, k, ends) -> Crossings:
 
     **Arguments:** `crossings`: the record so far; `count`: int ``[*pop]``, crossings before this
     step; `crossed`: bool ``[*pop]``; `k`: the step (int32 scalar); `ends`: ``(V0, V1)`` or
-    ``(V0, V1, dVdt0, dVdt1)``, each broadcastable to ``[*pop]`` (`BRACKET`).
+    ``(V0, V1, dVdt0, dVdt1)``, each broadcastable to ``[*pop]`` (`bracket_size` values).
 
     **Returns:** the updated `Crossings`. Rows beyond ``S`` are dropped (the counts stay exact).
     """
@@ -186,7 +231,7 @@ def record_brackets(crossings: Crossings, count, crossed, k, ends) -> Crossings:
     return Crossings(step, bracket)
 
 
-def refine(crossings: Crossings, *, t0, dt, V_th, interpolation: str, iters: int = 20):
+def refine(crossings: Crossings, *, t0, dt, V_th, interpolation: AbstractSpikeInterpolation, iters: int = 20):
     """Spike times (ms) of every recorded crossing, located within its step, differentiably.
 
     One function for every fixed-step loop: ``t = t_k + dt·s`` with ``t_k = t0 + k·dt`` and
@@ -199,36 +244,32 @@ def refine(crossings: Crossings, *, t0, dt, V_th, interpolation: str, iters: int
     - `crossings`: the loop's `Crossings` (``[S, N]`` rows).
     - `t0`: the run's start, ms; `dt`: step, ms (0-d, the working dtype).
     - `V_th`: threshold, mV, broadcastable to ``[N]``.
-    - `interpolation`: ``"hermite"`` or ``"linear"`` (`SPIKE_INTERPOLATIONS`); must match the record.
+    - `interpolation`: `HermiteSpikes()` or `LinearSpikes()`; must match the record.
     - `iters`: bracketed Newton iterations (Hermite). Default 20.
 
     **Returns:** ``[S, N]`` spike times, ms, +inf in empty rows.
 
     **Example:** ``refine(Crossings(jnp.array([[3]]), jnp.array([[[0.0, 1.0]]])), t0=0.0, dt=0.1,
-    V_th=0.5, interpolation="linear")`` = ``[[0.35]]``.
+    V_th=0.5, interpolation=LinearSpikes())`` = ``[[0.35]]``.
     """
-    if interpolation not in SPIKE_INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {SPIKE_INTERPOLATIONS}, got {interpolation!r}.")
+    check_spike_interpolation("interpolation", interpolation)
     b = crossings.bracket
-    if b.shape[-1] != BRACKET[interpolation]:
-        raise ValueError(f"a {interpolation!r} refinement needs {BRACKET[interpolation]} bracket values per "
-                         f"crossing, the record has {b.shape[-1]}.")
+    if b.shape[-1] != interpolation.bracket_size:
+        raise ValueError(f"a {interpolation!r} refinement needs {interpolation.bracket_size} bracket values "
+                         f"per crossing, the record has {b.shape[-1]}.")
     k = crossings.step
     V_th = jnp.broadcast_to(jnp.asarray(V_th, b.dtype), k.shape[1:])
 
     def locate(k, b):
         t_k = t0 + jnp.maximum(k, 0).astype(b.dtype) * dt  # the loops' own t_k (same arithmetic)
-        if interpolation == "hermite":
-            t = hermite_crossing(t_k, dt, b[..., 0], b[..., 1], b[..., 2], b[..., 3], V_th, iters=iters)
-        else:
-            t = linear_crossing(t_k, dt, b[..., 0], b[..., 1], V_th)
+        t = interpolation.crossing(t_k, dt, b, V_th, iters=iters)
         return jnp.where(k >= 0, t, jnp.inf).astype(b.dtype)
 
     # The rows past the most spikes any neuron fired are empty (the default buffer holds a 500 Hz
     # ceiling): in large records, blocks of rows are located only where they hold a crossing.
     S, N = k.shape
     rows = max(1, _BLOCK // max(N, 1))
-    if interpolation == "linear" or rows >= S:
+    if isinstance(interpolation, LinearSpikes) or rows >= S:
         return locate(k, b)
     n_blocks = -(-S // rows)
     pad = n_blocks * rows - S

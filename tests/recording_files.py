@@ -32,7 +32,7 @@ def simulate_cell(density, *, dt, params=None, cell=True):
         return np.full(np.shape(density), -65.0)
     p = hh_jax.HHParams.hh1952() if params is None else params
     T = density.shape[0]
-    r = hh_jax.simulate(p, hh_jax.Sampled(np.asarray(density), dt=dt, interpolation="linear"),
+    r = hh_jax.simulate(p, hh_jax.Sampled(np.asarray(density), dt=dt, interpolation=hh_jax.LinearSamples()),
                         duration=(T - 1) * dt, dt=dt, y0=hh_jax.equilibrium(p))
     return np.asarray(r.V, float)
 

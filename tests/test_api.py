@@ -19,7 +19,7 @@ RENAMES = [
     ("hh_jax.analysis", "steady_state_current", "equilibrium_current"),
     ("hh_jax.analysis", "FromRest", "FromHolding"),
 ]
-GONE = [("hh_jax.analysis", "equilibrium_voltage")]
+GONE = [("hh_jax.analysis", "equilibrium_voltage"), ("hh_jax", "SPIKE_INTERPOLATIONS")]
 SUBPACKAGES = ("hh_jax", "hh_jax.analysis", "hh_jax.fit", "hh_jax.plot")
 
 
@@ -205,3 +205,39 @@ def test_no_import_cycle_inside_the_package():
     for v in mods:
         if v not in state:
             visit(v, [v])
+
+
+def test_spike_interpolations_are_objects():
+    import jax.numpy as jnp
+
+    kw = dict(duration=20.0, dt=0.025, record=())
+    a = hh_jax.simulate(hh_jax.HHParams(), 10.0, **kw)
+    b = hh_jax.simulate(hh_jax.HHParams(), 10.0, spike_interpolation=hh_jax.HermiteSpikes(), **kw)
+    assert jnp.array_equal(a.spike_times, b.spike_times)  # the default
+    for bad in ("hermite", "linear"):
+        with pytest.raises(TypeError, match="spike_interpolation"):
+            hh_jax.simulate(hh_jax.HHParams(), 10.0, spike_interpolation=bad, **kw)
+
+
+def test_population_modes_are_objects():
+    import diffrax
+
+    assert hh_jax.DiffraxAdapter(diffrax.Tsit5()).population == hh_jax.BatchedODE()
+    assert hh_jax.PerNeuronODE().per_neuron and not hh_jax.BatchedODE().per_neuron
+    for bad in ("batched", "vmap"):
+        with pytest.raises(TypeError, match="DiffraxAdapter.population"):
+            hh_jax.DiffraxAdapter(diffrax.Tsit5(), population=bad)
+
+
+def test_sample_interpolations_are_objects():
+    import jax.numpy as jnp
+    import numpy as np
+
+    hold = hh_jax.Sampled(np.array([0.0, 2.0, 4.0]), dt=1.0)
+    lin = hh_jax.Sampled(np.array([0.0, 2.0, 4.0]), dt=1.0, interpolation=hh_jax.LinearSamples())
+    assert hold.interpolation == hh_jax.HoldSamples()
+    t = jnp.asarray(1.5)
+    assert float(hold(t)) == 2.0 and float(lin(t)) == 3.0
+    for bad in ("hold", "linear"):
+        with pytest.raises(TypeError, match="Sampled.interpolation"):
+            hh_jax.Sampled(np.ones(3), dt=1.0, interpolation=bad)

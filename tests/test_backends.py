@@ -63,7 +63,7 @@ def test_refusals_name_the_backend_and_the_reason():
         hh_jax.simulate(p, 10.0, **KW, backend=hh_jax.ExpEuler())
 
 
-@pytest.mark.parametrize("old", [dict(unroll=2), dict(checkpoint=True), dict(population="vmap"), dict(max_steps=10),
+@pytest.mark.parametrize("old", [dict(unroll=2), dict(checkpoint=True), dict(population=hh_jax.PerNeuronODE()), dict(max_steps=10),
                                  dict(adjoint=diffrax.BacksolveAdjoint()),
                                  dict(stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6))],
                          ids=lambda d: next(iter(d)))

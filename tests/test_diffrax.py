@@ -78,8 +78,8 @@ def test_population_modes_agree_and_record():
     kw = dict(duration=15.0, dt=0.05, record=("V", "INa", "I"), record_every=4)
     adapter = lambda population: hh_jax.DiffraxAdapter(  # noqa: E731
         diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8), population=population)
-    a = hh_jax.simulate(p, 10.0, backend=adapter("vmap"), **kw)
-    b = hh_jax.simulate(p, 10.0, backend=adapter("batched"), **kw)
+    a = hh_jax.simulate(p, 10.0, backend=adapter(hh_jax.PerNeuronODE()), **kw)
+    b = hh_jax.simulate(p, 10.0, backend=adapter(hh_jax.BatchedODE()), **kw)
     s = hh_jax.simulate(p, 10.0, duration=15.0, dt=0.05, record=("V", "INa", "I"), record_every=4)
     assert a.V.shape == b.V.shape == s.V.shape == (76, 3)
     np.testing.assert_allclose(a.t, s.t)
@@ -93,19 +93,20 @@ def test_population_modes_agree_and_record():
 
 def test_bad_options_name_the_argument():
     p = hh_jax.HHParams()
-    with pytest.raises(ValueError, match="population"):
-        hh_jax.DiffraxAdapter(diffrax.Tsit5(), population="x")
+    with pytest.raises(TypeError, match=r"population must be hh_jax\.BatchedODE\(\) or hh_jax\.PerNeuronODE\(\)"):
+        hh_jax.DiffraxAdapter(diffrax.Tsit5(), population="vmap")
     with pytest.raises(TypeError, match="stepsize_controller"):
         hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller=1)
     with pytest.raises(ValueError, match="max_steps"):
         hh_jax.DiffraxAdapter(diffrax.Tsit5(), max_steps=0)
     with pytest.raises(ValueError, match="implicit"):
         hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, stepper=diffrax.Kvaerno5())
-    with pytest.raises(ValueError, match="spike_interpolation"):
-        hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, spike_interpolation="cubic")
+    with pytest.raises(TypeError, match="spike_interpolation"):
+        hh_jax.simulate(p, 10.0, duration=1.0, dt=0.1, spike_interpolation="linear")
     sampled = hh_jax.Sampled(jnp.zeros((11, 2)), dt=0.1)
-    with pytest.raises(ValueError, match="population='vmap'"):
-        hh_jax.simulate(p, sampled, duration=1.0, dt=0.1, backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), population="vmap"))
+    with pytest.raises(ValueError, match=r"population=PerNeuronODE\(\)"):
+        hh_jax.simulate(p, sampled, duration=1.0, dt=0.1,
+                        backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), population=hh_jax.PerNeuronODE()))
 
 
 def test_implicit_solver_takes_the_controllers_tolerances_without_private_diffrax():

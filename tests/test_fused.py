@@ -72,7 +72,7 @@ def test_fused_two_dimensional_population_with_a_broadcast_stimulus():
     _same_result(f, s, ("V", "I"))
 
 
-@pytest.mark.parametrize("interp", ["hermite", "linear"])
+@pytest.mark.parametrize("interp", [hh_jax.HermiteSpikes(), hh_jax.LinearSpikes()], ids=repr)
 def test_fused_spike_times_equal_scan(interp):
     p = HHParams(gNa=jnp.linspace(100.0, 140.0, 5))
     kw = dict(duration=60.0, dt=0.025, record=(), t0=3.0, spike_interpolation=interp, max_spikes=2)

@@ -83,7 +83,7 @@ def _sampled_hold(rng, shape, scale, t0, dt, n):
 
 def _sampled_linear_and_white_noise(rng, shape, scale, t0, dt, n):
     lin = hh_jax.Sampled(jnp.asarray(rng.uniform(0, 2 * scale, (n + 1,) + shape)), dt=dt, t0=t0,
-                         interpolation="linear")
+                         interpolation=hh_jax.LinearSamples())
     noise = hh_jax.WhiteNoise(jax.random.key(int(rng.integers(2**31))), sigma=jnp.asarray(rng.uniform(0, scale)),
                               dt=dt, shape=shape, mean=jnp.asarray(rng.uniform(0, 1)), t0=t0)
     return lin + noise
@@ -111,7 +111,7 @@ class Scenario:
     record: tuple[str, ...] = ("V",)
     record_every: int = 1
     max_spikes: int | None = 3
-    interp: str = "hermite"
+    interp: hh_jax.AbstractSpikeInterpolation = hh_jax.HermiteSpikes()
     staggered: bool = True
     t0: float = 0.0
     v0: tuple[float, float] = (-85.0, 45.0)  # range of the initial voltages, mV
@@ -119,7 +119,7 @@ class Scenario:
 
 SCENARIOS = {
     "1 neuron, 1 step, ramp": Scenario((), 1, _ramp, dt=0.1, record=("V", "m", "h", "n", "I")),
-    "1 neuron, 2 steps, sine, linear": Scenario((1,), 2, _sine_plus_constant, dt=0.1, interp="linear",
+    "1 neuron, 2 steps, sine, linear": Scenario((1,), 2, _sine_plus_constant, dt=0.1, interp=hh_jax.LinearSpikes(),
                                                 staggered=False, t0=-2.5),
     "127, 3 steps, steps and pulses": Scenario((127,), 3, _step_and_pulses, dt=0.05, record=("V", "I"),
                                                record_every=2, t0=4.0),
@@ -128,7 +128,7 @@ SCENARIOS = {
                                                    record_every=7, max_spikes=2, t0=1.25),
     "(2,3), 3 steps, stack": Scenario((2, 3), 3, _stack, dt=0.1, record=("V", "n"), staggered=False),
     "(3,43), many steps, sampled hold": Scenario((3, 43), 160, _sampled_hold, record=(), max_spikes=None,
-                                                 interp="linear", t0=10.0),
+                                                 interp=hh_jax.LinearSpikes(), t0=10.0),
     "(4,), many steps, linear samples + white noise": Scenario((4,), 120, _sampled_linear_and_white_noise, dt=0.05,
                                                                record=("V", "I"), record_every=5, t0=-1.0),
     "(5,2), many steps, OU noise": Scenario((5, 2), 100, _ou_noise, record=("V",), record_every=3,

@@ -33,7 +33,7 @@ TRITON = jax.export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")
 
 
 # --- The one place that knows the private scan loop's calling convention ----------------------
-def _config(shape, dtype, *, n_steps, dt, t0=0.0, states="V", every=1, S=4, interp="hermite"):
+def _config(shape, dtype, *, n_steps, dt, t0=0.0, states="V", every=1, S=4, interp=hh_jax.HermiteSpikes()):
     from hh_jax._prepare import Problem
 
     return Problem(
@@ -98,7 +98,7 @@ CASES = {
     "per-neuron sine, linear, simultaneous, heterogeneous, remainder": (
         HHParams(gK=jnp.linspace(30.0, 40.0, 6), C=jnp.linspace(0.8, 1.2, 6), temperature=10.0),
         hh_jax.Sine(amplitude=jnp.linspace(2.0, 12.0, 6), frequency=50.0, offset=8.0), (6,),
-        dict(n_steps=403, dt=0.05, t0=-2.0, states="Vn", every=5, S=3, interp="linear", staggered=False)),
+        dict(n_steps=403, dt=0.05, t0=-2.0, states="Vn", every=5, S=3, interp=hh_jax.LinearSpikes(), staggered=False)),
     "2-D population, population-wide step, counts only": (
         HHParams(gNa=jnp.array([[100.0], [130.0]]), gL=jnp.array([0.2, 0.3, 0.4])),
         hh_jax.Step(12.0, onset=5.0, offset=25.0), (2, 3), dict(n_steps=400, dt=0.05, states="hn", every=7, S=0)),
@@ -230,7 +230,7 @@ LOWERING_CASES = {
     "population table, V every 5, hermite": (hh_jax.Step(10.0, onset=1.0), (300,), dict(states="V", every=5, S=3)),
     "per-neuron table, Vmhn, hermite": (hh_jax.Sine(amplitude=jnp.linspace(1.0, 5.0, 300), frequency=40.0),
                                          (300,), dict(states="Vmhn", every=3, S=2)),
-    "per-neuron constant, linear": (jnp.linspace(0.0, 20.0, 300), (300,), dict(states="Vh", S=2, interp="linear")),
+    "per-neuron constant, linear": (jnp.linspace(0.0, 20.0, 300), (300,), dict(states="Vh", S=2, interp=hh_jax.LinearSpikes())),
 }
 
 

@@ -218,7 +218,7 @@ def test_invariants_determinism_and_population_independence(name, stepper, dt, d
         for var in ("V", "m", "h", "n", "I", "spike_times", "spike_count"):
             np.testing.assert_array_equal(getattr(r2, var), getattr(r, var), err_msg=var)
         # 5. neuron i alone equals neuron i in the population: to rounding for the scan
-        # steppers; for an adaptive Diffrax solve (population="batched": one step size for the
+        # steppers; for an adaptive Diffrax solve (population=BatchedODE(): one step size for the
         # whole population) to the solver's tolerance, with equal counts and spike times.
         i = case["seed"] % N
         one = HHParams(**{f: p[f][i] for f in HHParams.FIELDS})

@@ -57,7 +57,7 @@ def test_recorded_currents_and_conductances_are_consistent(backend):
 
 def test_spike_detection_linear_interpolation_and_tables(backend):  # the Hermite default: test_spike_times.py
     p = HHParams()
-    r = hh_jax.simulate(p, jnp.array([0.0, 10.0, 20.0]), duration=100.0, dt=0.01, spike_interpolation="linear",
+    r = hh_jax.simulate(p, jnp.array([0.0, 10.0, 20.0]), duration=100.0, dt=0.01, spike_interpolation=hh_jax.LinearSpikes(),
                         **loop(backend))
     V = np.asarray(r.V)
     t = np.asarray(r.t)

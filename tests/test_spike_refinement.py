@@ -14,7 +14,7 @@ import pytest
 
 import hh_jax
 from hh_jax import _spikes
-from hh_jax._spikes import BRACKET, Crossings, hermite_crossing, linear_crossing, refine
+from hh_jax._spikes import Crossings, hermite_crossing, linear_crossing, refine
 
 KERNEL = hh_jax.FusedCPU()
 SCAN = hh_jax.ScanLoop()
@@ -38,16 +38,16 @@ def blocks(request, monkeypatch):
         monkeypatch.setattr(_spikes, "_BLOCK", 1)
 
 
-@pytest.mark.parametrize("interpolation", ["hermite", "linear"])
+@pytest.mark.parametrize("interpolation", [hh_jax.HermiteSpikes(), hh_jax.LinearSpikes()], ids=repr)
 def test_refine_reproduces_the_crossing_functions_on_synthetic_brackets(interpolation, blocks):
     step, V0, V1, d0, d1 = _brackets(4, 50)
     step[-1] = -1  # an empty block
     t0, dt = 12.5, 0.025
-    ends = (V0, V1, d0, d1)[: BRACKET[interpolation]]
+    ends = (V0, V1, d0, d1)[: interpolation.bracket_size]
     rec = Crossings(jnp.asarray(step), jnp.stack([jnp.asarray(e) for e in ends], axis=-1))
     got = np.asarray(refine(rec, t0=jnp.asarray(t0), dt=jnp.asarray(dt), V_th=0.0, interpolation=interpolation))
     t_k = t0 + step.astype(np.float64) * dt
-    if interpolation == "hermite":
+    if isinstance(interpolation, hh_jax.HermiteSpikes):
         want = np.asarray(hermite_crossing(t_k, dt, V0, V1, d0, d1, 0.0))
     else:
         want = np.asarray(linear_crossing(t_k, dt, V0, V1, 0.0))
@@ -71,7 +71,7 @@ def test_refine_gradients_are_the_implicit_function_derivative(blocks):
 
     def times(V1):
         return refine(Crossings(jnp.asarray(step), b.at[..., 1].set(V1)), t0=jnp.asarray(0.0),
-                      dt=jnp.asarray(dt), V_th=0.0, interpolation="hermite")
+                      dt=jnp.asarray(dt), V_th=0.0, interpolation=hh_jax.HermiteSpikes())
 
     full = step >= 0
     finite = lambda V1: jnp.where(full, times(V1), 0.0)
@@ -86,12 +86,12 @@ def test_refine_gradients_are_the_implicit_function_derivative(blocks):
 def test_refine_rejects_a_record_of_the_other_interpolation():
     rec = Crossings(jnp.zeros((1, 1), jnp.int32), jnp.zeros((1, 1, 2)))
     with pytest.raises(ValueError, match="needs 4 bracket values"):
-        refine(rec, t0=0.0, dt=0.1, V_th=0.0, interpolation="hermite")
-    with pytest.raises(ValueError, match="interpolation must be one of"):
-        refine(rec, t0=0.0, dt=0.1, V_th=0.0, interpolation="cubic")
+        refine(rec, t0=0.0, dt=0.1, V_th=0.0, interpolation=hh_jax.HermiteSpikes())
+    with pytest.raises(TypeError, match=r"interpolation must be hh_jax\.HermiteSpikes\(\) or hh_jax\.LinearSpikes\(\)"):
+        refine(rec, t0=0.0, dt=0.1, V_th=0.0, interpolation="linear")
 
 
-@pytest.mark.parametrize("interpolation", ["hermite", "linear"])
+@pytest.mark.parametrize("interpolation", [hh_jax.HermiteSpikes(), hh_jax.LinearSpikes()], ids=repr)
 def test_kernel_and_scan_records_give_the_same_times_with_volleys_and_overflow(interpolation):
     # 120 neurons: half asynchronous (a few crossings per step), half a synchronous volley (60
     # crossings in one step); two slots only (overflow); t0 != 0; record_every 7.
@@ -123,8 +123,8 @@ def test_hermite_times_match_a_tight_diffrax_reference():
     fin = np.isfinite(np.asarray(ref.spike_times))
     assert fin.sum() >= 4
     err = {}
-    for interp in ("hermite", "linear"):
-        r = hh_jax.simulate(p, I, stepper=hh_jax.ExpRK4(), spike_interpolation=interp, **kw)
+    for interp, choice in (("hermite", hh_jax.HermiteSpikes()), ("linear", hh_jax.LinearSpikes())):
+        r = hh_jax.simulate(p, I, stepper=hh_jax.ExpRK4(), spike_interpolation=choice, **kw)
         assert np.array_equal(np.isfinite(r.spike_times), fin)
         err[interp] = float(np.max(np.abs(np.asarray(r.spike_times)[fin] - np.asarray(ref.spike_times)[fin])))
     assert err["hermite"] < 1e-5, err

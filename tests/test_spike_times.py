@@ -29,9 +29,9 @@ def test_hermite_refinement_removes_detection_error():
     ref = reference_spikes("hh1952", 10.0, 50.0)
     p = hh_jax.HHParams.hh1952()
     err = {}
-    for si in ("linear", "hermite"):
+    for si, choice in (("linear", hh_jax.LinearSpikes()), ("hermite", hh_jax.HermiteSpikes())):
         r = hh_jax.simulate(p, 10.0, duration=50.0, dt=0.01, stepper=hh_jax.RK4(), record=(),
-                            spike_interpolation=si)
+                            spike_interpolation=choice)
         t = np.asarray(r.spike_times)
         t = t[np.isfinite(t)]
         assert len(t) == len(ref)
@@ -66,7 +66,7 @@ def test_spike_time_gradients_match_fd_dense_output():
 
 
 def test_spike_time_gradients_match_fd_exp_euler_hermite(backend):
-    _check_gradients(_first_spikes(**loop(backend), spike_interpolation="hermite"))
+    _check_gradients(_first_spikes(**loop(backend), spike_interpolation=hh_jax.HermiteSpikes()))
 
 
 def test_spike_times_do_not_depend_on_the_population():

@@ -69,7 +69,7 @@ def test_time_invariant_property_of_every_stimulus_class():
 
 
 @needs_kernel
-@pytest.mark.parametrize("interp", ["hermite", "linear"])
+@pytest.mark.parametrize("interp", [hh_jax.HermiteSpikes(), hh_jax.LinearSpikes()], ids=repr)
 @pytest.mark.parametrize("name", list(VARYING))
 @pytest.mark.parametrize("n_steps", [1, 2])
 def test_short_runs_with_a_varying_stimulus_locate_spikes_as_the_scan_loop(name, n_steps, interp):

@@ -173,7 +173,7 @@ def run(args) -> int:
     if protocol == "file":
         if rec.I is None:
             raise ValueError(f"--protocol file: {args.data} has no current column")
-        stim = hh_jax.Sampled(rec.I, dt=args.dt, interpolation="linear")
+        stim = hh_jax.Sampled(rec.I, dt=args.dt, interpolation=hh_jax.LinearSamples())
     else:
         stim = parse_protocol(protocol, duration)
     # reverse-mode gradients keep every step of every start (~16 values each): refuse up front

@@ -159,8 +159,8 @@ print(f"after {DURATION:g} ms at dt = 0.01 ms: staggered error {np.max(np.abs(sp
 # the largest |t_spike − t_ref| over the 200 ms; "failed" if spikes are missing or extra or the
 # state became NaN. Spike times are located within the step where V crosses V_th by the cubic
 # Hermite interpolant of V through the step's end values and slopes dV/dt
-# (`spike_interpolation="hermite"`, the default; `"linear"` takes the chord), so a stepper's
-# spike times are as accurate as its states.
+# (`spike_interpolation=hh_jax.HermiteSpikes()`, the default; `hh_jax.LinearSpikes()` takes the
+# chord), so a stepper's spike times are as accurate as its states.
 #
 # For comparison, the last line is an adaptive Diffrax solver through the same `simulate`:
 # `backend=hh_jax.DiffraxAdapter(diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol, atol))`,

@@ -51,7 +51,7 @@ truth = hh_jax.HHParams.hh1952()
 t = DT * np.arange(round(DURATION / DT) + 1)
 density = np.where((t[:, None] >= 5.0) & (t[:, None] < DURATION - 5.0), np.array(CURRENTS), 0.0)  # [T, 3]
 I_pA = density * AREA_UM2 / 100.0  # 1 µA/cm² on 1 µm² is 0.01 pA
-clean = hh_jax.simulate(truth, hh_jax.Sampled(density, dt=DT, interpolation="linear"), duration=DURATION,
+clean = hh_jax.simulate(truth, hh_jax.Sampled(density, dt=DT, interpolation=hh_jax.LinearSamples()), duration=DURATION,
                         dt=DT, y0=hh_jax.equilibrium(truth))
 noise = NOISE_SIGMA * np.random.default_rng(0).standard_normal(density.shape)
 recorded = hf.Recording(t=t, V=np.asarray(clean.V) + noise + LJP_MV, I_pA=I_pA, sweeps=SWEEPS)
@@ -88,7 +88,7 @@ rec = rec.with_area(reference)
 print(f"reference area from the capacitive jumps: {reference:.0f} µm² (truth {AREA_UM2:.0f})")
 
 space = hf.ParamSpace(truth.replace(gNa=100.0, gK=30.0, gL=0.25), ("gNa", "gK", "gL", "C"))
-stimulus = hh_jax.Sampled(rec.I, dt=DT, interpolation="linear")  # [T, 3]: one protocol per sweep
+stimulus = hh_jax.Sampled(rec.I, dt=DT, interpolation=hh_jax.LinearSamples())  # [T, 3]: one protocol per sweep
 objective = hf.TraceObjective(stimulus, rec.V, dt=DT, y0=hh_jax.steady_state_at(rec.V[0]))
 res = hf.optimize(objective.window(horizon=0.5), space, n_starts=N_STARTS, steps=FORCED_STEPS,
                   optimizer=optax.adam(0.05), key=jax.random.key(1), progress=False)
