@@ -307,3 +307,26 @@ def test_the_scan_loop_lowered_for_cuda_has_no_conditional_per_step():
     (`lax.platform_dependent`); the CPU keeps the cond, which skips the serial scatter."""
     assert _data_dependent_cases(_scan_for_cuda(S=3)) == []
     assert len(_data_dependent_cases(_scan_for_cuda(S=3, platform="cpu"))) == 1
+
+
+@gpu
+def test_gpu_simulate_chooses_the_pallas_kernel_and_its_gradients_are_the_scan_loops():
+    """On a GPU `simulate` runs `ExpEuler` in `PallasGPU` by default; results equal `ScanLoop`'s
+    (f64, the GPU's libdevice exp: GPU_TOL), and `jax.grad` through it is the scan loop's."""
+    from hh_jax._backends import choose
+    from hh_jax._prepare import prepare
+
+    p = HHParams(gNa=jnp.linspace(100.0, 140.0, 300))
+    kw = dict(duration=50.0, dt=0.025, record=("V",), record_every=10, max_spikes=8)
+    prepared = prepare(p, 10.0, y0=None, t0=0.0, throw=True, **kw)
+    assert isinstance(choose(hh_jax.ExpEuler(), prepared), hh_jax.PallasGPU)
+    a = hh_jax.simulate(p, 10.0, **kw)
+    b = hh_jax.simulate(p, 10.0, **kw, backend=hh_jax.ScanLoop())
+    np.testing.assert_array_equal(np.asarray(a.spike_count), np.asarray(b.spike_count))
+    np.testing.assert_allclose(np.asarray(a.V), np.asarray(b.V), rtol=0, atol=GPU_TOL)
+
+    def loss(gK, backend):
+        return jnp.sum(hh_jax.simulate(HHParams(gK=gK), 10.0, **kw, backend=backend).V ** 2)
+
+    np.testing.assert_allclose(jax.grad(loss)(36.0, hh_jax.PallasGPU()), jax.grad(loss)(36.0, hh_jax.ScanLoop()),
+                               rtol=1e-9)
