@@ -6,17 +6,16 @@ derivatives are the scan's, with and without `checkpoint` — equals the gradien
 finite differences; new parameter values reuse the compilation of `jax.grad`.
 """
 
-import contextlib
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax._src import dispatch, monitoring
 
 import hh_jax
 from hh_jax import HHParams, _model
+from compile_count import count_compiles
 
 DURATION, DT = 10.0, 0.025
 CURRENT = jnp.asarray([7.0, 12.0])  # two neurons, both spiking within 10 ms
@@ -71,7 +70,7 @@ def test_default_gradient_matches_central_differences_and_compiles_once(plain_gr
         fd = (f(G + e) - f(G - e)) / (2 * e[i])
         np.testing.assert_allclose(g[i], float(fd), rtol=1e-6)
     values = [jnp.asarray([110.0, 40.0, 0.2]), jnp.asarray([130.0, 30.0, 0.4])]
-    with _count_compiles() as n:  # new parameter values: no new compilation
+    with count_compiles() as n:  # new parameter values: no new compilation
         gs = [grad(v) for v in values]
         jax.block_until_ready(gs)
     assert n[0] == 0
@@ -94,19 +93,3 @@ def test_checkpointed_reverse_mode_saves_no_per_step_state():
     assert residuals(True) == []
     per_step = residuals(False)
     assert 0 < len(per_step) <= 8  # the carry (V, m, h, n, counts, ...), not ~80 intermediates
-
-
-@contextlib.contextmanager
-def _count_compiles():
-    """Counts XLA backend compilations inside the block (``n[0]``)."""
-    n = [0]
-
-    def listener(event, duration, **kw):
-        if event == dispatch.BACKEND_COMPILE_EVENT:
-            n[0] += 1
-
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield n
-    finally:
-        monitoring.unregister_event_duration_listener(listener)

@@ -2,36 +2,19 @@
 traced t0/dt (one compilation for every start time), in-jit parameter checks, working-dtype
 casts, memory estimates up front (issue 12)."""
 
-import contextlib
-
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax._src import dispatch, monitoring
 
 import hh_jax
 from hh_jax import HHParams
 
+from compile_count import count_compiles
+
 P = HHParams
-
-
-@contextlib.contextmanager
-def _count_compiles():
-    """Counts XLA backend compilations inside the block (``n[0]``)."""
-    n = [0]
-
-    def listener(event, duration, **kw):
-        if event == dispatch.BACKEND_COMPILE_EVENT:
-            n[0] += 1
-
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield n
-    finally:
-        monitoring.unregister_event_duration_listener(listener)
 
 
 # --- 1. t0 and dt are traced: one compilation serves them all ---------------------------------
@@ -55,7 +38,7 @@ def test_new_t0_and_dt_do_not_recompile(stepper):
     stim = hh_jax.Step(10.0, onset=0.3, offset=0.8)
     kw = dict(**_kw(stepper), record=("V",), max_spikes=2)
     hh_jax.simulate(p, stim, duration=0.5, dt=0.01, t0=0.0, **kw)  # warm-up (compiles)
-    with _count_compiles() as n:
+    with count_compiles() as n:
         rs = [hh_jax.simulate(p, stim, duration=50 * dt, dt=dt, t0=t0, **kw)
               for t0, dt in ((0.1, 0.01), (1.7, 0.02), (-3.0, 0.005), (12.25, 0.01), (1e3, 0.025))]
         jax.block_until_ready(rs)
@@ -101,7 +84,7 @@ def test_fused_kernel_takes_t0_under_vmap():
 def test_sharded_new_t0_does_not_recompile():
     p = P(gNa=jnp.array([120.0, 110.0]))
     hh_jax.simulate_sharded(p, 10.0, duration=0.2, dt=0.01, t0=0.0)
-    with _count_compiles() as n:
+    with count_compiles() as n:
         jax.block_until_ready([hh_jax.simulate_sharded(p, 10.0, duration=0.2, dt=0.01, t0=t0)
                                for t0 in (1.0, 2.0, 3.5)])
     assert n[0] == 0
@@ -277,7 +260,7 @@ def test_a_run_that_cannot_fit_is_refused_before_allocating(entry):
     n = 10**7
     I = jnp.full((n,), 10.0)  # 80 MB; the run would need ~8 TB (V at every step for 1000 ms)
     f = getattr(hh_jax, entry)
-    with _count_compiles() as compiles:
+    with count_compiles() as compiles:
         with pytest.raises(ValueError, match=r"needs at least [\d.e+]+ GiB \(traces [\d.e+]+ GiB.*10000000 neurons, "
                                              r"100000 steps\) but only [\d.e+]+ GiB of .*memory is available"):
             f(P(), I, duration=1000.0, dt=0.01, record=("V",))
