@@ -50,7 +50,8 @@ rest = hh_jax.equilibrium(p)
 s = A.stability(p, rest)
 print(f"V_rest = {float(rest.V):.4f} mV; class: {s.name}")
 print("eigenvalues (1/ms):", np.round(np.asarray(s.eigenvalues), 4))
-dV_dgL = jax.grad(lambda gL: hh_jax.equilibrium(p.replace(gL=gL)).V)(jnp.asarray(0.3))
+# jax.jit: the gradient compiles as one program instead of running op by op.
+dV_dgL = jax.jit(jax.grad(lambda gL: hh_jax.equilibrium(p.replace(gL=gL)).V))(jnp.asarray(0.3))
 print(f"dV_rest/dgL = {float(dV_dgL):.4f} mV per mS/cm^2 (implicit function theorem)")
 
 # %% [markdown]
