@@ -36,6 +36,7 @@ except ImportError:  # hypothesis is a test extra; only property tests need it
 SLOW = (
     # whole files: notebooks, property-based and fuzz tests, kernel builds, subprocess legs
     "test_notebooks.py",
+    "test_notebooks_analysis.py",
     "test_properties.py",
     "test_fused_fuzz.py",
     "test_fuzz_loaders.py",

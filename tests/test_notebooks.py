@@ -1,12 +1,10 @@
-"""Every notebook runs headlessly as shipped; the seeds' qualitative content holds.
+"""Notebooks 01-04 run headlessly as shipped (05-07: test_notebooks_analysis.py); the seeds' content holds.
 
 The notebooks are executed with nbclient exactly as committed (no parameters injected): a
 notebook too slow for this test is too slow for a reader. The seed checks below recompute, with
 the public API, the numbers the notebooks show, against independent references where one exists.
 """
 
-import os
-import pathlib
 import re
 
 import jax
@@ -14,15 +12,14 @@ import jax.numpy as jnp
 import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
 
 import hh_jax
 
 from helpers import reference_spikes
+from notebook_runner import NOTEBOOKS, execute, notebooks
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-CELL_TIMEOUT = 120  # s per cell; the whole notebook should take well under 30 s on 2 cores
+# Notebooks 05-07 execute in tests/test_notebooks_analysis.py (the other xdist worker).
+INTRO = notebooks("01_", "02_", "03_", "04_")
 
 
 def test_there_are_notebooks():
@@ -47,17 +44,9 @@ def test_notebook_structure(path):
     assert all(c.execution_count is not None for c in executed), "notebooks are committed executed"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", INTRO, ids=[p.stem for p in INTRO])
 def test_notebook_executes(path, monkeypatch):
-    # The kernel imports this checkout's hh_jax.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
-    client.execute()  # raises CellExecutionError naming the failing cell
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    execute(path, monkeypatch)
 
 
 # --- the seeds' qualitative content, through the public API -------------------------------------

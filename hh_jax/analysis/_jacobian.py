@@ -156,8 +156,15 @@ def stability(params: HHParams, y: HHState, I: ScalarLike = 0.0) -> Stability:
     s.eigenvalues  # -0.1207, -0.2026 ± 0.3832j, -4.675 (1/ms); s.name == "stable focus"
     ```
     """
-    J = jacobian(params, y, I)
-    w, v = jnp.linalg.eig(J)
+    _check_single(params)
+    x = to_vector(y)
+    return _stability(params, x, as_float_array("I (uA/cm^2)", I).astype(x.dtype))
+
+
+@eqx.filter_jit
+def _stability(params: HHParams, x: Float[Array, "4"], I: Array) -> Stability:
+    """:func:`stability` at the state vector `x`, as one compiled program (not op by op)."""
+    w, v = jnp.linalg.eig(jax.jacfwd(_field)(x, params, I))
     order = jnp.argsort(-jnp.real(w))
     w, v = w[order], v[:, order]
     return Stability(eigenvalues=w, eigenvectors=v, kind=classify(w))

@@ -10,7 +10,7 @@
 # Sizes of this notebook (change them freely). One neuron, `hh1952` preset, float64.
 I_MAX = 200.0                       # µA/cm², end of the equilibrium branch
 N_BRANCH = 201                      # currents on the equilibrium branch (steps of 1 µA/cm²)
-CYCLE_CURRENTS = (10.0, 155.0, 14.0)  # µA/cm², np.arange for the shooting continuation (upwards)
+CYCLE_CURRENTS = (10.0, 155.0, 24.0)  # µA/cm², np.arange for the shooting continuation (upwards)
 CYCLE_DOWN = (8.0, 6.3)             # µA/cm², continued downwards towards the fold of cycles
 FI_MAX = 40.0                       # µA/cm², f-I curve from 0 to FI_MAX
 N_FI = 41                           # currents on the f-I curve (each simulated twice)
@@ -50,7 +50,8 @@ rest = hh_jax.equilibrium(p)
 s = A.stability(p, rest)
 print(f"V_rest = {float(rest.V):.4f} mV; class: {s.name}")
 print("eigenvalues (1/ms):", np.round(np.asarray(s.eigenvalues), 4))
-dV_dgL = jax.grad(lambda gL: hh_jax.equilibrium(p.replace(gL=gL)).V)(jnp.asarray(0.3))
+# jax.jit: the gradient compiles as one program instead of running op by op.
+dV_dgL = jax.jit(jax.grad(lambda gL: hh_jax.equilibrium(p.replace(gL=gL)).V))(jnp.asarray(0.3))
 print(f"dV_rest/dgL = {float(dV_dgL):.4f} mV per mS/cm^2 (implicit function theorem)")
 
 # %% [markdown]
