@@ -46,16 +46,18 @@ def _first_spikes(stepper, **kw):
                             dt=0.02, stepper=stepper, record=(), max_spikes=1, **kw)
         return r.spike_times[0]
 
-    return jax.jit(f)
+    # one compilation: the values (and the FD below) are the primal of the jitted value_and_grad
+    return jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
 
 
-def _check_gradients(f):
+def _check_gradients(value_and_grad):
+    f = lambda gNa, amp: float(value_and_grad(jnp.asarray(gNa), jnp.asarray(amp))[0])  # noqa: E731
     x = (120.0, 10.0)
-    assert 1.0 < float(f(*x)) < 4.0  # the first spike (hh1952, I = 10: at ~2.3 ms)
-    grad = jax.grad(f, argnums=(0, 1))(*x)
+    assert 1.0 < f(*x) < 4.0  # the first spike (hh1952, I = 10: at ~2.3 ms)
+    grad = value_and_grad(jnp.asarray(x[0]), jnp.asarray(x[1]))[1]
     fd = (
-        central_fd(lambda v: float(f(v, x[1])), x[0], 1e-3),
-        central_fd(lambda v: float(f(x[0], v)), x[1], 1e-4),
+        central_fd(lambda v: f(v, x[1]), x[0], 1e-3),
+        central_fd(lambda v: f(x[0], v), x[1], 1e-4),
     )
     for g, d in zip(grad, fd):
         assert abs(float(g) - d) <= 1e-4 * abs(d), (float(g), d)
