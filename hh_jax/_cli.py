@@ -277,6 +277,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def entry() -> None:
+    """The ``hh-jax`` console command and ``python -m hh_jax``: `main`, then exit with its
+    status. An interrupted run (Ctrl-C, SIGTERM; status 130) has already cleaned up its output
+    folder; it then leaves at once, after flushing its streams, without the interpreter's
+    teardown: XLA's threads may still be running work the interrupt cut short, and tearing the
+    interpreter down under them crashed the process (SIGSEGV after SIGTERM, seen on a loaded
+    machine)."""
+    status = main()
+    if status == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 def _terminate_as_interrupt():
     """SIGTERM (a batch system's time limit, `timeout`, `kill`) raises `KeyboardInterrupt`, so
     that a run cleans up its temporary output folder as after Ctrl-C. Returns the previous
