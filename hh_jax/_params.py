@@ -181,7 +181,8 @@ VALUE_RULES = (
     ("gL", lambda x: x < 0, "HHParams.gL (conductance, mS/cm^2) must be >= 0"),
     # a NaN in any other field makes the state NaN (caught by a run's finiteness check); a NaN
     # threshold would only hide every spike
-    ("V_th", lambda x: ~jnp.isfinite(x), "HHParams.V_th must be finite"),
+    # (NumPy and JAX arrays alike: no eager JAX operation, and its compilation, on concrete values)
+    ("V_th", lambda x: (x != x) | (abs(x) == np.inf), "HHParams.V_th must be finite"),
     ("temperature", lambda x: ~(x > -273.15), "HHParams.temperature (degC) must be > -273.15"),
     ("q10", lambda x: ~(x > 0), "HHParams.q10 must be > 0"),
 )

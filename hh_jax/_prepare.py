@@ -85,14 +85,15 @@ class Prepared(NamedTuple):
 
     `params` (with traced-value checks attached), `params_ok` (bool scalar or None: fold into the
     result's `finite`), `stimulus` (an `AbstractStimulus` in the working dtype), `y0` (the
-    initial state in the working dtype; the default where none was given), `problem` (a
+    initial state in the working dtype; None where none was given: the default, `default_y0`,
+    is built inside the run's jit), `problem` (a
     `Problem`), `t0_known` (the start time as a float, or None where it is traced), `grid` (the
     result's static `duration`/`dt`, floats)."""
 
     params: object
     params_ok: object
     stimulus: object
-    y0: HHState
+    y0: HHState | None
     problem: Problem
     t0_known: float | None
     grid: dict
@@ -130,9 +131,7 @@ def prepare(params, stimulus, *, duration, dt, y0, record, record_every, max_spi
     # memory up front, before anything is compiled or allocated: what every backend needs (each
     # adds its own parts in `AbstractBackend.prepare`)
     problem.memory()
-    if y0 is None:
-        y0 = default_y0(shape, dtype)
-    else:
+    if y0 is not None:  # None: the default, built inside the run's jit (no compilation of its own)
         # The initial state in the working dtype (HHState(V=-65.0, ...) holds weakly typed
         # scalars, which follow the parameters), so that Python-number and array initial states
         # share one compilation.

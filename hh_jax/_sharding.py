@@ -28,7 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ._params import HHParams
 from ._backends import DiffraxAdapter
-from ._prepare import prepare
+from ._prepare import default_y0, prepare
 from ._spikes import HermiteSpikes
 from ._result import SimulationResult
 from ._simulate import simulate
@@ -156,7 +156,9 @@ def simulate_sharded(
                   record_every=kwargs.get("record_every", 1), max_spikes=kwargs.get("max_spikes"),
                   t0=kwargs.get("t0", 0.0), throw=throw,
                   spike_interpolation=kwargs.get("spike_interpolation", HermiteSpikes()))
-    problem, stimulus, y0 = pre.problem, pre.stimulus, pre.y0  # y0: the default where none was given
+    problem, stimulus, y0 = pre.problem, pre.stimulus, pre.y0
+    if y0 is None:  # the default, laid out over the devices with the rest
+        y0 = default_y0(problem.shape, problem.dtype)
     mesh = _mesh(devices)
     n_dev = mesh.devices.size
     shape = problem.shape

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from ._backends import AbstractBackend, DiffraxAdapter, choose
 from ._custom_types import Array
 from ._params import HHParams
-from ._prepare import Problem, assemble, prepare
+from ._prepare import Problem, assemble, default_y0, prepare
 from ._spikes import AbstractSpikeInterpolation, HermiteSpikes
 from ._result import SimulationResult
 from ._steppers import AbstractStepper, ExpEuler
@@ -141,13 +141,15 @@ def finish(result: SimulationResult, prepared) -> SimulationResult:
 
 
 @eqx.filter_jit
-def _core(params, stimulus, y0: HHState, stepper, backend: AbstractBackend, problem: Problem) -> SimulationResult:
+def _core(params, stimulus, y0: HHState | None, stepper, backend: AbstractBackend, problem: Problem) -> SimulationResult:
     """The one jitted program of every backend: `params` and `y0` in the working dtype and
     broadcast to the population, the backend's loop, the result (`assemble`). `problem.t0` and
     `problem.dt` are traced: calls differing only in them (or in parameter values) share one
     compilation."""
     shape = problem.shape
-    dtype = y0.V.dtype
+    dtype = problem.dtype
+    if y0 is None:  # built here: no compilation of its own on a first call
+        y0 = default_y0(shape, dtype)
     y0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, shape).astype(dtype), y0)
     params = jax.tree_util.tree_map(lambda x: x.astype(dtype), params)
     out = backend.run(params, stimulus, y0, stepper, problem)
