@@ -73,7 +73,12 @@ def _may_write(path: pathlib.Path) -> bool:
     return os.access(path, os.W_OK)
 
 
-def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path:
+def _atomic_replace(path, write_path: Callable[[str], None]) -> pathlib.Path:
+    """Write `path` whole or not at all: ``write_path(tmp)`` writes the content at a temporary
+    name in the target's folder (an empty file already holding the mode and owner the target
+    gets; a writer that needs a name, like HDF5, truncates it), then fsync and ``os.replace``; the
+    temporary file goes on any error. A symlink is written through; a read-only target is
+    refused (for root too)."""
     path = pathlib.Path(path)
     target = pathlib.Path(os.path.realpath(path)) if path.is_symlink() else path  # write through links
     folder = target.parent if str(target.parent) else pathlib.Path(".")
@@ -83,6 +88,7 @@ def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path
     if old is not None and not _may_write(target):
         raise PermissionError(errno.EACCES, "Permission denied (the file is read-only)", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
     try:
         os.chmod(tmp, _file_mode(target))  # mkstemp makes it 0600
         if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
@@ -90,9 +96,8 @@ def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path
                 os.chown(tmp, old.st_uid, old.st_gid)
             except OSError:
                 pass
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
+        write_path(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
@@ -100,6 +105,15 @@ def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path
             os.remove(tmp)
         raise
     return path
+
+
+def _atomic_write(path, write: Callable[[Any], None], mode: str) -> pathlib.Path:
+    """`_atomic_replace` with ``write(f)`` on the temporary file opened in `mode` (``"w"``, ``"wb"``)."""
+    def write_path(tmp):
+        with open(tmp, mode) as f:
+            write(f)
+
+    return _atomic_replace(path, write_path)
 
 
 def _fsync_folder(folder) -> None:
@@ -302,10 +316,8 @@ def _save_result_nwb(path, result, *, stimulus, params, area_um2) -> pathlib.Pat
     meta = {"area_um2": float(area_um2), "dt_ms": dt, "duration_ms": float(result.duration),
             "population_shape": list(np.asarray(result.V).shape[1:]),
             "params": None if params is None else params_to_dict(params)}
-    target = pathlib.Path(os.path.realpath(path))
-    write_nwb(path, dt=dt, V=V, I_pA=I_pA, t0=float(t[0]), description="hh_jax simulation", metadata=meta,
-              mode=_file_mode(target))
-    return pathlib.Path(path)
+    return _atomic_replace(path, lambda tmp: write_nwb(tmp, dt=dt, V=V, I_pA=I_pA, t0=float(t[0]),
+                                                         description="hh_jax simulation", metadata=meta))
 
 
 _ZIP_MAGIC = b"PK\x03\x04"

@@ -16,7 +16,7 @@ import datetime
 import importlib
 import json
 import os
-import tempfile
+import warnings
 
 import numpy as np
 
@@ -36,14 +36,14 @@ def require(module: str):
 
 
 def write_nwb(path, *, dt: float, V, I_pA=None, sweeps=None, t0: float = 0.0, description: str,
-              metadata: dict, mode: int = 0o644) -> None:
-    """Write S current-clamp sweeps to the NWB file `path` (atomically: temporary name, then rename).
+              metadata: dict) -> None:
+    """Write S current-clamp sweeps to the NWB file `path` (callers make it atomic:
+    ``hh_jax._io._atomic_replace``).
 
     **Arguments:** `dt`: sampling interval, ms; `V`: membrane voltage, mV, ``[T, S]``; `I_pA`: the
     injected whole-cell current, pA, ``[T, S]`` or None (no stimulus series); `sweeps`: sweep
     numbers ``[S]`` (default 0 … S−1); `t0`: start time of every sweep, ms; `description`: the
-    session description; `metadata`: JSON-ready dict stored under `NOTES_KEY` in ``notes``;
-    `mode`: the file's permission bits (the callers pass what ``open(path, "w")`` would give).
+    session description; `metadata`: JSON-ready dict stored under `NOTES_KEY` in ``notes``.
     """
     pynwb = require("pynwb")
     from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
@@ -67,39 +67,7 @@ def write_nwb(path, *, dt: float, V, I_pA=None, sweeps=None, t0: float = 0.0, de
                                                   conversion=1e-12, unit="amperes", **common)
             nwb.add_stimulus(stimulus)
         nwb.add_intracellular_recording(electrode=electrode, response=response, stimulus=stimulus)
-    _atomic_h5(path, lambda tmp: _write(pynwb, tmp, nwb), mode)
-
-
-def _write(pynwb, tmp, nwb):
-    import warnings
-
-    with warnings.catch_warnings():  # the temporary name does not end in .nwb; the file will
+    with warnings.catch_warnings():  # a temporary name does not end in .nwb; the file will
         warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
-        with pynwb.NWBHDF5IO(tmp, "w") as io:
+        with pynwb.NWBHDF5IO(os.fspath(path), "w") as io:
             io.write(nwb)
-
-
-def _atomic_h5(path, write, mode: int) -> None:
-    """Write via `write(temporary path)` in the target's folder, then ``os.replace``; the
-    temporary file goes on any error (HDF5 needs a name, not an open file)."""
-    path = os.fspath(path)
-    target = os.path.realpath(path) if os.path.islink(path) else path
-    folder = os.path.dirname(target) or "."
-    if not os.path.isdir(folder):
-        raise ValueError(f"path: folder {folder!r} does not exist.")
-    may_write = (lambda: bool(os.stat(target).st_mode & 0o222)) if os.geteuid() == 0 else (lambda: os.access(target, os.W_OK))
-    if os.path.isfile(target) and not may_write():  # as hh_jax._io: root honours a read-only file
-        raise PermissionError(13, "Permission denied (the file is read-only)", path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    os.remove(tmp)  # HDF5 creates it
-    try:
-        write(tmp)
-        os.chmod(tmp, mode)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

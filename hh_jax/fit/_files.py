@@ -10,7 +10,6 @@ raises a one-line `ValueError` naming the file and the problem.
 import json
 import math
 import os
-import pathlib
 import warnings
 
 import numpy as np
@@ -365,7 +364,7 @@ def save_recording(path, recording: Recording) -> None:
 
     **Example:** ``save_recording("cell_12-14.nwb", load_nwb("cell.nwb", sweeps=[12, 13, 14]))``.
     """
-    from .._io import _file_mode
+    from .._io import _atomic_replace
     from .._nwb import write_nwb
 
     if not isinstance(recording, Recording):
@@ -386,6 +385,6 @@ def save_recording(path, recording: Recording) -> None:
                              "area_um2 to make it a whole-cell current; use with_area or set area_um2.")
         I_pA = recording.I * (area / 100.0)
     meta = {"area_um2": area, "dt_ms": dt, "source": "hh_jax.fit.save_recording"}
-    write_nwb(path, dt=dt, V=V, I_pA=None if I_pA is None else I_pA.reshape(t.size, -1),
-              sweeps=recording.sweeps, description="recording saved by hh_jax", metadata=meta,
-              mode=_file_mode(pathlib.Path(os.path.realpath(path))))
+    I_pA = None if I_pA is None else I_pA.reshape(t.size, -1)
+    _atomic_replace(path, lambda tmp: write_nwb(tmp, dt=dt, V=V, I_pA=I_pA, sweeps=recording.sweeps,
+                                                description="recording saved by hh_jax", metadata=meta))
