@@ -1,6 +1,8 @@
 """Markdown table, done-when ratios and the throughput plot of a benchmark result."""
 
+import json
 import statistics
+from pathlib import Path
 
 
 def _fmt_rate(x):
@@ -104,3 +106,12 @@ def plot(result, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def write_results(out, name: str, result: dict, text: str) -> None:
+    """Write ``OUT/NAME.json`` (the result) and ``OUT/NAME.md`` (`text`), and print the markdown."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    (out / f"{name}.md").write_text(text)
+    print(text)

@@ -19,7 +19,6 @@ every variant once, so that all see the same machine load):
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -36,6 +35,8 @@ import jax.numpy as jnp  # noqa: E402
 
 import hh_jax  # noqa: E402
 from hh_jax import _model  # noqa: E402
+
+from ._report import write_results  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DURATION, DT = 100.0, 0.025
@@ -153,12 +154,8 @@ def main(argv=None):
         workload=dict(duration_ms=DURATION, dt_ms=DT, steps=n_steps, loss="sum V^2",
                       wrt="(gNa, gK, gL)", current="linspace(6, 14, N) uA/cm^2 (10 at N = 1)"),
         repeats=args.repeats, rows=rows, wall_s=time.perf_counter() - t_start)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "grad_speed.json").write_text(json.dumps(result, indent=1))
     cmd = "python -m benchmarks.grad_speed " + " ".join(argv if argv is not None else sys.argv[1:])
-    (out / "grad_speed.md").write_text(markdown(result, cmd))
-    print((out / "grad_speed.md").read_text())
+    write_results(args.out, "grad_speed", result, markdown(result, cmd))
 
 
 def markdown(result, command):

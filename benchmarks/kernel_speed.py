@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ._report import write_results
+
 HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
 RESULTS = HERE / "results"
@@ -159,12 +161,8 @@ def main(argv=None):
                         baseline_median_s=statistics.median(first["A"]) if first["A"] else None,
                         new_median_s=statistics.median(first["B"]) if first["B"] else None),
         wall_s=time.perf_counter() - t_start)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "kernel_speed.json").write_text(json.dumps(result, indent=1))
     cmd = "python -m benchmarks.kernel_speed " + " ".join(argv if argv is not None else sys.argv[1:])
-    (out / "kernel_speed.md").write_text(markdown(result, cmd))
-    print((out / "kernel_speed.md").read_text())
+    write_results(args.out, "kernel_speed", result, markdown(result, cmd))
 
 
 TARGETS = ((1000, "float32", 1.6), (10_000, "float32", 0.95), (100_000, "float32", 0.95), (1, "float32", 1.2))
