@@ -40,7 +40,7 @@ import numpy as np
 from . import _model
 from ._fused import _table, _table_shape
 from ._observables import state_names
-from ._spikes import Crossings, HermiteSpikes
+from ._spikes import Crossings
 from ._vector_field import HHState
 
 _STATE = "Vmhn"
@@ -68,8 +68,8 @@ def _pallas():
 def pallas_unavailable_reason(stimulus, config, dtype, *, interpret: bool = False) -> str | None:
     """Why the Pallas GPU kernel cannot run this simulation (None: it can).
 
-    **Arguments:** `stimulus`: the `AbstractStimulus`; `config`: ``n_steps``, ``shape``,
-    ``record_every``, ``max_spikes``, ``spike_interpolation`` (as `simulate`'s); `dtype`: the
+    **Arguments:** `stimulus`: the `AbstractStimulus`; `config`: the `_prepare.Problem` (``n_steps``,
+    ``shape``, ``record``, ``record_every``, ``max_spikes``, ``spike_interpolation``); `dtype`: the
     working dtype; `interpret`: True for the interpreter (any backend).
 
     **Returns:** a sentence, or None.
@@ -90,10 +90,10 @@ def pallas_unavailable_reason(stimulus, config, dtype, *, interpret: bool = Fals
         return (f"the stimulus varies per neuron and in time; its table ({rows} steps × {cols} "
                 f"neurons) exceeds {MAX_TABLE} elements")
     N = _padded(int(np.prod(config.shape, dtype=np.int64)), BLOCK)
-    S = int(getattr(config, "max_spikes", 0))
-    n_rec = config.n_steps // max(int(getattr(config, "record_every", 1)), 1) + 1
-    n_states = len(state_names(tuple(getattr(config, "record", ()))))
-    C = getattr(config, "spike_interpolation", HermiteSpikes()).bracket_size
+    S = config.max_spikes
+    n_rec = config.n_steps // config.record_every + 1
+    n_states = len(state_names(config.record))
+    C = config.spike_interpolation.bracket_size
     biggest = max(rows * cols, S * N * C, n_rec * n_states * N)
     if biggest > MAX_ELEMENTS:
         return f"an array of {biggest} elements exceeds the kernel's 32-bit offsets ({MAX_ELEMENTS})"
