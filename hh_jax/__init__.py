@@ -6,6 +6,7 @@ Units everywhere: mV, ms, µA/cm², mS/cm², µF/cm² (see ``hh_jax._custom_type
 from ._custom_types import UNITS as UNITS
 from ._backends import AbstractBackend as AbstractBackend
 from ._backends import DiffraxAdapter as DiffraxAdapter
+from ._backends import FusedAdjoint as FusedAdjoint
 from ._backends import FusedCPU as FusedCPU
 from ._backends import PallasGPU as PallasGPU
 from ._backends import ScanLoop as ScanLoop

@@ -28,7 +28,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from . import _fused, _pallas
+from . import _adjoint, _fused, _pallas
 from ._custom_types import Array
 from ._diffrax import AbstractPopulationMode, BatchedODE, check_population, resolve_options, run_diffrax
 from ._observables import observe, state_names, uses_current
@@ -332,8 +332,12 @@ def _fused_core(params, stimulus, y0, t0, dt, *, backend, stepper, problem):
 
 @_fused_core.def_jvp
 def _fused_core_jvp(primals, tangents, *, backend, stepper, problem):
-    # The derivatives of the lax.scan loop (same mathematics; its primal replaces the kernel's).
     names = state_names(problem.record)
+    if isinstance(backend.derivative, FusedAdjoint):  # reverse mode by the kernel's adjoint
+        return _adjoint.fused_jvp(primals, tangents, backend=backend, stepper=stepper,
+                                  problem=problem, states=names,
+                                  ck_every=backend.derivative.segment(problem.n_steps))
+    # The derivatives of the lax.scan loop (same mathematics; its primal replaces the kernel's).
     scan_problem = dataclasses.replace(problem, record=tuple(names), throw=False)
 
     def scan_arrays(params, stimulus, y0, t0, dt):
@@ -342,6 +346,45 @@ def _fused_core_jvp(primals, tangents, *, backend, stepper, problem):
         return y, count, crossings, traces
 
     return eqx.filter_jvp(scan_arrays, primals, tangents)
+
+
+class FusedAdjoint(eqx.Module):
+    """The derivatives of `FusedCPU` with reverse mode run by the kernel: the discrete adjoint.
+
+    `jax.grad`/`jax.vjp` run the exact derivative of the kernel's discrete exponential-Euler map
+    backwards in the kernel: the forward call stores the state every `checkpoint_every` steps,
+    and each segment is recomputed, then stepped back with the vector–Jacobian product of one
+    step, which is generated C++ from `jax.vjp` of the model's step (`_codegen`). The results
+    equal `jax.grad` of the `lax.scan` loop to rounding. `jax.jvp`/`jax.jacfwd` run the tangents
+    of the scan loop `tangent`. See `_adjoint.py` and docs/performance.md.
+
+    **Arguments:**
+
+    - `tangent`: the `ScanLoop` whose tangents forward mode uses. Default ``ScanLoop()``.
+    - `checkpoint_every`: steps between stored states, ≥ 1. Default None: ⌈√steps⌉, for memory
+      O(N·√steps) (one more forward evaluation of each step on the backward pass).
+
+    **Example:** ``FusedCPU(derivative=FusedAdjoint(checkpoint_every=100))``.
+    """
+
+    tangent: ScanLoop = ScanLoop()
+    checkpoint_every: int | None = eqx.field(
+        default=None, static=True,
+        converter=lambda x: None if x is None else as_int("FusedAdjoint.checkpoint_every", x, minimum=1))
+
+    def __check_init__(self):
+        if not isinstance(self.tangent, ScanLoop):
+            raise TypeError(f"FusedAdjoint.tangent must be a ScanLoop, got {self.tangent!r}.")
+
+    def segment(self, n_steps: int) -> int:
+        """Steps between checkpoints for a run of `n_steps` steps."""
+        if self.checkpoint_every is not None:
+            return self.checkpoint_every
+        return max(1, math.isqrt(max(n_steps - 1, 0)) + 1)
+
+    def arrays(self, params, stimulus, y0, stepper, problem):
+        """The scan loop `tangent` (forward mode and the fallback of a scan-based derivative)."""
+        return self.tangent.arrays(params, stimulus, y0, stepper, problem)
 
 
 class FusedCPU(AbstractFusedLoop):
@@ -353,19 +396,20 @@ class FusedCPU(AbstractFusedLoop):
 
     **Arguments:**
 
-    - `derivative`: the `ScanLoop` whose derivatives are the kernel's (`jax.grad`, `jax.jvp`);
-      e.g. ``FusedCPU(ScanLoop(checkpoint=True))`` for √(steps) gradient memory. Default
-      ``ScanLoop()``.
+    - `derivative`: how derivatives are taken. `FusedAdjoint` (default): reverse mode by the
+      kernel's own discrete adjoint, forward mode through a `ScanLoop`'s tangents. A `ScanLoop`:
+      both modes are that loop's (e.g. ``ScanLoop(checkpoint=True)``).
 
     **Example:** ``simulate(p, 10.0, duration=100.0, dt=0.01, backend=FusedCPU())`` (raises
     `ValueError`, saying why, where the kernel cannot run).
     """
 
-    derivative: ScanLoop = ScanLoop()
+    derivative: "ScanLoop | FusedAdjoint" = FusedAdjoint()
 
     def __check_init__(self):
-        if not isinstance(self.derivative, ScanLoop):
-            raise TypeError(f"FusedCPU.derivative must be a ScanLoop, got {self.derivative!r}.")
+        if not isinstance(self.derivative, (ScanLoop, FusedAdjoint)):
+            raise TypeError(f"FusedCPU.derivative must be a FusedAdjoint or a ScanLoop, got "
+                            f"{self.derivative!r}.")
 
     def kernel_unavailable_reason(self, prepared: Prepared) -> str | None:
         p = prepared.problem

@@ -17,6 +17,7 @@ per-neuron one); otherwise, or when no compiler is found, it runs the `lax.scan`
 
 import functools
 import os
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -32,6 +33,10 @@ from ._spikes import Crossings
 from ._vector_field import HHState
 
 _TARGETS = {jnp.dtype(jnp.float32): "hh_jax_expeuler_f32", jnp.dtype(jnp.float64): "hh_jax_expeuler_f64"}
+_VJP_TARGETS = {jnp.dtype(jnp.float32): "hh_jax_expeuler_vjp_f32",
+                jnp.dtype(jnp.float64): "hh_jax_expeuler_vjp_f64"}
+TILE = 128
+"""Neurons per block of the adjoint (``TILE`` in the C++): its partial sums come in ``ceil(N / TILE)`` rows."""
 _STATE = "Vmhn"
 MAX_TABLE = 2**25
 """Largest tabulated stimulus (elements, steps × neurons) the fused kernel takes."""
@@ -75,6 +80,91 @@ def _table(stimulus, ts, shape, cols):
     return jnp.broadcast_to(values, values.shape[:1] + tuple(shape)).reshape(values.shape[0], cols)
 
 
+class Raw(NamedTuple):
+    """The kernel's differentiable inputs, in its layout (P = 1 batch row): ``y0 [1, 4, N]``,
+    ``par [1, N_PAR, N]`` (`_model.KERNEL_PARAMS`), the current tables ``imid [1, Tm, cols]``
+    and ``iend [1, Te, cols]`` (µA/cm²), ``times [1, 2]`` (t0, dt in ms)."""
+
+    y0: jax.Array
+    par: jax.Array
+    imid: jax.Array
+    iend: jax.Array
+    times: jax.Array
+
+
+def raw_inputs(params: HHParams, stimulus, y0: HHState, t0, dt, *, problem: Problem) -> Raw:
+    """`Raw` from the model's objects (a JAX function: `jax.vjp` of it carries the kernel's
+    cotangents back to `params`, the stimulus' own parameters, `y0`, `t0` and `dt`)."""
+    shape = problem.shape
+    N = int(np.prod(shape, dtype=np.int64))
+    dtype = y0.V.dtype
+    dt = jnp.asarray(dt, dtype)
+    t0 = jnp.asarray(t0, dtype)
+    k = jnp.arange(problem.n_steps + 1, dtype=jnp.int32).astype(dtype)
+    t_steps = t0 + k * dt
+    _, cols = _table_shape(stimulus, shape, problem.n_steps, dtype)
+    # [1 or n_steps, cols] and [1 or n_steps + 1, cols]: one row only for a time-invariant
+    # stimulus (with n_steps = 1, a varying one has two rows of step-end currents)
+    imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, cols)
+    if problem.max_spikes > 0 and problem.spike_interpolation.bracket_size == 4:
+        iend = _table(stimulus, t_steps, shape, cols)  # dV/dt at both bracket ends
+    else:
+        iend = jnp.zeros((1, 1), dtype)
+    flat = lambda x: jnp.broadcast_to(x, shape).reshape(N).astype(dtype)
+    y0a = jnp.stack([flat(getattr(y0, v)) for v in _STATE])[None]
+    par = jnp.stack([flat(row) for row in _model.kernel_param_rows(params)])[None]  # the generated layout
+    return Raw(y0a, par, imid[None].astype(dtype), iend[None].astype(dtype), jnp.stack([t0, dt])[None])
+
+
+def checkpoints(n_steps: int, every: int) -> int:
+    """How many checkpoints a run of `n_steps` stores every `every` steps (states at steps 0,
+    every, 2·every, …, below `n_steps`; at least the initial state)."""
+    return max(1, -(-n_steps // every))
+
+
+def run_kernel(raw: Raw, *, problem: Problem, staggered: bool, states: str, ck_every: int = 0):
+    """The forward kernel on `raw`. `ck_every` > 0 also stores the adjoint's checkpoints.
+
+    **Returns:** ``(yf [1, 4, N], count [1, N], rec [1, n_rec, len(states), N], steps [1, S, N],
+    brackets [1, S, N, C], ck [1, n_ck, 4, N])``.
+    """
+    lib, reason = _library()  # registers the FFI targets
+    if lib is None:
+        raise RuntimeError(f"the fused kernel is unavailable: {reason}")
+    dtype = raw.y0.dtype
+    N = raw.y0.shape[-1]
+    S = problem.max_spikes
+    C = problem.spike_interpolation.bracket_size  # values per crossing; 4: with dV/dt at both ends
+    mask = sum(1 << _STATE.index(v) for v in states)
+    n_rec = problem.n_steps // problem.record_every + 1 if states else 0
+    n_ck = checkpoints(problem.n_steps, ck_every) if ck_every else 0
+    out_types = (
+        jax.ShapeDtypeStruct((1, 4, N), dtype),
+        jax.ShapeDtypeStruct((1, N), jnp.int32),
+        jax.ShapeDtypeStruct((1, n_rec, len(states), N), dtype),
+        jax.ShapeDtypeStruct((1, S, N), jnp.int32),
+        jax.ShapeDtypeStruct((1, S, N, C), dtype),
+        jax.ShapeDtypeStruct((1, n_ck, 4, N), dtype),
+    )
+    return jax.ffi.ffi_call(_TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all")(
+        *raw,  # t0/dt traced (`times`): no recompilation per t0/dt
+        n_steps=np.int64(problem.n_steps),
+        every=np.int64(problem.record_every), rec_mask=np.int64(mask),
+        staggered=np.int64(staggered), threads=np.int64(_threads()), ck_every=np.int64(ck_every),
+    )
+
+
+def unpack(outputs, *, problem: Problem, states: str):
+    """`run_kernel`'s outputs as (final `HHState`, spike counts ``[*shape]``, `Crossings`,
+    ``{v: [samples, *shape]}``)."""
+    yf, count, rec, steps, brackets, _ = outputs
+    shape = problem.shape
+    n_rec = rec.shape[1]
+    final = HHState(*(yf[0, i].reshape(shape) for i in range(4)))
+    traces = {v: rec[0, :, states.index(v)].reshape((n_rec,) + shape) for v in states}
+    return final, count[0].reshape(shape), Crossings(steps[0], brackets[0]), traces
+
+
 def fused_arrays(params: HHParams, stimulus, y0: HHState, *, problem: Problem, staggered: bool, states: str):
     """Run the kernel for `problem`. `params` and `y0` are broadcast to ``problem.shape`` and of one dtype;
     `states` names the state variables to record (a subset of ``"Vmhn"``).
@@ -83,50 +173,43 @@ def fused_arrays(params: HHParams, stimulus, y0: HHState, *, problem: Problem, s
     kernel locates no crossing, `_spikes.refine` does), ``{v: [samples, *shape]}`` for v in
     `states`).
     """
-    lib, reason = _library()  # registers the FFI targets
-    if lib is None:
-        raise RuntimeError(f"the fused kernel is unavailable: {reason}")
-    shape = problem.shape
-    N = int(np.prod(shape, dtype=np.int64))
-    dtype = y0.V.dtype
-    dt = jnp.asarray(problem.dt, dtype)
-    t0 = jnp.asarray(problem.t0, dtype)
-    k = jnp.arange(problem.n_steps + 1, dtype=jnp.int32).astype(dtype)
-    t_steps = t0 + k * dt
-    _, cols = _table_shape(stimulus, shape, problem.n_steps, dtype)
-    # [1 or n_steps, cols] and [1 or n_steps + 1, cols]: one row only for a time-invariant
-    # stimulus (with n_steps = 1, a varying one has two rows of step-end currents)
-    imid = _table(stimulus, t_steps[:-1] + 0.5 * dt, shape, cols)
-    S = problem.max_spikes
-    C = problem.spike_interpolation.bracket_size  # values per crossing; 4: with dV/dt at both ends
-    if S > 0 and C == 4:
-        iend = _table(stimulus, t_steps, shape, cols)
-    else:
-        iend = jnp.zeros((1, 1), dtype)
-    needed = states
-    mask = sum(1 << _STATE.index(v) for v in needed)
-    n_rec = problem.n_steps // problem.record_every + 1 if needed else 0
-    flat = lambda x: jnp.broadcast_to(x, shape).reshape(N).astype(dtype)
-    y0a = jnp.stack([flat(getattr(y0, v)) for v in _STATE])[None]
-    par = jnp.stack([flat(row) for row in _model.kernel_param_rows(params)])[None]  # the generated layout
+    raw = raw_inputs(params, stimulus, y0, problem.t0, problem.dt, problem=problem)
+    out = run_kernel(raw, problem=problem, staggered=staggered, states=states)
+    return unpack(out, problem=problem, states=states)
+
+
+def run_adjoint(raw: Raw, ck, steps, ct_yf, ct_rec, ct_br, *, problem: Problem, staggered: bool,
+                states: str, ck_every: int) -> Raw:
+    """The discrete adjoint of `run_kernel` (``_kernel/hh_expeuler.cc``, reverse mode): from the
+    cotangents of the final state ``[1, 4, N]``, the records ``[1, n_rec, R, N]`` and the
+    brackets ``[1, S, N, C]``, the cotangents of `raw` (a `Raw`), the exact derivative of the
+    kernel's discrete map. `ck`, `steps`: the forward's checkpoints and crossing steps."""
+    dtype = raw.y0.dtype
+    N = raw.y0.shape[-1]
+    U = -(-N // TILE)
+    Tm, Nm = raw.imid.shape[1:]
+    Te, Ne = raw.iend.shape[1:]
+    mask = sum(1 << _STATE.index(v) for v in states)
     out_types = (
         jax.ShapeDtypeStruct((1, 4, N), dtype),
-        jax.ShapeDtypeStruct((1, N), jnp.int32),
-        jax.ShapeDtypeStruct((1, n_rec, len(needed), N), dtype),
-        jax.ShapeDtypeStruct((1, S, N), jnp.int32),
-        jax.ShapeDtypeStruct((1, S, N, C), dtype),
+        jax.ShapeDtypeStruct(raw.par.shape, dtype),
+        jax.ShapeDtypeStruct((1, N), dtype),
+        jax.ShapeDtypeStruct((1, Tm, N) if Nm > 1 else (1, U, Tm), dtype),
+        jax.ShapeDtypeStruct((1, Te, N) if Ne > 1 else (1, U, Te), dtype),
     )
-    yf, count, rec, steps, brackets = jax.ffi.ffi_call(
-        _TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all"
+    g_y0, g_par, g_dt, g_imid, g_iend = jax.ffi.ffi_call(
+        _VJP_TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all"
     )(
-        y0a, par, imid[None], iend[None], jnp.stack([t0, dt])[None],  # traced: no recompilation per t0/dt
-        n_steps=np.int64(problem.n_steps),
-        every=np.int64(problem.record_every), rec_mask=np.int64(mask),
-        staggered=np.int64(staggered), threads=np.int64(_threads()),
+        raw.par, raw.imid, raw.iend, raw.times, ck, steps, ct_yf, ct_rec, ct_br,
+        n_steps=np.int64(problem.n_steps), every=np.int64(problem.record_every),
+        rec_mask=np.int64(mask), staggered=np.int64(staggered), threads=np.int64(_threads()),
+        ck_every=np.int64(ck_every),
     )
-    final = HHState(*(yf[0, i].reshape(shape) for i in range(4)))
-    traces = {v: rec[0, :, needed.index(v)].reshape((n_rec,) + shape) for v in needed}
-    return final, count[0].reshape(shape), Crossings(steps[0], brackets[0]), traces
+    # per-block partial sums of a population-wide table (Nm = 1): [1, U, Tm] -> [1, Tm, 1]
+    g_imid = g_imid if Nm > 1 else g_imid.sum(axis=1)[..., None]
+    g_iend = g_iend if Ne > 1 else g_iend.sum(axis=1)[..., None]
+    g_times = jnp.stack([jnp.zeros((), dtype), g_dt.sum()])[None]  # t0 enters through the tables
+    return Raw(g_y0, g_par, g_imid, g_iend, g_times)
 
 
 @functools.lru_cache(maxsize=None)

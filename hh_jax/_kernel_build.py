@@ -39,14 +39,18 @@ from typing import NamedTuple
 
 import jax
 
-from . import _model
+from . import _codegen, _model
 
 SOURCE = Path(__file__).parent / "_kernel" / "hh_expeuler.cc"
 FLAGS = ("-O3", "-fno-math-errno", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC")
 HEADER = "hh_model.h"
 """The header the source includes, generated at build time from `hh_jax._model` (every model
 constant, series coefficient and the parameter layout): no model number is typed in C++."""
-FFI_TARGETS = {"hh_jax_expeuler_f32": "HhExpEulerF32", "hh_jax_expeuler_f64": "HhExpEulerF64"}
+ADJOINT_HEADER = "hh_adjoint.h"
+"""The second generated header: the adjoint's vector–Jacobian products of one step and of dV/dt,
+translated from `jax.vjp` of `hh_jax._model`'s functions by `hh_jax._codegen`."""
+FFI_TARGETS = {"hh_jax_expeuler_f32": "HhExpEulerF32", "hh_jax_expeuler_f64": "HhExpEulerF64",
+               "hh_jax_expeuler_vjp_f32": "HhExpEulerVjpF32", "hh_jax_expeuler_vjp_f64": "HhExpEulerVjpF64"}
 """XLA FFI target name → the C symbol of its handler in the library."""
 COMPILE_TIMEOUT = 300.0
 """Seconds the compiler may take (``$HH_JAX_COMPILE_TIMEOUT`` overrides)."""
@@ -161,7 +165,10 @@ def _load() -> tuple[str, ctypes.CDLL]:
     if code != 0:
         raise _Unavailable(f"{cxx} --version failed: {err.strip()[-200:]}")
     key = hashlib.sha256(b"\0".join(x.encode() if isinstance(x, str) else x for x in (
-        SOURCE.read_bytes(), _model.cpp_header(), jax.__version__, version, " ".join(FLAGS), platform.machine(),
+        # the adjoint header is a function of _model's and _codegen's sources and JAX's version
+        # (generated only when building: tracing it costs ~0.15 s)
+        SOURCE.read_bytes(), _model.cpp_header(), Path(_model.__file__).read_bytes(),
+        Path(_codegen.__file__).read_bytes(), jax.__version__, version, " ".join(FLAGS), platform.machine(),
         cpu_signature()))).hexdigest()[:16]
     target = _secure_folder(where) / f"hh_expeuler-{key}.so"
     fd = _verified_or_rebuilt(cxx, target, timeout=timeout)
@@ -329,6 +336,7 @@ def _build(cxx: str, target: Path, *, timeout: float) -> None:
         source = work / SOURCE.name  # the source beside its generated header
         shutil.copyfile(SOURCE, source)
         (work / HEADER).write_text(_model.cpp_header())
+        (work / ADJOINT_HEADER).write_text(_codegen.adjoint_header())
         env = {**os.environ, "TMPDIR": str(work)}  # the compiler's own temporary files too
         errors = []
         for arch in (("-march=native",), ()):  # without -march=native where the compiler refuses it

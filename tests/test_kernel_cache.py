@@ -148,7 +148,7 @@ def _leftovers(folder) -> list[str]:
 
 
 def test_ffi_targets_are_the_ones_the_kernel_calls():
-    assert set(_fused._TARGETS.values()) == set(_kernel_build.FFI_TARGETS)
+    assert {*_fused._TARGETS.values(), *_fused._VJP_TARGETS.values()} == set(_kernel_build.FFI_TARGETS)
 
 
 def test_a_build_is_private_and_records_its_hash(env, scan):

@@ -172,6 +172,21 @@ HH_INLINE T exprel(T z) {
   return small ? exprel_series(z) : big;
 }
 
+// e^x - 1 (for the generated derivative code, hh_adjoint.h): x exprel(x) for |x| <
+// EXPREL_RADIUS (no cancellation), else e^x - 1; branch-free.
+template <typename T>
+HH_INLINE T vexpm1(T x) {
+  bool small = std::abs(x) < T(M::EXPREL_RADIUS);
+  T big = vexp(x) - T(1);
+  return small ? x * exprel_series(x) : big;
+}
+
+}  // namespace
+
+#include "hh_adjoint.h"  // generated at build time (hh_jax/_codegen.py): step_vjp_*, dvdt_vjp
+
+namespace {
+
 // The membrane, once for the V update (step_block) and the slopes of the spike brackets: the
 // sodium and potassium conductances (mS/cm2) from the gates (association chosen for a short
 // dependency chain: m is the last gate ready), and the drive I - I_ion (uA/cm2), dV/dt * C.
@@ -198,9 +213,10 @@ inline T dVdt(T V, T m, T h, T n, T I, T gNa, T gK, T gL, T ENa, T EK, T EL, T i
 template <typename T>
 struct Job {
   const T *y0, *par, *imid, *iend, *times;
-  T *yf, *rec, *brackets;
+  T *yf, *rec, *brackets, *ck;
   int32_t *count, *steps;
   int64_t P, N, n_steps, Tm, Nm, Te, Ne, every, n_rec, S, C;
+  int64_t K, n_ck;  // checkpoints for the adjoint: the state at steps 0, K, 2K, ... (n_ck of them)
   int rec_idx[4];
   int R;
   bool staggered;
@@ -300,6 +316,11 @@ void run_neuron(const Job<T>& J, int64_t p, int64_t i) {
       dst[r * N] = b == 0 ? v : b == 1 ? m : b == 2 ? h : n;
     }
   };
+  auto checkpoint = [&](int64_t c) {
+    T* dst = J.ck + (p * J.n_ck + c) * 4 * N + i;
+    dst[0] = v; dst[N] = m; dst[2 * N] = h; dst[3 * N] = n;
+  };
+  if (J.n_ck > 0) checkpoint(0);
   if (J.R > 0) record(0);
   for (int64_t s = 0; s < J.S; ++s) {
     const int64_t slot = (p * J.S + s) * N + i;
@@ -335,6 +356,7 @@ void run_neuron(const Job<T>& J, int64_t p, int64_t i) {
       ++sample;
       next_rec += J.every;
     }
+    if (J.n_ck > 1 && (k + 1) % J.K == 0 && (k + 1) / J.K < J.n_ck) checkpoint((k + 1) / J.K);
   }
   T* yf = J.yf + p * 4 * N + i;
   yf[0] = v; yf[N] = m; yf[2 * N] = h; yf[3 * N] = n;
@@ -372,6 +394,14 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
       std::memcpy(dst + r * N, src, len * sizeof(T));
     }
   };
+  auto checkpoint = [&](int64_t c) {
+    T* dst = J.ck + (p * J.n_ck + c) * 4 * N + i0;
+    std::memcpy(dst, V, len * sizeof(T));
+    std::memcpy(dst + N, m, len * sizeof(T));
+    std::memcpy(dst + 2 * N, h, len * sizeof(T));
+    std::memcpy(dst + 3 * N, n, len * sizeof(T));
+  };
+  if (J.n_ck > 0) checkpoint(0);
   if (J.R > 0) record(0);
   for (int64_t s = 0; s < J.S; ++s) {
     const int64_t row = (p * J.S + s) * N + i0;
@@ -419,6 +449,7 @@ void run_tile(const Job<T>& J, int64_t p, int64_t i0, int64_t len) {
       }
     }
     if (J.R > 0 && (k + 1) % J.every == 0 && (k + 1) / J.every < J.n_rec) record((k + 1) / J.every);
+    if (J.n_ck > 1 && (k + 1) % J.K == 0 && (k + 1) / J.K < J.n_ck) checkpoint((k + 1) / J.K);
   }
   T* yf = J.yf + p * 4 * N + i0;
   int32_t* count = J.count + p * N + i0;
@@ -478,8 +509,9 @@ template <ffi::DataType DT>
 ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, ffi::Buffer<DT> iend,
                 ffi::Buffer<DT> times, ffi::ResultBuffer<DT> yf, ffi::ResultBuffer<ffi::S32> count,
                 ffi::ResultBuffer<DT> rec, ffi::ResultBuffer<ffi::S32> steps,
-                ffi::ResultBuffer<DT> brackets, int64_t n_steps, int64_t every, int64_t rec_mask,
-                int64_t staggered, int64_t threads) {
+                ffi::ResultBuffer<DT> brackets, ffi::ResultBuffer<DT> ck, int64_t n_steps,
+                int64_t every, int64_t rec_mask, int64_t staggered, int64_t threads,
+                int64_t ck_every) {
   using T = ffi::NativeType<DT>;
   auto d = y0.dimensions();
   if (d.size() < 2 || d[d.size() - 2] != 4) return ffi::Error::InvalidArgument("y0 must be [..., 4, N]");
@@ -521,6 +553,13 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
   J.times = times.typed_data();
   J.yf = yf->typed_data(); J.count = count->typed_data(); J.rec = rec->typed_data();
   J.steps = steps->typed_data(); J.brackets = brackets->typed_data();
+  J.ck = ck->typed_data();
+  auto dc = ck->dimensions();
+  J.n_ck = dc.size() >= 3 ? dc[dc.size() - 3] : 0;
+  J.K = ck_every;
+  if (J.n_ck > 0 && (ck_every < 1 || J.n_ck != std::max<int64_t>(1, (n_steps + ck_every - 1) / ck_every) ||
+                     dc[dc.size() - 2] != 4 || dc[dc.size() - 1] != J.N))
+    return ffi::Error::InvalidArgument("ck must be [..., max(1, ceil(n_steps / ck_every)), 4, N]");
   J.n_steps = n_steps; J.every = every;
   J.staggered = staggered != 0;
   if (J.P * J.N > 0) run_all(J, threads);
@@ -541,14 +580,291 @@ ffi::Error Impl(ffi::Buffer<DT> y0, ffi::Buffer<DT> par, ffi::Buffer<DT> imid, f
       .Ret<ffi::Buffer<DT>>()                         \
       .Ret<ffi::Buffer<ffi::S32>>()                   \
       .Ret<ffi::Buffer<DT>>()                         \
+      .Ret<ffi::Buffer<DT>>()                         \
       .Attr<int64_t>("n_steps")                       \
       .Attr<int64_t>("every")                         \
       .Attr<int64_t>("rec_mask")                      \
       .Attr<int64_t>("staggered")                     \
-      .Attr<int64_t>("threads")
+      .Attr<int64_t>("threads")                       \
+      .Attr<int64_t>("ck_every")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF32, Impl<ffi::F32>, HH_BIND(ffi::F32));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF64, Impl<ffi::F64>, HH_BIND(ffi::F64));
+
+// ---------------------------------------------------------------------------------------------
+// The discrete adjoint (reverse mode): the exact derivative of the loop above, run backwards.
+//
+//   par, imid, iend, times   as the forward call
+//   ck     [P, n_ck, 4, N]   the forward's checkpoints (states at steps 0, K, 2K, ...)
+//   steps  [P, S, N] int32   the forward's crossing steps (-1 padded)
+//   ct_yf  [P, 4, N]         cotangent of the final state
+//   ct_rec [P, n_rec, R, N]  cotangent of the records (rec_mask selects the R variables)
+//   ct_br  [P, S, N, C]      cotangent of the brackets
+// Returns the cotangents of y0 [P, 4, N], par [P, N_PAR, N], dt (per neuron) [P, N], and of the
+// current tables: imid as [P, Tm, N] where it is per neuron (Nm = N), else as per-block partial
+// sums [P, U, Tm] (U = ceil(N / TILE) blocks, summed by the caller); iend alike.
+//
+// Each block of TILE neurons walks the segments [cK, (c+1)K) from the last: it recomputes the
+// segment's states from checkpoint c with step_block (the forward's arithmetic, bit-identical),
+// then applies the generated vector-Jacobian products (hh_adjoint.h, from jax.vjp of
+// hh_jax._model.exp_euler_step and membrane_dvdt) step by step, backwards, adding the
+// cotangents of whatever the forward recorded of each state (records, bracket ends) as the
+// walk passes it. Memory: the checkpoints, O(N T / K), and K + 1 states per block.
+namespace {
+
+template <typename T>
+struct AdjJob {
+  const T *par, *imid, *iend, *times, *ck, *ct_yf, *ct_rec, *ct_br;
+  const int32_t* steps;
+  T *g_y0, *g_par, *g_dt, *g_imid, *g_iend;
+  int64_t P, N, n_steps, Tm, Nm, Te, Ne, every, n_rec, S, C, K, n_ck, U;
+  int rec_idx[4];
+  int R;
+  bool staggered;
+};
+
+template <typename T, bool Staggered>
+void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
+  const int64_t N = J.N;
+  alignas(64) T lam[4][TILE];
+  alignas(64) T gp[M::N_PAR][TILE];
+  alignas(64) T gdt[TILE], gI[TILE], Ik[TILE], gImid1[TILE];
+  alignas(64) T pr[M::N_PAR][TILE];
+  alignas(64) T invC[TILE];
+  int32_t ptr[TILE], nxt[TILE];
+  const T* par = J.par + p * M::N_PAR * N + i0;
+  for (int r = 0; r < M::N_PAR; ++r)
+    for (int64_t i = 0; i < len; ++i) { pr[r][i] = par[r * N + i]; gp[r][i] = T(0); }
+  for (int64_t i = 0; i < len; ++i) {
+    invC[i] = T(1) / pr[M::PAR_C][i];
+    gdt[i] = T(0);
+    gImid1[i] = T(0);
+    for (int v = 0; v < 4; ++v) lam[v][i] = J.ct_yf[(p * 4 + v) * N + i0 + i];
+    int32_t j = int32_t(J.S) - 1;
+    while (j >= 0 && J.steps[(p * J.S + j) * N + i0 + i] < 0) --j;
+    ptr[i] = j;
+    nxt[i] = j >= 0 ? J.steps[(p * J.S + j) * N + i0 + i] : int32_t(-10);
+  }
+  const T dt = J.times[2 * p + 1];
+  const int64_t u = i0 / TILE;  // this block's row of the partial sums
+  const T* imid = J.imid + p * J.Tm * J.Nm;
+  const T* iend = J.iend + p * J.Te * J.Ne;
+  auto I_end = [&](int64_t k, int64_t i) {
+    return iend[(J.Te > 1 ? k : 0) * J.Ne + (J.Ne > 1 ? i0 + i : 0)];
+  };
+  auto add_g_iend = [&](int64_t k, int64_t i, T g) {
+    const int64_t row = J.Te > 1 ? k : 0;
+    if (J.Ne > 1) J.g_iend[(p * J.Te + row) * N + i0 + i] += g;
+    else J.g_iend[(p * J.U + u) * J.Te + row] += g;
+  };
+  // The cotangents of what the forward recorded of the state x_s (its V, m, h, n at index i of
+  // the stride-TILE buffer x): the record sample, and the bracket ends of a crossing in step s
+  // (x_s is its start) or in step s - 1 (x_s is its end).
+  auto inject = [&](int64_t s, const T* x) {
+    if (J.R > 0 && s % J.every == 0 && s / J.every < J.n_rec) {
+      const T* c = J.ct_rec + ((p * J.n_rec + s / J.every) * J.R) * N + i0;
+      for (int r = 0; r < J.R; ++r) {
+        T* l = lam[J.rec_idx[r]];
+        for (int64_t i = 0; i < len; ++i) l[i] += c[r * N + i];
+      }
+    }
+    int any = 0;
+    for (int64_t i = 0; i < len; ++i) any |= (nxt[i] == s) | (nxt[i] == s - 1);
+    if (!any) return;
+    for (int64_t i = 0; i < len; ++i) {
+      const bool start = nxt[i] == s, end = nxt[i] == s - 1;
+      if (!start && !end) continue;
+      const T* c = J.ct_br + ((p * J.S + ptr[i]) * N + i0 + i) * J.C;
+      lam[0][i] += start ? c[0] : c[1];
+      if (J.C == 4) {
+        T ct = start ? c[2] : c[3];
+        T g[12];
+        dvdt_vjp<T>(x[i], x[TILE + i], x[2 * TILE + i], x[3 * TILE + i], pr[M::PAR_GNA][i],
+                    pr[M::PAR_GK][i], pr[M::PAR_GL][i], pr[M::PAR_ENA][i], pr[M::PAR_EK][i],
+                    pr[M::PAR_EL][i], pr[M::PAR_C][i], I_end(s, i), ct, g[0], g[1], g[2], g[3],
+                    g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11]);
+        for (int v = 0; v < 4; ++v) lam[v][i] += g[v];
+        gp[M::PAR_GNA][i] += g[4]; gp[M::PAR_GK][i] += g[5]; gp[M::PAR_GL][i] += g[6];
+        gp[M::PAR_ENA][i] += g[7]; gp[M::PAR_EK][i] += g[8]; gp[M::PAR_EL][i] += g[9];
+        gp[M::PAR_C][i] += g[10];
+        add_g_iend(s, i, g[11]);
+      }
+      if (start) {  // done with this crossing: the previous one is next, going backwards
+        --ptr[i];
+        nxt[i] = ptr[i] >= 0 ? J.steps[(p * J.S + ptr[i]) * N + i0 + i] : int32_t(-10);
+      }
+    }
+  };
+  // buf: K + 1 states of the block, [K + 1][4][TILE]
+  for (int64_t c = J.n_ck - 1; c >= 0; --c) {
+    const int64_t s0 = c * J.K, s1 = std::min(s0 + J.K, J.n_steps);
+    const T* src = J.ck + (p * J.n_ck + c) * 4 * N + i0;
+    for (int v = 0; v < 4; ++v) std::memcpy(buf + v * TILE, src + v * N, len * sizeof(T));
+    for (int64_t k = s0; k < s1; ++k) {
+      T* x0 = buf + (k - s0) * 4 * TILE;
+      T* x1 = x0 + 4 * TILE;
+      const T* irow = imid + (J.Tm > 1 ? k : 0) * J.Nm;
+      for (int64_t i = 0; i < len; ++i) Ik[i] = irow[J.Nm > 1 ? i0 + i : 0];
+      for (int v = 0; v < 4; ++v) std::memcpy(x1 + v * TILE, x0 + v * TILE, len * sizeof(T));
+      // step_block advances x1 in place (its copy of the old state goes to the unused Vp...)
+      alignas(64) T Vp[TILE], mp[TILE], hp[TILE], np_[TILE];
+      step_block<T, Staggered, false>(len, dt, Ik, x1, x1 + TILE, x1 + 2 * TILE, x1 + 3 * TILE, Vp,
+                                      mp, hp, np_, pr[M::PAR_GNA], pr[M::PAR_GK], pr[M::PAR_GL],
+                                      pr[M::PAR_ENA], pr[M::PAR_EK], pr[M::PAR_EL], invC,
+                                      pr[M::PAR_RATE_FACTOR]);
+    }
+    if (c == J.n_ck - 1) inject(s1, buf + (s1 - s0) * 4 * TILE);
+    for (int64_t k = s1 - 1; k >= s0; --k) {
+      const T* x = buf + (k - s0) * 4 * TILE;
+      const T* irow = imid + (J.Tm > 1 ? k : 0) * J.Nm;
+      for (int64_t i = 0; i < len; ++i) Ik[i] = irow[J.Nm > 1 ? i0 + i : 0];
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) {
+        T gV, gm, gh, gn, ggNa, ggK, ggL, gENa, gEK, gEL, gC, gphi, gIi, gdti;
+        auto vjp = Staggered ? step_vjp_staggered<T> : step_vjp_simultaneous<T>;
+        vjp(x[i], x[TILE + i], x[2 * TILE + i], x[3 * TILE + i], pr[M::PAR_GNA][i],
+            pr[M::PAR_GK][i], pr[M::PAR_GL][i], pr[M::PAR_ENA][i], pr[M::PAR_EK][i],
+            pr[M::PAR_EL][i], pr[M::PAR_C][i], pr[M::PAR_RATE_FACTOR][i], Ik[i], dt, lam[0][i],
+            lam[1][i], lam[2][i], lam[3][i], gV, gm, gh, gn, ggNa, ggK, ggL, gENa, gEK, gEL, gC,
+            gphi, gIi, gdti);
+        lam[0][i] = gV; lam[1][i] = gm; lam[2][i] = gh; lam[3][i] = gn;
+        gp[M::PAR_GNA][i] += ggNa; gp[M::PAR_GK][i] += ggK; gp[M::PAR_GL][i] += ggL;
+        gp[M::PAR_ENA][i] += gENa; gp[M::PAR_EK][i] += gEK; gp[M::PAR_EL][i] += gEL;
+        gp[M::PAR_C][i] += gC; gp[M::PAR_RATE_FACTOR][i] += gphi;
+        gdt[i] += gdti;
+        gI[i] = gIi;
+      }
+      if (J.Nm > 1) {
+        if (J.Tm > 1) {
+          T* dst = J.g_imid + (p * J.Tm + k) * N + i0;
+          for (int64_t i = 0; i < len; ++i) dst[i] = gI[i];
+        } else {
+          for (int64_t i = 0; i < len; ++i) gImid1[i] += gI[i];
+        }
+      } else {
+        T sum = T(0);
+        for (int64_t i = 0; i < len; ++i) sum += gI[i];
+        J.g_imid[(p * J.U + u) * J.Tm + (J.Tm > 1 ? k : 0)] += sum;
+      }
+      inject(k, x);
+    }
+  }
+  if (J.Nm > 1 && J.Tm == 1)
+    for (int64_t i = 0; i < len; ++i) J.g_imid[p * N + i0 + i] = gImid1[i];
+  for (int v = 0; v < 4; ++v)
+    for (int64_t i = 0; i < len; ++i) J.g_y0[(p * 4 + v) * N + i0 + i] = lam[v][i];
+  for (int r = 0; r < M::N_PAR; ++r)
+    for (int64_t i = 0; i < len; ++i) J.g_par[(p * M::N_PAR + r) * N + i0 + i] = gp[r][i];
+  for (int64_t i = 0; i < len; ++i) J.g_dt[p * N + i0 + i] = gdt[i];
+}
+
+template <typename T>
+void adj_all(const AdjJob<T>& J, int64_t threads) {
+  const int64_t work = 3 * J.P * J.N * std::max<int64_t>(1, J.n_steps);
+  const int64_t want = std::max<int64_t>(1, std::min<int64_t>(threads, work / MIN_WORK_PER_THREAD));
+  const int64_t units = J.P * J.U;
+  std::atomic<int64_t> next{0};
+  auto run = [&J, &next, units]() {
+    std::vector<T> buf(static_cast<size_t>(J.K + 1) * 4 * TILE);
+    for (int64_t u = next.fetch_add(1, std::memory_order_relaxed); u < units;
+         u = next.fetch_add(1, std::memory_order_relaxed)) {
+      int64_t p = u / J.U, i0 = (u % J.U) * TILE;
+      int64_t len = std::min<int64_t>(TILE, J.N - i0);
+      J.staggered ? adj_tile<T, true>(J, p, i0, len, buf.data())
+                  : adj_tile<T, false>(J, p, i0, len, buf.data());
+    }
+  };
+  const int64_t T_ = std::min<int64_t>(want, units);
+  std::vector<std::thread> pool;
+  pool.reserve(T_ - 1);
+  for (int64_t t = 1; t < T_; ++t) pool.emplace_back(run);
+  run();
+  for (auto& th : pool) th.join();
+}
+
+template <ffi::DataType DT>
+ffi::Error AdjImpl(ffi::Buffer<DT> par, ffi::Buffer<DT> imid, ffi::Buffer<DT> iend,
+                   ffi::Buffer<DT> times, ffi::Buffer<DT> ck, ffi::Buffer<ffi::S32> steps,
+                   ffi::Buffer<DT> ct_yf, ffi::Buffer<DT> ct_rec, ffi::Buffer<DT> ct_br,
+                   ffi::ResultBuffer<DT> g_y0, ffi::ResultBuffer<DT> g_par,
+                   ffi::ResultBuffer<DT> g_dt, ffi::ResultBuffer<DT> g_imid,
+                   ffi::ResultBuffer<DT> g_iend, int64_t n_steps, int64_t every, int64_t rec_mask,
+                   int64_t staggered, int64_t threads, int64_t ck_every) {
+  using T = ffi::NativeType<DT>;
+  AdjJob<T> J;
+  auto dy = ct_yf.dimensions();
+  if (dy.size() < 2 || dy[dy.size() - 2] != 4) return ffi::Error::InvalidArgument("ct_yf must be [..., 4, N]");
+  J.N = dy[dy.size() - 1];
+  J.P = J.N == 0 ? 0 : static_cast<int64_t>(ct_yf.element_count()) / (4 * J.N);
+  auto dm = imid.dimensions(), de = iend.dimensions(), dc = ck.dimensions();
+  auto dr = ct_rec.dimensions(), ds = steps.dimensions(), db = ct_br.dimensions();
+  if (dm.size() < 2 || de.size() < 2 || dc.size() < 3 || dr.size() < 3 || ds.size() < 2 || db.size() < 3)
+    return ffi::Error::InvalidArgument("bad ranks");
+  J.Tm = dm[dm.size() - 2]; J.Nm = dm[dm.size() - 1];
+  J.Te = de[de.size() - 2]; J.Ne = de[de.size() - 1];
+  J.n_ck = dc[dc.size() - 3];
+  J.n_rec = dr[dr.size() - 3];
+  J.R = static_cast<int>(dr[dr.size() - 2]);
+  J.S = ds[ds.size() - 2];
+  J.C = db[db.size() - 1];
+  J.K = ck_every;
+  J.U = (J.N + TILE - 1) / TILE;
+  if (ck_every < 1 || J.n_ck != std::max<int64_t>(1, (n_steps + ck_every - 1) / ck_every) ||
+      every < 1 || J.R > 4 || (J.C != 2 && J.C != 4) || db[db.size() - 3] != J.S ||
+      (J.Nm != 1 && J.Nm != J.N) || (J.Ne != 1 && J.Ne != J.N) || (J.Tm != 1 && J.Tm != n_steps) ||
+      (J.Te != 1 && J.Te != n_steps + 1))
+    return ffi::Error::InvalidArgument("inconsistent shapes");
+  const int64_t want_imid = J.P * (J.Nm > 1 ? J.Tm * J.N : J.U * J.Tm);
+  const int64_t want_iend = J.P * (J.Ne > 1 ? J.Te * J.N : J.U * J.Te);
+  if (static_cast<int64_t>(g_imid->element_count()) != want_imid ||
+      static_cast<int64_t>(g_iend->element_count()) != want_iend ||
+      static_cast<int64_t>(par.element_count()) != J.P * M::N_PAR * J.N)
+    return ffi::Error::InvalidArgument("bad cotangent shapes");
+  int r = 0;
+  for (int b = 0; b < 4; ++b)
+    if (rec_mask & (1 << b)) J.rec_idx[r++] = b;
+  if (J.n_rec > 0 && r != J.R) return ffi::Error::InvalidArgument("rec_mask does not match ct_rec");
+  if (J.n_rec == 0) J.R = 0;
+  J.par = par.typed_data(); J.imid = imid.typed_data(); J.iend = iend.typed_data();
+  J.times = times.typed_data(); J.ck = ck.typed_data(); J.steps = steps.typed_data();
+  J.ct_yf = ct_yf.typed_data(); J.ct_rec = ct_rec.typed_data(); J.ct_br = ct_br.typed_data();
+  J.g_y0 = g_y0->typed_data(); J.g_par = g_par->typed_data(); J.g_dt = g_dt->typed_data();
+  J.g_imid = g_imid->typed_data(); J.g_iend = g_iend->typed_data();
+  std::fill(J.g_imid, J.g_imid + want_imid, T(0));
+  std::fill(J.g_iend, J.g_iend + want_iend, T(0));
+  J.n_steps = n_steps; J.every = every;
+  J.staggered = staggered != 0;
+  if (J.P * J.N > 0) adj_all(J, threads);
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+#define HH_ADJ_BIND(DT)                               \
+  ffi::Ffi::Bind()                                    \
+      .Arg<ffi::Buffer<DT>>()                         \
+      .Arg<ffi::Buffer<DT>>()                         \
+      .Arg<ffi::Buffer<DT>>()                         \
+      .Arg<ffi::Buffer<DT>>()                         \
+      .Arg<ffi::Buffer<DT>>()                         \
+      .Arg<ffi::Buffer<ffi::S32>>()                   \
+      .Arg<ffi::Buffer<DT>>()                         \
+      .Arg<ffi::Buffer<DT>>()                         \
+      .Arg<ffi::Buffer<DT>>()                         \
+      .Ret<ffi::Buffer<DT>>()                         \
+      .Ret<ffi::Buffer<DT>>()                         \
+      .Ret<ffi::Buffer<DT>>()                         \
+      .Ret<ffi::Buffer<DT>>()                         \
+      .Ret<ffi::Buffer<DT>>()                         \
+      .Attr<int64_t>("n_steps")                       \
+      .Attr<int64_t>("every")                         \
+      .Attr<int64_t>("rec_mask")                      \
+      .Attr<int64_t>("staggered")                     \
+      .Attr<int64_t>("threads")                       \
+      .Attr<int64_t>("ck_every")
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerVjpF32, AdjImpl<ffi::F32>, HH_ADJ_BIND(ffi::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerVjpF64, AdjImpl<ffi::F64>, HH_ADJ_BIND(ffi::F64));
 
 // Test entry points (tests/test_kernel_arith.py, through ctypes): the kernel's own arithmetic on
 // arrays, one neuron at a time with the branchy scalar code and in blocks with the vector code.
@@ -583,6 +899,28 @@ void test_step(T* y, const T* par, const T* I, T dt, int64_t n, int64_t staggere
     y[i] = v; y[n + i] = m; y[2 * n + i] = h; y[3 * n + i] = nn;
   }
 }
+template <typename T>
+void test_step_vjp(const T* in, int64_t n, int64_t staggered, T* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    auto a = [&](int k) { return in[k * n + i]; };
+    T g[14];
+    auto f = staggered ? step_vjp_staggered<T> : step_vjp_simultaneous<T>;
+    f(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12), a(13), a(14),
+      a(15), a(16), a(17), g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11],
+      g[12], g[13]);
+    for (int k = 0; k < 14; ++k) out[k * n + i] = g[k];
+  }
+}
+template <typename T>
+void test_dvdt_vjp(const T* in, int64_t n, T* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    auto a = [&](int k) { return in[k * n + i]; };
+    T g[12];
+    dvdt_vjp<T>(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12),
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11]);
+    for (int k = 0; k < 12; ++k) out[k * n + i] = g[k];
+  }
+}
 }  // namespace
 
 extern "C" {
@@ -601,4 +939,14 @@ void hh_jax_step_f32(float* y, const float* par, const float* I, float dt, int64
                      int64_t staggered, int64_t branchy) {
   test_step(y, par, I, dt, n, staggered, branchy);
 }
+// The generated step VJP: in [18, n] (STEP_INPUTS then the cotangents of V, m, h, n), out
+// [14, n] (the cotangents of STEP_INPUTS); the dV/dt VJP: in [13, n], out [12, n].
+void hh_jax_step_vjp_f64(const double* in, int64_t n, int64_t staggered, double* out) {
+  test_step_vjp(in, n, staggered, out);
+}
+void hh_jax_step_vjp_f32(const float* in, int64_t n, int64_t staggered, float* out) {
+  test_step_vjp(in, n, staggered, out);
+}
+void hh_jax_dvdt_vjp_f64(const double* in, int64_t n, double* out) { test_dvdt_vjp(in, n, out); }
+void hh_jax_dvdt_vjp_f32(const float* in, int64_t n, float* out) { test_dvdt_vjp(in, n, out); }
 }

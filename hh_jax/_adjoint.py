@@ -1,0 +1,132 @@
+"""Reverse mode through the fused CPU kernel: its discrete adjoint, behind a linear primitive.
+
+`FusedCPU(derivative=FusedAdjoint())` differentiates the kernel's loop in both modes:
+
+- **Forward mode** (`jax.jvp`, `jax.jacfwd`): the tangents are those of the `lax.scan` loop
+  ``FusedAdjoint.tangent`` (same mathematics).
+- **Reverse mode** (`jax.grad`, `jax.vjp`): the exact derivative of the kernel's discrete
+  exponential-Euler map, run backwards by the kernel itself (`_fused.run_adjoint`), with
+  checkpoints every K steps (stored by the forward call, each segment recomputed backwards:
+  memory O(N·T/K + K)).
+
+How both live in one custom JVP: the JVP rule returns the kernel's primal and, as tangent, a
+*linear primitive* of the input tangents (as Lineax's `linear_solve_p`, with Equinox's
+``filter_primitive_*`` helpers, the one documented use of ``equinox.internal`` in hh_jax): its
+evaluation is the scan's JVP (forward mode), its transpose is the kernel's adjoint (reverse
+mode: JAX transposes the linearised program, and so calls the adjoint), its JVP is itself (or
+the scan's where the residuals are perturbed: second derivatives), its batching is by `vmap` of
+these rules (``equinox.internal.create_vprim``). The per-step derivative in the C++ is generated
+from `jax.vjp` of `_model`'s step (`_codegen`), so no derivative is written by hand.
+"""
+
+import dataclasses
+
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+from jax.interpreters import ad
+
+from . import _fused
+from ._spikes import Crossings
+
+
+def _scan_tangents(residuals, tangents, static):
+    """The tangents of (final state, brackets, state traces) by the scan loop's JVP."""
+    primals, _, _ = residuals
+    backend, stepper, problem, states, _ = static
+    scan_problem = dataclasses.replace(problem, record=tuple(states), throw=False)
+
+    def scan_arrays(params, stimulus, y0, t0, dt):
+        y, _, crossings, traces, _ = backend.derivative.tangent.arrays(
+            params, stimulus, y0, stepper, dataclasses.replace(scan_problem, t0=t0, dt=dt))
+        return y, crossings.bracket, traces
+
+    primal_out, t_out = eqx.filter_jvp(scan_arrays, primals, tangents)
+    # materialise symbolic zeros: a primitive's outputs are arrays
+    return jtu.tree_map(lambda p, t: jnp.zeros_like(p) if t is None else t, primal_out, t_out,
+                        is_leaf=lambda x: x is None)
+
+
+def _to_struct(x):
+    if isinstance(x, jax.core.ShapedArray):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype)
+    return x
+
+
+def _abstract_eval(residuals, tangents, static):
+    residuals, tangents = jtu.tree_map(_to_struct, (residuals, tangents))
+    out = eqx.filter_eval_shape(_scan_tangents, residuals, tangents, static)
+    return jtu.tree_map(lambda x: jax.core.ShapedArray(x.shape, x.dtype), out)
+
+
+def _jvp(primals, tangents):
+    residuals, lin, static = primals
+    t_residuals, t_lin, _ = tangents
+    out = eqxi.filter_primitive_bind(_tangent_p, residuals, lin, static)
+    if all(t is None for t in jtu.tree_leaves(t_residuals, is_leaf=lambda x: x is None)):
+        # linear in `lin`: the tangent is the same primitive (transposable again)
+        t_lin = jtu.tree_map(lambda p, t: jnp.zeros_like(p) if t is None else t, lin, t_lin,
+                             is_leaf=lambda x: x is None)
+        return out, eqxi.filter_primitive_bind(_tangent_p, residuals, t_lin, static)
+    # perturbed residuals (a second derivative): differentiate the scan's JVP itself
+    _, t_out = eqx.filter_jvp(lambda r, t: _scan_tangents(r, t, static), (residuals, lin),
+                              (t_residuals, t_lin))
+    return out, t_out
+
+
+def _transpose(inputs, cts_out):
+    residuals, lin, static = inputs
+    (params, stimulus, y0, t0, dt), ck, steps = residuals
+    _, stepper, problem, states, ck_every = static
+    full = dataclasses.replace(problem, t0=t0, dt=dt)
+    raw, pull = eqx.filter_vjp(
+        lambda p, s, y, a, b: _fused.raw_inputs(p, s, y, a, b, problem=full),
+        params, stimulus, y0, t0, dt)
+    ct_final, ct_brackets, ct_traces = cts_out
+    N = raw.y0.shape[-1]
+    dtype = raw.y0.dtype
+    ct_yf = jnp.stack([jnp.reshape(getattr(ct_final, v), (N,)) for v in "Vmhn"])[None]
+    n_rec = problem.n_steps // problem.record_every + 1 if states else 0
+    if states:
+        ct_rec = jnp.stack([ct_traces[v].reshape(n_rec, N) for v in states], axis=1)[None]
+    else:
+        ct_rec = jnp.zeros((1, 0, 0, N), dtype)
+    g_raw = _fused.run_adjoint(raw, ck, steps, ct_yf.astype(dtype), ct_rec.astype(dtype),
+                               ct_brackets[None].astype(dtype), problem=full,
+                               staggered=stepper.staggered, states=states, ck_every=ck_every)
+    g = pull(g_raw)
+    # a cotangent for every linear input (the tangents' leaves), None elsewhere
+    # (UndefinedPrimal is a pytree without leaves: a leaf here)
+    is_leaf = lambda x: x is None or ad.is_undefined_primal(x)
+    lin_leaves, treedef = jtu.tree_flatten(lin, is_leaf=is_leaf)
+    g_leaves = jtu.tree_leaves(g, is_leaf=lambda x: x is None)
+    g_lin = jtu.tree_unflatten(treedef, [None if t is None else c for t, c in zip(lin_leaves, g_leaves, strict=True)])
+    none = lambda tree: jtu.tree_map(lambda _: None, tree)
+    return none(residuals), g_lin, none(static)
+
+
+_tangent_p = eqxi.create_vprim(
+    "hh_jax_fused_tangent",
+    eqxi.filter_primitive_def(_scan_tangents),
+    eqxi.filter_primitive_def(_abstract_eval),
+    eqxi.filter_primitive_jvp(_jvp),
+    eqxi.filter_primitive_transpose(materialise_zeros=True)(_transpose),
+)
+
+
+def fused_jvp(primals, tangents, *, backend, stepper, problem, states: str, ck_every: int):
+    """The JVP rule of the fused core with the adjoint: the kernel's primal (checkpoints stored)
+    and the linear primitive's tangent. `primals`/`tangents`: ``(params, stimulus, y0, t0, dt)``."""
+    params, stimulus, y0, t0, dt = primals
+    full = dataclasses.replace(problem, t0=t0, dt=dt)
+    raw = _fused.raw_inputs(params, stimulus, y0, t0, dt, problem=full)
+    out = _fused.run_kernel(raw, problem=full, staggered=stepper.staggered, states=states,
+                            ck_every=ck_every)
+    final, count, crossings, traces = _fused.unpack(out, problem=full, states=states)
+    static = (backend, stepper, problem, states, ck_every)
+    t_final, t_brackets, t_traces = eqxi.filter_primitive_bind(
+        _tangent_p, (primals, out[5], out[3]), tangents, static)
+    return ((final, count, crossings, traces),
+            (t_final, None, Crossings(None, t_brackets), t_traces))

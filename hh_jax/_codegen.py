@@ -1,0 +1,180 @@
+"""C++ generated from the model's JAX description: the derivative code of the fused kernel.
+
+The fused CPU kernel's discrete adjoint (`_kernel/hh_expeuler.cc`, reverse mode) needs the
+vector–Jacobian product of one exponential-Euler step and of dV/dt (the spike brackets' slopes).
+Neither is written by hand: `adjoint_header` traces ``jax.vjp`` of `_model.exp_euler_step` and of
+`_model.membrane_dvdt` into jaxprs and translates them, equation by equation, into branch-free
+C++ functions templated on the float type (``hh_adjoint.h``, generated at build time next to
+``hh_model.h``). The C++ is therefore the same derivative `jax.grad` takes of the `lax.scan`
+loop, with the kernel's own exponential; `tests/test_adjoint.py` checks it against `jax.vjp` of
+one step on a grid of states.
+
+Only the primitives such a step lowers to are translated (arithmetic, comparisons, selects,
+clamps, exp, expm1, sqrt, integer powers, nested ``jit``s); any other raises `NotImplementedError`
+at build time, naming it, so a change to the model that needs a new primitive fails loudly.
+"""
+
+import types
+
+import jax
+import jax.numpy as jnp
+
+from . import _model
+
+STEP_INPUTS = ("V", "m", "h", "n", "gNa", "gK", "gL", "ENa", "EK", "EL", "C", "phi", "I", "dt")
+"""The inputs of the generated step VJP, in order (after them: the cotangents of V, m, h, n);
+its outputs are their cotangents, prefixed ``g_``."""
+DVDT_INPUTS = ("V", "m", "h", "n", "gNa", "gK", "gL", "ENa", "EK", "EL", "C", "I")
+"""The inputs of the generated dV/dt VJP (after them: the cotangent of dV/dt)."""
+
+_BINARY = {"add": "+", "add_any": "+", "sub": "-", "mul": "*", "div": "/"}
+_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+_UNARY = {"neg": "-({})", "exp": "vexp({})", "expm1": "vexpm1({})", "sqrt": "std::sqrt({})",
+          "abs": "std::abs({})"}
+
+
+def _params(gNa, gK, gL, ENa, EK, EL, C):
+    return types.SimpleNamespace(gNa=gNa, gK=gK, gL=gL, ENa=ENa, EK=EK, EL=EL, C=C)
+
+
+def _step(staggered):
+    def step(V, m, h, n, gNa, gK, gL, ENa, EK, EL, C, phi, I, dt):
+        p = _params(gNa, gK, gL, ENa, EK, EL, C)
+        return _model.exp_euler_step(p, V, m, h, n, I, dt, staggered, factor=phi)
+
+    return step
+
+
+def _dvdt(V, m, h, n, gNa, gK, gL, ENa, EK, EL, C, I):
+    return _model.membrane_dvdt(_params(gNa, gK, gL, ENa, EK, EL, C), V, m, h, n, I)
+
+
+def step_vjp(staggered: bool):
+    """``(primals…, cotangents of V, m, h, n) → cotangents of STEP_INPUTS``: the JAX function the
+    C++ is generated from (also the reference its tests compare against)."""
+    step = _step(staggered)
+
+    def vjp(*args):
+        primals, ct = args[: len(STEP_INPUTS)], args[len(STEP_INPUTS):]
+        return jax.vjp(step, *primals)[1](tuple(ct))
+
+    return vjp
+
+
+def dvdt_vjp(*args):
+    """``(primals…, cotangent of dV/dt) → cotangents of DVDT_INPUTS``."""
+    primals, ct = args[: len(DVDT_INPUTS)], args[len(DVDT_INPUTS)]
+    return jax.vjp(_dvdt, *primals)[1](ct)
+
+
+def _literal(value) -> str:
+    if isinstance(value, (bool,)) or getattr(value, "dtype", None) == bool:
+        return "true" if bool(value) else "false"
+    return f"T({float(value)!r})"
+
+
+class _Emitter:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.count = 0
+
+    def fresh(self) -> str:
+        self.count += 1
+        return f"t{self.count}"
+
+    def atom(self, env, a) -> str:
+        if isinstance(a, jax.extend.core.Literal):
+            return _literal(a.val)
+        return env[a]
+
+    def emit(self, jaxpr, consts, args) -> list[str]:
+        env = {}
+        for v, c in zip(jaxpr.constvars, consts):
+            env[v] = _literal(c)
+        for v, a in zip(jaxpr.invars, args):
+            env[v] = a
+        for eqn in jaxpr.eqns:
+            ins = [self.atom(env, a) for a in eqn.invars]
+            name = eqn.primitive.name
+            sub = eqn.params.get("jaxpr")
+            if sub is not None:  # a nested jit (or closed call): inline it
+                inner = getattr(sub, "jaxpr", sub)
+                outs = self.emit(inner, getattr(sub, "consts", ()), ins)
+            else:
+                outs = [self._one(name, eqn, ins)]
+            for v, o in zip(eqn.outvars, outs):
+                if not isinstance(v, jax.extend.core.DropVar):
+                    env[v] = o
+        return [self.atom(env, a) for a in jaxpr.outvars]
+
+    def _one(self, name, eqn, ins) -> str:
+        out = eqn.outvars[0]
+        is_bool = out.aval.dtype == jnp.bool_
+        if name in _BINARY:
+            expr = f"{ins[0]} {_BINARY[name]} {ins[1]}"
+        elif name in _COMPARE:
+            expr = f"{ins[0]} {_COMPARE[name]} {ins[1]}"
+        elif name in _UNARY:
+            expr = _UNARY[name].format(ins[0])
+        elif name == "max":
+            expr = f"({ins[0]} > {ins[1]} ? {ins[0]} : {ins[1]})"
+        elif name == "min":
+            expr = f"({ins[0]} < {ins[1]} ? {ins[0]} : {ins[1]})"
+        elif name == "select_n":
+            if len(ins) != 3:
+                raise NotImplementedError("select_n with more than two cases")
+            expr = f"({ins[0]} ? {ins[2]} : {ins[1]})"
+        elif name == "clamp":
+            lo, x, hi = ins
+            expr = f"({x} < {lo} ? {lo} : ({x} > {hi} ? {hi} : {x}))"
+        elif name == "integer_pow":
+            y = eqn.params["y"]
+            if y == 0:
+                expr = "T(1)"
+            else:
+                expr = " * ".join([ins[0]] * abs(y))
+                expr = f"T(1) / ({expr})" if y < 0 else expr
+        elif name == "convert_element_type":
+            if eqn.params["new_dtype"] == jnp.bool_ or eqn.invars[0].aval.dtype == jnp.bool_:
+                raise NotImplementedError("convert_element_type to or from bool")
+            expr = ins[0]
+        elif name == "copy" or name == "copy_p":
+            expr = ins[0]
+        else:
+            raise NotImplementedError(f"the C++ generator does not translate the primitive {name!r}")
+        var = self.fresh()
+        self.lines.append(f"  const {'bool' if is_bool else 'T'} {var} = {expr};")
+        return var
+
+
+def cpp_function(name: str, fun, in_names: tuple[str, ...], out_names: tuple[str, ...]) -> str:
+    """A C++ function ``template <typename T> void name(T in…, T& out…)`` computing `fun` (a JAX
+    function of float scalars returning a tuple), traced in float64 (the literals keep every
+    digit; ``T(…)`` rounds them as JAX's float32 weak types do)."""
+    with jax.enable_x64(True):
+        closed = jax.make_jaxpr(fun)(*[jnp.float64(0.5)] * len(in_names))
+    em = _Emitter()
+    outs = em.emit(closed.jaxpr, closed.consts, list(in_names))
+    if len(outs) != len(out_names):
+        raise ValueError(f"{name}: {len(outs)} outputs, {len(out_names)} names")
+    sig = ", ".join([f"T {a}" for a in in_names] + [f"T& {o}" for o in out_names])
+    body = "\n".join(em.lines + [f"  {o} = {e};" for o, e in zip(out_names, outs)])
+    return f"template <typename T>\nHH_INLINE void {name}({sig}) {{\n{body}\n}}\n"
+
+
+def adjoint_header() -> str:
+    """The C++ header ``hh_adjoint.h``: `step_vjp` (staggered and simultaneous) and `dvdt_vjp`,
+    generated from `_model` (it expects ``HH_INLINE``, ``vexp`` and ``vexpm1`` defined)."""
+    cts = ("ct_V", "ct_m", "ct_h", "ct_n")
+    g_step = tuple("g_" + a for a in STEP_INPUTS)
+    g_dvdt = tuple("g_" + a for a in DVDT_INPUTS)
+    parts = [
+        "// GENERATED by hh_jax/_codegen.py from hh_jax/_model.py at build time. Do not edit.",
+        "// The vector-Jacobian products of one exponential-Euler step and of dV/dt: jax.vjp of",
+        "// hh_jax._model.exp_euler_step / membrane_dvdt, translated equation by equation.",
+        "#pragma once",
+        cpp_function("step_vjp_staggered", step_vjp(True), STEP_INPUTS + cts, g_step),
+        cpp_function("step_vjp_simultaneous", step_vjp(False), STEP_INPUTS + cts, g_step),
+        cpp_function("dvdt_vjp", dvdt_vjp, DVDT_INPUTS + ("ct",), g_dvdt),
+    ]
+    return "\n".join(parts)
