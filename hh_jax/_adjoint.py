@@ -32,9 +32,9 @@ from . import _fused
 from ._spikes import Crossings
 
 
-def _scan_tangents(residuals, tangents, static):
-    """The tangents of (final state, brackets, state traces) by the scan loop's JVP."""
-    primals, _, _ = residuals
+def _scan_arrays(static):
+    """``(params, stimulus, y0, t0, dt) → (final state, brackets, state traces)`` by the scan
+    loop ``FusedAdjoint.tangent`` (the kernel's mathematics; what its derivatives are of)."""
     backend, stepper, problem, states, _ = static
     scan_problem = dataclasses.replace(problem, record=tuple(states), throw=False)
 
@@ -43,7 +43,13 @@ def _scan_tangents(residuals, tangents, static):
             params, stimulus, y0, stepper, dataclasses.replace(scan_problem, t0=t0, dt=dt))
         return y, crossings.bracket, traces
 
-    primal_out, t_out = eqx.filter_jvp(scan_arrays, primals, tangents)
+    return scan_arrays
+
+
+def _scan_tangents(residuals, tangents, static):
+    """The tangents of (final state, brackets, state traces) by the scan loop's JVP."""
+    primals, _, _ = residuals
+    primal_out, t_out = eqx.filter_jvp(_scan_arrays(static), primals, tangents)
     # materialise symbolic zeros: a primitive's outputs are arrays
     return jtu.tree_map(lambda p, t: jnp.zeros_like(p) if t is None else t, primal_out, t_out,
                         is_leaf=lambda x: x is None)
@@ -78,7 +84,24 @@ def _jvp(primals, tangents):
 
 def _transpose(inputs, cts_out):
     residuals, lin, static = inputs
-    (params, stimulus, y0, t0, dt), ck, steps = residuals
+    primals, ck, steps = residuals
+    g = _cotangents(primals, ck, steps, cts_out, static=static)
+    # a cotangent for every linear input (the tangents' leaves), None elsewhere
+    # (UndefinedPrimal is a pytree without leaves: a leaf here)
+    is_leaf = lambda x: x is None or ad.is_undefined_primal(x)
+    lin_leaves, treedef = jtu.tree_flatten(lin, is_leaf=is_leaf)
+    g_leaves = jtu.tree_leaves(g, is_leaf=lambda x: x is None)
+    g_lin = jtu.tree_unflatten(treedef, [None if t is None else c for t, c in zip(lin_leaves, g_leaves, strict=True)])
+    none = lambda tree: jtu.tree_map(lambda _: None, tree)
+    return none(residuals), g_lin, none(static)
+
+
+@eqx.filter_custom_jvp
+def _cotangents(primals, ck, steps, cts_out, *, static):
+    """The cotangents of ``(params, stimulus, y0, t0, dt)`` from those of (final state,
+    brackets, state traces): the kernel's adjoint. Its own JVP (forward over reverse: Hessian-
+    vector products) is that of the scan loop's VJP."""
+    (params, stimulus, y0, t0, dt) = primals
     _, stepper, problem, states, ck_every = static
     full = dataclasses.replace(problem, t0=t0, dt=dt)
     raw, pull = eqx.filter_vjp(
@@ -96,15 +119,49 @@ def _transpose(inputs, cts_out):
     g_raw = _fused.run_adjoint(raw, ck, steps, ct_yf.astype(dtype), ct_rec.astype(dtype),
                                ct_brackets[None].astype(dtype), problem=full,
                                staggered=stepper.staggered, states=states, ck_every=ck_every)
-    g = pull(g_raw)
-    # a cotangent for every linear input (the tangents' leaves), None elsewhere
-    # (UndefinedPrimal is a pytree without leaves: a leaf here)
-    is_leaf = lambda x: x is None or ad.is_undefined_primal(x)
-    lin_leaves, treedef = jtu.tree_flatten(lin, is_leaf=is_leaf)
-    g_leaves = jtu.tree_leaves(g, is_leaf=lambda x: x is None)
-    g_lin = jtu.tree_unflatten(treedef, [None if t is None else c for t, c in zip(lin_leaves, g_leaves, strict=True)])
-    none = lambda tree: jtu.tree_map(lambda _: None, tree)
-    return none(residuals), g_lin, none(static)
+    return pull(g_raw)
+
+
+@_cotangents.def_jvp
+def _cotangents_jvp(primals, tangents, *, static):
+    prim, _, _, cts_out = primals
+    t_prim, _, _, t_cts = tangents
+
+    def scan_vjp(prim, cts_out):
+        _, pull = eqx.filter_vjp(_scan_arrays(static), *prim)
+        return pull(cts_out)
+
+    return eqx.filter_jvp(scan_vjp, (prim, cts_out), (t_prim, t_cts))
+
+
+@eqx.filter_custom_jvp
+def _checkpointed(primals, *, static):
+    """The kernel's outputs (`_fused.run_kernel`) with checkpoints. Its JVP: the scan loop's
+    tangents for the outputs, none for the checkpoints (read by the adjoint only, whose own JVP
+    does not use them): so a derivative of the JVP rule (second order) is defined."""
+    params, stimulus, y0, t0, dt = primals
+    _, stepper, problem, states, ck_every = static
+    full = dataclasses.replace(problem, t0=t0, dt=dt)
+    raw = _fused.raw_inputs(params, stimulus, y0, t0, dt, problem=full)
+    return _fused.run_kernel(raw, problem=full, staggered=stepper.staggered, states=states,
+                             ck_every=ck_every)
+
+
+@_checkpointed.def_jvp
+def _checkpointed_jvp(primals, tangents, *, static):
+    (prim,), (t_prim,) = primals, tangents
+    out = _checkpointed(prim, static=static)
+    _, (t_final, t_brackets, t_traces) = eqx.filter_jvp(_scan_arrays(static), prim, t_prim)
+    states = static[3]
+    n = out[0].shape[-1]
+    t_yf = jnp.stack([jnp.reshape(getattr(t_final, v), (n,)) for v in "Vmhn"])[None]
+    if states:
+        t_rec = jnp.stack([t_traces[v].reshape(out[2].shape[1], n) for v in states], axis=1)[None]
+    else:
+        t_rec = jnp.zeros_like(out[2])
+    zeros = lambda x: jnp.zeros_like(x) if jnp.issubdtype(x.dtype, jnp.inexact) else None
+    tangent = (t_yf, None, t_rec, None, t_brackets[None], zeros(out[5]))
+    return out, tangent
 
 
 _tangent_p = eqxi.create_vprim(
@@ -121,11 +178,9 @@ def fused_jvp(primals, tangents, *, backend, stepper, problem, states: str, ck_e
     and the linear primitive's tangent. `primals`/`tangents`: ``(params, stimulus, y0, t0, dt)``."""
     params, stimulus, y0, t0, dt = primals
     full = dataclasses.replace(problem, t0=t0, dt=dt)
-    raw = _fused.raw_inputs(params, stimulus, y0, t0, dt, problem=full)
-    out = _fused.run_kernel(raw, problem=full, staggered=stepper.staggered, states=states,
-                            ck_every=ck_every)
-    final, count, crossings, traces = _fused.unpack(out, problem=full, states=states)
     static = (backend, stepper, problem, states, ck_every)
+    out = _checkpointed(primals, static=static)
+    final, count, crossings, traces = _fused.unpack(out, problem=full, states=states)
     t_final, t_brackets, t_traces = eqxi.filter_primitive_bind(
         _tangent_p, (primals, out[5], out[3]), tangents, static)
     return ((final, count, crossings, traces),

@@ -159,7 +159,17 @@ def cpp_function(name: str, fun, in_names: tuple[str, ...], out_names: tuple[str
         raise ValueError(f"{name}: {len(outs)} outputs, {len(out_names)} names")
     sig = ", ".join([f"T {a}" for a in in_names] + [f"T& {o}" for o in out_names])
     body = "\n".join(em.lines + [f"  {o} = {e};" for o, e in zip(out_names, outs)])
-    return f"template <typename T>\nHH_INLINE void {name}({sig}) {{\n{body}\n}}\n"
+    # the same on arrays (in[k * stride], out[k * stride]; the C test entry points), and the
+    # positions of the arguments by name (NAME_IN_x, NAME_OUT_g_x, NAME_N_IN, NAME_N_OUT)
+    up = name.upper()
+    args = [f"in[{k} * stride]" for k in range(len(in_names))]
+    args += [f"out[{k} * stride]" for k in range(len(out_names))]
+    consts = [f"constexpr int {up}_N_IN = {len(in_names)}, {up}_N_OUT = {len(out_names)};"]
+    consts += [f"constexpr int {up}_IN_{a.upper()} = {k};" for k, a in enumerate(in_names)]
+    consts += [f"constexpr int {up}_OUT_{o.upper()} = {k};" for k, o in enumerate(out_names)]
+    return (f"template <typename T>\nHH_INLINE void {name}({sig}) {{\n{body}\n}}\n"
+            f"template <typename T>\nHH_INLINE void {name}_arrays(const T* in, T* out, int64_t stride) {{\n"
+            f"  {name}<T>({', '.join(args)});\n}}\n" + "\n".join(consts) + "\n")
 
 
 def adjoint_header() -> str:
@@ -173,6 +183,7 @@ def adjoint_header() -> str:
         "// The vector-Jacobian products of one exponential-Euler step and of dV/dt: jax.vjp of",
         "// hh_jax._model.exp_euler_step / membrane_dvdt, translated equation by equation.",
         "#pragma once",
+        "#include <cstdint>",
         cpp_function("step_vjp_staggered", step_vjp(True), STEP_INPUTS + cts, g_step),
         cpp_function("step_vjp_simultaneous", step_vjp(False), STEP_INPUTS + cts, g_step),
         cpp_function("dvdt_vjp", dvdt_vjp, DVDT_INPUTS + ("ct",), g_dvdt),

@@ -135,12 +135,85 @@ def _loss(params, stim, y0, backend, options, w):
     return total.sum()
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(10))
 def test_fuzz_fused_adjoint_equals_scan_gradient(seed):
     N, params, stim, options, w = _case(seed)
     y0 = hh_jax.HHState(V=jnp.full(N, -64.0), m=jnp.full(N, 0.06), h=jnp.full(N, 0.58), n=jnp.full(N, 0.32))
     grad = lambda backend: eqx.filter_jit(eqx.filter_grad(
         lambda d: _loss(d[0], d[1], d[2], backend, options, w)))((params, stim, y0))
     want = grad(SCAN)
-    for backend in (ADJ, ADJ_K7):
+    for backend in (ADJ, ADJ_K7) if seed % 3 == 0 else (ADJ,):
         _rel_close(grad(backend), want, 1e-9)
+
+
+def test_default_fused_backend_uses_the_adjoint_in_reverse_mode():
+    """`jax.grad` through the default backend on the CPU calls the adjoint kernel (and never
+    transposes the scan loop); `jax.jvp` evaluates the tangent primitive (the scan's tangents)."""
+    loss = lambda g: hh_jax.simulate(HHParams(gNa=g), 10.0, duration=5.0, dt=0.025).V.sum()
+    text = str(jax.make_jaxpr(jax.grad(loss))(120.0))
+    assert "hh_jax_expeuler_vjp" in text and "length=200" not in text  # no scan over the 200 steps
+    text = str(jax.make_jaxpr(lambda g: jax.jvp(loss, (g,), (1.0,)))(120.0))
+    assert "hh_jax_fused_tangent" in text  # evaluated by the scan's JVP
+
+
+def _sim(g, I, backend, **kw):
+    p = eqx.tree_at(lambda p: (p.gNa, p.gK, p.gL), HHParams(), (g[0], g[1], g[2]))
+    return hh_jax.simulate(p, I, duration=12.0, dt=0.025, backend=backend, record=("V", "n"),
+                           record_every=4, **kw)
+
+
+G = jnp.asarray([120.0, 36.0, 0.3])
+I2 = jnp.asarray([7.0, 12.0])
+
+
+def test_forward_mode_still_matches_the_scan():
+    f = lambda backend: (lambda g: _sim(g, I2, backend).V[-1])
+    t = jnp.asarray([1.0, -0.5, 0.01])
+    (_, jv_adj), (_, jv_scan) = (jax.jvp(f(b), (G,), (t,)) for b in (ADJ, SCAN))
+    _rel_close(jv_adj, jv_scan, 1e-9)
+    _rel_close(jax.jacfwd(f(ADJ))(G), jax.jacfwd(f(SCAN))(G), 1e-9)
+    _rel_close(jax.jacrev(f(ADJ))(G), jax.jacfwd(f(SCAN))(G), 1e-9)  # reverse = forward
+    # second order (the tangent primitive's JVP): forward over reverse
+    h = lambda backend: jax.jacfwd(jax.grad(lambda g: _sim(g, I2, backend).V.sum()))(G)
+    _rel_close(h(ADJ), h(SCAN), 1e-7)
+
+
+def test_vmap_of_the_adjoint_gradient():
+    loss = lambda g, I, backend: jnp.sum(_sim(g, I, backend).V ** 2)
+    Is = jnp.asarray([[6.0, 9.0], [11.0, 14.0], [0.0, 20.0]])
+    got = jax.vmap(jax.grad(loss), in_axes=(None, 0, None))(G, Is, ADJ)
+    want = jnp.stack([jax.grad(loss)(G, I, SCAN) for I in Is])
+    _rel_close(got, want, 1e-9)
+
+
+def test_adjoint_gradient_compiles_once_for_new_values():
+    from compile_count import count_compiles
+
+    grad = eqx.filter_jit(jax.grad(lambda g, I: jnp.sum(_sim(g, I, ADJ).V ** 2)))
+    jax.block_until_ready(grad(G, I2))
+    G2, I3 = jax.block_until_ready((G * 1.1, I2 + 1.0))  # (eager: compiled outside the guard)
+    with count_compiles() as n:
+        jax.block_until_ready([grad(G2, I2), grad(G, I3)])
+    assert n[0] == 0
+
+
+def _grad_memory(n_steps, backend):
+    """Bytes XLA plans for the gradient of a spike-time and final-state loss (no records)."""
+    def loss(g):
+        p = eqx.tree_at(lambda p: (p.gNa, p.gK, p.gL), HHParams(), (g[0], g[1], g[2]))
+        r = hh_jax.simulate(p, jnp.linspace(6.0, 14.0, 64), duration=n_steps * 0.025, dt=0.025,
+                            backend=backend, record=(), max_spikes=2)
+        t = r.spike_times
+        return jnp.sum(jnp.where(jnp.isfinite(t), t, 0.0)) + r.final_state.V.sum()
+
+    m = jax.jit(jax.grad(loss)).lower(G).compile().memory_analysis()
+    return m.temp_size_in_bytes + m.output_size_in_bytes
+
+
+def test_adjoint_memory_grows_like_sqrt_T():
+    """10× the steps: the adjoint's memory (its √T checkpoints) grows ~√10 = 3.2×; the
+    un-checkpointed scan's (a carry per step) ~10×, which shows the measure can tell."""
+    adj = _grad_memory(20000, ADJ) / _grad_memory(2000, ADJ)
+    scan = _grad_memory(20000, SCAN) / _grad_memory(2000, SCAN)
+    assert adj < 4.0, adj
+    assert scan > 8.0, scan

@@ -612,6 +612,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF64, Impl<ffi::F64>, HH_BIND(ffi::F64));
 // walk passes it. Memory: the checkpoints, O(N T / K), and K + 1 states per block.
 namespace {
 
+// No (further) crossing of a neuron, going backwards: never a state index s or s - 1.
+constexpr int32_t NO_CROSSING = -2;
+
 template <typename T>
 struct AdjJob {
   const T *par, *imid, *iend, *times, *ck, *ct_yf, *ct_rec, *ct_br;
@@ -643,7 +646,7 @@ void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
     int32_t j = int32_t(J.S) - 1;
     while (j >= 0 && J.steps[(p * J.S + j) * N + i0 + i] < 0) --j;
     ptr[i] = j;
-    nxt[i] = j >= 0 ? J.steps[(p * J.S + j) * N + i0 + i] : int32_t(-10);
+    nxt[i] = j >= 0 ? J.steps[(p * J.S + j) * N + i0 + i] : NO_CROSSING;
   }
   const T dt = J.times[2 * p + 1];
   const int64_t u = i0 / TILE;  // this block's row of the partial sums
@@ -677,21 +680,20 @@ void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
       const T* c = J.ct_br + ((p * J.S + ptr[i]) * N + i0 + i) * J.C;
       lam[0][i] += start ? c[0] : c[1];
       if (J.C == 4) {
-        T ct = start ? c[2] : c[3];
-        T g[12];
+        T gV, gm, gh, gn, ggNa, ggK, ggL, gENa, gEK, gEL, gC, gI;
         dvdt_vjp<T>(x[i], x[TILE + i], x[2 * TILE + i], x[3 * TILE + i], pr[M::PAR_GNA][i],
                     pr[M::PAR_GK][i], pr[M::PAR_GL][i], pr[M::PAR_ENA][i], pr[M::PAR_EK][i],
-                    pr[M::PAR_EL][i], pr[M::PAR_C][i], I_end(s, i), ct, g[0], g[1], g[2], g[3],
-                    g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11]);
-        for (int v = 0; v < 4; ++v) lam[v][i] += g[v];
-        gp[M::PAR_GNA][i] += g[4]; gp[M::PAR_GK][i] += g[5]; gp[M::PAR_GL][i] += g[6];
-        gp[M::PAR_ENA][i] += g[7]; gp[M::PAR_EK][i] += g[8]; gp[M::PAR_EL][i] += g[9];
-        gp[M::PAR_C][i] += g[10];
-        add_g_iend(s, i, g[11]);
+                    pr[M::PAR_EL][i], pr[M::PAR_C][i], I_end(s, i), start ? c[2] : c[3], gV, gm,
+                    gh, gn, ggNa, ggK, ggL, gENa, gEK, gEL, gC, gI);
+        lam[0][i] += gV; lam[1][i] += gm; lam[2][i] += gh; lam[3][i] += gn;
+        gp[M::PAR_GNA][i] += ggNa; gp[M::PAR_GK][i] += ggK; gp[M::PAR_GL][i] += ggL;
+        gp[M::PAR_ENA][i] += gENa; gp[M::PAR_EK][i] += gEK; gp[M::PAR_EL][i] += gEL;
+        gp[M::PAR_C][i] += gC;
+        add_g_iend(s, i, gI);
       }
       if (start) {  // done with this crossing: the previous one is next, going backwards
         --ptr[i];
-        nxt[i] = ptr[i] >= 0 ? J.steps[(p * J.S + ptr[i]) * N + i0 + i] : int32_t(-10);
+        nxt[i] = ptr[i] >= 0 ? J.steps[(p * J.S + ptr[i]) * N + i0 + i] : NO_CROSSING;
       }
     }
   };
@@ -901,25 +903,12 @@ void test_step(T* y, const T* par, const T* I, T dt, int64_t n, int64_t staggere
 }
 template <typename T>
 void test_step_vjp(const T* in, int64_t n, int64_t staggered, T* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    auto a = [&](int k) { return in[k * n + i]; };
-    T g[14];
-    auto f = staggered ? step_vjp_staggered<T> : step_vjp_simultaneous<T>;
-    f(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12), a(13), a(14),
-      a(15), a(16), a(17), g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11],
-      g[12], g[13]);
-    for (int k = 0; k < 14; ++k) out[k * n + i] = g[k];
-  }
+  for (int64_t i = 0; i < n; ++i)
+    staggered ? step_vjp_staggered_arrays(in + i, out + i, n) : step_vjp_simultaneous_arrays(in + i, out + i, n);
 }
 template <typename T>
 void test_dvdt_vjp(const T* in, int64_t n, T* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    auto a = [&](int k) { return in[k * n + i]; };
-    T g[12];
-    dvdt_vjp<T>(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12),
-                g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11]);
-    for (int k = 0; k < 12; ++k) out[k * n + i] = g[k];
-  }
+  for (int64_t i = 0; i < n; ++i) dvdt_vjp_arrays(in + i, out + i, n);
 }
 }  // namespace
 
@@ -939,8 +928,9 @@ void hh_jax_step_f32(float* y, const float* par, const float* I, float dt, int64
                      int64_t staggered, int64_t branchy) {
   test_step(y, par, I, dt, n, staggered, branchy);
 }
-// The generated step VJP: in [18, n] (STEP_INPUTS then the cotangents of V, m, h, n), out
-// [14, n] (the cotangents of STEP_INPUTS); the dV/dt VJP: in [13, n], out [12, n].
+// The generated step VJP: in [STEP_VJP_STAGGERED_N_IN, n] (hh_jax._codegen.STEP_INPUTS, then the
+// cotangents of V, m, h, n), out [..._N_OUT, n] (the cotangents of STEP_INPUTS); the dV/dt VJP:
+// in [DVDT_VJP_N_IN, n] (DVDT_INPUTS, then the cotangent of dV/dt), out [DVDT_VJP_N_OUT, n].
 void hh_jax_step_vjp_f64(const double* in, int64_t n, int64_t staggered, double* out) {
   test_step_vjp(in, n, staggered, out);
 }
