@@ -297,8 +297,10 @@ def jaxley_grad_peer(req):
         module = make_cell()
     elif layout == "network":
         module = jx.Network([make_cell() for _ in range(n)])
+    elif layout == "network_vectorized":  # the cells' voltage solves batched (Jaxley's GPU default)
+        module = jx.Network([make_cell() for _ in range(n)], vectorize_cells=True)
     else:
-        raise ValueError(f"layout must be 'vmap' or 'network', got {layout!r}.")
+        raise ValueError(f"layout must be 'vmap', 'network' or 'network_vectorized', got {layout!r}.")
     module.record("v", verbose=False)
     for name in ("HH_gNa", "HH_gK", "HH_gLeak"):  # one value shared by every cell
         module.make_trainable(name, verbose=False)
@@ -320,7 +322,7 @@ def jaxley_grad_peer(req):
 
         if layout == "vmap":
             return jax.vmap(run)(i_nA)[:, 0, :]  # (n, steps + 1)
-        return run(i_nA)  # (n, steps + 1)
+        return run(i_nA)  # network: (n, steps + 1)
 
     def loss(g, checkpoint):
         V = traces(g, checkpoint)
@@ -350,6 +352,7 @@ def jaxley_grad_peer(req):
     V = np.asarray(jax.jit(lambda g: traces(g, False))(g0))  # spike check (not timed)
     if V.shape != (n, steps + 1):
         raise RuntimeError(f"Jaxley recorded {V.shape}, expected {(n, steps + 1)}.")
+    finite = np.isfinite(V).all(axis=1)  # Jaxley's HH rates are 0/0 at V = −40 or −55 mV exactly
     th = p["V_th"]
     up = (V[:, :-1] < th) & (V[:, 1:] >= th)
     counts = up.sum(axis=1)
@@ -359,6 +362,7 @@ def jaxley_grad_peer(req):
                build_s=build_s, compile_s=grad_first, times_s=grad_times, cpu_s=grad_cpus,
                forward_compile_s=fwd_first, forward_times_s=fwd_times, forward_cpu_s=fwd_cpus,
                peak_rss_mb=rss, peak_rss_forward_mb=rss_fwd, loss=float(L),
+               loss_finite=bool(np.isfinite(float(L))), nonfinite_cells=int(n - finite.sum()),
                grad=[float(x) for x in G], grad_finite=bool(np.all(np.isfinite(np.asarray(G)))),
                result_dtype=str(G.dtype),
                spike_counts=counts.tolist() if n <= 1000 else int(counts.sum()))

@@ -119,8 +119,9 @@ def run_peer_grad(name: str, *, n: int, dtype: str = "float32", repeats: int = 5
     with the gates at steady state, the `preset`'s parameters, gradient w.r.t. the three
     conductances (mS/cm², shared by all neurons). Jaxley: ``jax.grad`` of ``jx.integrate(...,
     solver=method, checkpoint_lengths=...)`` (default two lengths near √steps, e.g. [80, 50]);
-    `layout` ``"vmap"`` (one cell, ``jax.vmap`` over the currents) or ``"network"`` (one
-    ``jx.Network`` of `n` cells).
+    `layout` ``"vmap"`` (one cell, ``jax.vmap`` over the currents), ``"network"`` (one
+    ``jx.Network`` of `n` cells) or ``"network_vectorized"`` (the same with
+    ``vectorize_cells=True``).
 
     **Returns:** a dict with ``peer, method, version, n, dtype, compile_s`` (first call of the
     jitted gradient: trace + compile + run), ``times_s, median_s, neuron_steps_per_s`` (the
@@ -136,8 +137,8 @@ def run_peer_grad(name: str, *, n: int, dtype: str = "float32", repeats: int = 5
         return {"peer": name, "method": method, "skipped": "no gradient driver for this peer"}
     if method not in PEER_GRAD_METHODS[name]:
         raise ValueError(f"method {method!r} is not one of {PEER_GRAD_METHODS[name]} for peer {name!r}.")
-    if layout not in ("vmap", "network"):
-        raise ValueError(f"layout must be 'vmap' or 'network', got {layout!r}.")
+    if layout not in ("vmap", "network", "network_vectorized"):
+        raise ValueError(f"layout must be 'vmap', 'network' or 'network_vectorized', got {layout!r}.")
     versions = available_peers()
     if name not in versions:
         return {"peer": name, "method": method, "skipped": "not installed in the peers venv"}
