@@ -3,6 +3,7 @@
 Reads a JSON request from argv[1], prints one JSON line. Every peer gets the same model: the
 seeds' HH parameters (preset), V = −65 mV with the gates at steady state, a constant current,
 spike = upward crossing of V_th. This file must not import hh_jax (other venv).
+A request with ``"kind": "grad"`` times a peer's gradient instead (issue 14; Jaxley only).
 """
 
 import json
@@ -236,7 +237,144 @@ def neuron_peer(req):
     return out
 
 
+# ----------------------------------------------------------------------------- Jaxley grad
+def _checkpoint_lengths(steps):
+    """Two nested scan lengths near √steps whose product is ≥ steps (exactly steps if possible)."""
+    r = math.isqrt(steps)
+    for inner in range(r, max(r // 2, 1), -1):  # an exact factor pair near √steps: no padded steps
+        if steps % inner == 0:
+            return [steps // inner, inner]
+    inner = math.ceil(math.sqrt(steps))
+    return [math.ceil(steps / inner), inner]
+
+
+def jaxley_grad_peer(req):
+    """Jaxley: gradient of L = Σ V² (every step, every cell) w.r.t. (gNa, gK, gL) in mS/cm².
+
+    One single-compartment cell with Jaxley's ``HH`` channel (no axial current: a point neuron;
+    area 100 µm², so I [nA] = I [µA/cm²] · 1e-3), the preset's parameters, V = −65 mV with the
+    gates at steady state (``init_states``); N cells either as ``jax.vmap`` of that cell over the
+    per-cell stimulus (``layout="vmap"``, the default) or one ``jx.Network`` of N cells. The
+    gradient is ``jax.grad`` of ``jx.integrate(..., checkpoint_lengths=[a, b])`` (a·b ≥ steps,
+    both near √steps); the forward is the loss alone, ``jx.integrate`` without checkpointing.
+    """
+    import resource
+
+    import jax
+
+    if req["dtype"] == "float64":
+        jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import jaxley as jx
+    from jaxley.channels import HH
+
+    p, n, dt, steps = PRESETS[req["preset"]], req["n"], req["dt"], req["steps"]
+    solver, layout = req.get("method") or "bwd_euler", req.get("layout") or "vmap"
+    ckpt = req.get("checkpoint_lengths") or _checkpoint_lengths(steps)
+    dtype = jnp.float64 if req["dtype"] == "float64" else jnp.float32
+    area = 100.0  # µm²: 2π·r·l
+    radius = 1.0
+    length = area / (2 * math.pi * radius)
+    currents = (np.linspace(6.0, 14.0, n) if n > 1 else np.array([req["current"]]))
+    i_nA = jnp.asarray(currents * area * 1e-5, dtype)  # µA/cm² · µm² · 1e-8 cm²/µm² · 1e3 nA/µA
+
+    def make_cell():
+        cell = jx.Cell(jx.Branch(jx.Compartment(), ncomp=1), parents=[-1])
+        cell.set("radius", radius)
+        cell.set("length", length)
+        cell.set("capacitance", p["C"])
+        cell.insert(HH())
+        for k, v in (("HH_gNa", p["gNa"] * 1e-3), ("HH_gK", p["gK"] * 1e-3),  # S/cm²
+                     ("HH_gLeak", p["gL"] * 1e-3), ("HH_eNa", p["ENa"]), ("HH_eK", p["EK"]),
+                     ("HH_eLeak", p["EL"])):
+            cell.set(k, v)
+        cell.set("v", -65.0)
+        cell.init_states()
+        return cell
+
+    t_build = time.perf_counter()
+    if layout == "vmap":
+        module = make_cell()
+    elif layout == "network":
+        module = jx.Network([make_cell() for _ in range(n)])
+    elif layout == "network_vectorized":  # the cells' voltage solves batched (Jaxley's GPU default)
+        module = jx.Network([make_cell() for _ in range(n)], vectorize_cells=True)
+    else:
+        raise ValueError(f"layout must be 'vmap', 'network' or 'network_vectorized', got {layout!r}.")
+    module.record("v", verbose=False)
+    for name in ("HH_gNa", "HH_gK", "HH_gLeak"):  # one value shared by every cell
+        module.make_trainable(name, verbose=False)
+    build_s = time.perf_counter() - t_build
+    names = [next(iter(d)) for d in module.get_parameters()]
+    scale = {"HH_gNa": 1e-3, "HH_gK": 1e-3, "HH_gLeak": 1e-3}  # mS/cm² → S/cm²
+    index = {"HH_gNa": 0, "HH_gK": 1, "HH_gLeak": 2}
+    t_max = steps * dt  # Jaxley runs int(t_max // dt + 1) steps (checked below)
+
+    def traces(g, checkpoint):
+        params = [{k: jnp.reshape(g[index[k]] * scale[k], (1,))} for k in names]
+        lengths = ckpt if checkpoint else None
+
+        def run(i):
+            stim = jnp.broadcast_to(i[..., None], i.shape + (steps,))
+            ds = module.data_stimulate(stim)
+            return jx.integrate(module, params=params, data_stimuli=ds, t_max=t_max, delta_t=dt,
+                                solver=solver, checkpoint_lengths=lengths)
+
+        if layout == "vmap":
+            return jax.vmap(run)(i_nA)[:, 0, :]  # (n, steps + 1)
+        return run(i_nA)  # network: (n, steps + 1)
+
+    def loss(g, checkpoint):
+        V = traces(g, checkpoint)
+        return jnp.sum(V * V)
+
+    g0 = jnp.asarray([p["gNa"], p["gK"], p["gL"]], dtype)
+    forward = jax.jit(lambda g: loss(g, False))
+    grad = jax.jit(jax.grad(lambda g: loss(g, True)))
+
+    def first_and_times(f):
+        t = time.perf_counter()
+        out = jax.block_until_ready(f(g0))
+        first = time.perf_counter() - t
+        times, cpus = [], []
+        for _ in range(req["repeats"]):
+            t, c = time.perf_counter(), time.process_time()
+            out = jax.block_until_ready(f(g0))
+            times.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        return first, times, cpus, out
+
+    fwd_first, fwd_times, fwd_cpus, L = first_and_times(forward)
+    rss_fwd = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB → MiB (Linux)
+    grad_first, grad_times, grad_cpus, G = first_and_times(grad)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    V = np.asarray(jax.jit(lambda g: traces(g, False))(g0))  # spike check (not timed)
+    if V.shape != (n, steps + 1):
+        raise RuntimeError(f"Jaxley recorded {V.shape}, expected {(n, steps + 1)}.")
+    finite = np.isfinite(V).all(axis=1)  # Jaxley's HH rates are 0/0 at V = −40 or −55 mV exactly
+    th = p["V_th"]
+    up = (V[:, :-1] < th) & (V[:, 1:] >= th)
+    counts = up.sum(axis=1)
+    out = dict(version=jx.__version__, jax_version=jax.__version__, solver=solver, layout=layout,
+               checkpoint_lengths=list(ckpt), steps=steps, area_um2=area,
+               current_nA=(i_nA.tolist() if n <= 10 else [float(i_nA[0]), float(i_nA[-1])]),
+               build_s=build_s, compile_s=grad_first, times_s=grad_times, cpu_s=grad_cpus,
+               forward_compile_s=fwd_first, forward_times_s=fwd_times, forward_cpu_s=fwd_cpus,
+               peak_rss_mb=rss, peak_rss_forward_mb=rss_fwd, loss=float(L),
+               loss_finite=bool(np.isfinite(float(L))), nonfinite_cells=int(n - finite.sum()),
+               grad=[float(x) for x in G], grad_finite=bool(np.all(np.isfinite(np.asarray(G)))),
+               result_dtype=str(G.dtype),
+               spike_counts=counts.tolist() if n <= 1000 else int(counts.sum()))
+    if n == 1:  # spike times (linear interpolation of the crossing), ms
+        k = np.nonzero(up[0])[0]
+        out["spike_times"] = ((k + (th - V[0, k]) / (V[0, k + 1] - V[0, k])) * dt).tolist()
+        out["V_min_max"] = [float(V.min()), float(V.max())]
+    return out
+
+
 PEERS = {"numba": numba_peer, "brainpy": brainpy_peer, "brian2": brian2_peer, "neuron": neuron_peer}
+GRAD_PEERS = {"jaxley": jaxley_grad_peer}  # request kind "grad"
 
 
 def versions():
@@ -256,6 +394,9 @@ if __name__ == "__main__":
     req = json.loads(sys.argv[1])
     if req.get("versions"):
         print(json.dumps(versions()))
+    elif req.get("kind") == "grad":
+        req["steps"] = int(round(req["duration"] / req["dt"]))
+        print(json.dumps(GRAD_PEERS[req["peer"]](req)))
     else:
         req["steps"] = int(round(req["duration"] / req["dt"]))
         print(json.dumps(PEERS[req["peer"]](req)))

@@ -11,7 +11,9 @@ Interface (also used by the work-precision benchmark):
 - :func:`available_peers` → ``{name: version}`` of the peers that import here;
 - :data:`PEER_METHODS` → ``{name: [method, ...]}``;
 - :func:`run_peer` → a dict with keys ``peer, method, version, compile_s, times_s, median_s,
-  neuron_steps_per_s, spike_counts`` (and ``spike_times`` if asked; ``cpu_s`` per repeat).
+  neuron_steps_per_s, spike_counts`` (and ``spike_times`` if asked; ``cpu_s`` per repeat);
+- :data:`PEER_GRAD_METHODS` and :func:`run_peer_grad` → the gradient workload of issue 14
+  (Jaxley: ``jax.grad`` of ``jx.integrate`` with ``checkpoint_lengths``).
 """
 
 import functools
@@ -96,6 +98,65 @@ def run_peer(name: str, *, method: str, preset: str = "brainpy", n: int, duratio
     med = statistics.median(out["times_s"])
     out.update(peer=name, method=method, median_s=med, neuron_steps_per_s=n * steps / med,
                n=n, dtype=dtype)
+    return out
+
+
+PEER_GRAD_METHODS: dict[str, list[str]] = {
+    "jaxley": ["bwd_euler", "exp_euler"],  # jx.integrate's solver= (bwd_euler is Jaxley's default)
+}
+"""Solvers each peer's gradient driver implements (`run_peer_grad`)."""
+
+
+def run_peer_grad(name: str, *, n: int, dtype: str = "float32", repeats: int = 5,
+                  timeout: float = 600.0, method: str = "bwd_euler", layout: str = "vmap",
+                  preset: str = "brainpy", duration: float = 100.0, dt: float = 0.025,
+                  current: float = 10.0, checkpoint_lengths: list[int] | None = None) -> dict:
+    """Time one peer's gradient of L = Σ V² w.r.t. (gNa, gK, gL) in a fresh subprocess (issue 14).
+
+    The workload of `benchmarks.grad_speed`: `duration` ms at `dt` ms (100 ms, 0.025 ms: 4 000
+    steps), V summed squared over every step (and V0) and every neuron, `n` neurons with the
+    constant currents ``linspace(6, 14, n)`` µA/cm² (`current` µA/cm² for ``n = 1``), V0 = −65 mV
+    with the gates at steady state, the `preset`'s parameters, gradient w.r.t. the three
+    conductances (mS/cm², shared by all neurons). Jaxley: ``jax.grad`` of ``jx.integrate(...,
+    solver=method, checkpoint_lengths=...)`` (default two lengths near √steps, e.g. [80, 50]);
+    `layout` ``"vmap"`` (one cell, ``jax.vmap`` over the currents), ``"network"`` (one
+    ``jx.Network`` of `n` cells) or ``"network_vectorized"`` (the same with
+    ``vectorize_cells=True``).
+
+    **Returns:** a dict with ``peer, method, version, n, dtype, compile_s`` (first call of the
+    jitted gradient: trace + compile + run), ``times_s, median_s, neuron_steps_per_s`` (the
+    gradient), ``forward_compile_s, forward_times_s, forward_median_s`` (the loss alone, without
+    checkpointing), ``peak_rss_mb`` (the worker's peak resident memory after the gradient calls;
+    ``peak_rss_forward_mb`` after the forward calls, which run first), ``grad`` ([dL/dgNa, dL/dgK,
+    dL/dgL] per mS/cm²), ``loss``, ``spike_counts`` (and ``spike_times`` at ``n = 1``); or
+    ``{"peer": name, "skipped": reason}`` when the peer is not installed or failed.
+    """
+    import statistics
+
+    if name not in PEER_GRAD_METHODS:
+        return {"peer": name, "method": method, "skipped": "no gradient driver for this peer"}
+    if method not in PEER_GRAD_METHODS[name]:
+        raise ValueError(f"method {method!r} is not one of {PEER_GRAD_METHODS[name]} for peer {name!r}.")
+    if layout not in ("vmap", "network", "network_vectorized"):
+        raise ValueError(f"layout must be 'vmap', 'network' or 'network_vectorized', got {layout!r}.")
+    versions = available_peers()
+    if name not in versions:
+        return {"peer": name, "method": method, "skipped": "not installed in the peers venv"}
+    req = dict(kind="grad", peer=name, method=method, layout=layout, preset=preset, n=int(n),
+               duration=float(duration), dt=float(dt), current=float(current),
+               repeats=int(repeats), dtype=dtype, checkpoint_lengths=checkpoint_lengths)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONWARNINGS="ignore")
+    try:
+        proc = subprocess.run([peers_python(), str(_WORKER), json.dumps(req)], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"peer": name, "method": method, "skipped": f"timed out after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        return {"peer": name, "method": method, "skipped": "failed: " + proc.stderr.strip()[-300:]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    med = statistics.median(out["times_s"])
+    out.update(peer=name, method=method, median_s=med, neuron_steps_per_s=n * out["steps"] / med,
+               forward_median_s=statistics.median(out["forward_times_s"]), n=n, dtype=dtype)
     return out
 
 
