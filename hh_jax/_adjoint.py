@@ -20,6 +20,7 @@ from `jax.vjp` of `_model`'s step (`_codegen`), so no derivative is written by h
 """
 
 import dataclasses
+import math
 
 import equinox as eqx
 import equinox.internal as eqxi
@@ -30,6 +31,7 @@ from jax.interpreters import ad
 
 from . import _fused
 from ._spikes import Crossings
+from ._vector_field import HHState
 
 
 def _scan_arrays(static):
@@ -46,25 +48,38 @@ def _scan_arrays(static):
     return scan_arrays
 
 
+def _plain_scan_arrays(static):
+    """`_scan_arrays` with the final state as a tuple (V, m, h, n) (the primitive's outputs)."""
+    scan_arrays = _scan_arrays(static)
+
+    def arrays(*primals):
+        y, brackets, traces = scan_arrays(*primals)
+        return (y.V, y.m, y.h, y.n), brackets, traces
+
+    return arrays
+
+
 def _scan_tangents(residuals, tangents, static):
     """The tangents of (final state, brackets, state traces) by the scan loop's JVP."""
     primals, _, _ = residuals
-    primal_out, t_out = eqx.filter_jvp(_scan_arrays(static), primals, tangents)
+    primal_out, t_out = eqx.filter_jvp(_plain_scan_arrays(static), primals, tangents)
     # materialise symbolic zeros: a primitive's outputs are arrays
     return jtu.tree_map(lambda p, t: jnp.zeros_like(p) if t is None else t, primal_out, t_out,
                         is_leaf=lambda x: x is None)
 
 
-def _to_struct(x):
-    if isinstance(x, jax.core.ShapedArray):
-        return jax.ShapeDtypeStruct(x.shape, x.dtype)
-    return x
-
-
 def _abstract_eval(residuals, tangents, static):
-    residuals, tangents = jtu.tree_map(_to_struct, (residuals, tangents))
-    out = eqx.filter_eval_shape(_scan_tangents, residuals, tangents, static)
-    return jtu.tree_map(lambda x: jax.core.ShapedArray(x.shape, x.dtype), out)
+    # The shapes of (final state, brackets, traces), from the problem (not by tracing the scan's
+    # JVP: that would cost ~0.3 s of every first call)
+    (_, _, y0, _, _), _, _ = residuals
+    _, _, problem, states, _ = static
+    shape, dtype = problem.shape, y0.V.dtype
+    N = math.prod(shape)
+    n_rec = problem.n_steps // problem.record_every + 1
+    arr = lambda s: jax.core.ShapedArray(s, dtype)
+    return (tuple(arr(shape) for _ in range(4)),
+            arr((problem.max_spikes, N, problem.spike_interpolation.bracket_size)),
+            {v: arr((n_rec,) + shape) for v in states})
 
 
 def _jvp(primals, tangents):
@@ -110,7 +125,7 @@ def _cotangents(primals, ck, steps, cts_out, *, static):
     ct_final, ct_brackets, ct_traces = cts_out
     N = raw.y0.shape[-1]
     dtype = raw.y0.dtype
-    ct_yf = jnp.stack([jnp.reshape(getattr(ct_final, v), (N,)) for v in "Vmhn"])[None]
+    ct_yf = jnp.stack([jnp.reshape(c, (N,)) for c in ct_final])[None]
     n_rec = problem.n_steps // problem.record_every + 1 if states else 0
     if states:
         ct_rec = jnp.stack([ct_traces[v].reshape(n_rec, N) for v in states], axis=1)[None]
@@ -128,7 +143,7 @@ def _cotangents_jvp(primals, tangents, *, static):
     t_prim, _, _, t_cts = tangents
 
     def scan_vjp(prim, cts_out):
-        _, pull = eqx.filter_vjp(_scan_arrays(static), *prim)
+        _, pull = eqx.filter_vjp(_plain_scan_arrays(static), *prim)
         return pull(cts_out)
 
     return eqx.filter_jvp(scan_vjp, (prim, cts_out), (t_prim, t_cts))
@@ -184,4 +199,4 @@ def fused_jvp(primals, tangents, *, backend, stepper, problem, states: str, ck_e
     t_final, t_brackets, t_traces = eqxi.filter_primitive_bind(
         _tangent_p, (primals, out[5], out[3]), tangents, static)
     return ((final, count, crossings, traces),
-            (t_final, None, Crossings(None, t_brackets), t_traces))
+            (HHState(*t_final), None, Crossings(None, t_brackets), t_traces))
