@@ -708,6 +708,14 @@ void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
       const T* irow = imid + (J.Tm > 1 ? k : 0) * J.Nm;
       for (int64_t i = 0; i < len; ++i) Ik[i] = irow[J.Nm > 1 ? i0 + i : 0];
       for (int v = 0; v < 4; ++v) std::memcpy(x1 + v * TILE, x0 + v * TILE, len * sizeof(T));
+      if (len < 8) {  // a few neurons: the branchy scalar step, as run_neuron (bit-identical)
+        for (int64_t i = 0; i < len; ++i)
+          step_one<Staggered, true>(dt, Ik[i], x1[i], x1[TILE + i], x1[2 * TILE + i],
+                                    x1[3 * TILE + i], pr[M::PAR_GNA][i], pr[M::PAR_GK][i],
+                                    pr[M::PAR_GL][i], pr[M::PAR_ENA][i], pr[M::PAR_EK][i],
+                                    pr[M::PAR_EL][i], invC[i], pr[M::PAR_RATE_FACTOR][i]);
+        continue;
+      }
       // step_block advances x1 in place (its copy of the old state goes to the unused Vp...)
       alignas(64) T Vp[TILE], mp[TILE], hp[TILE], np_[TILE];
       step_block<T, Staggered, false>(len, dt, Ik, x1, x1 + TILE, x1 + 2 * TILE, x1 + 3 * TILE, Vp,
