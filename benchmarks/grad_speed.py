@@ -1,4 +1,4 @@
-"""Gradient speed of the scan path: ``python -m benchmarks.grad_speed [--sizes 1,1000] [--big] [--repeats 5]``.
+"""Gradient speed, side by side: ``python -m benchmarks.grad_speed [--sizes 1,1000] [--big] [--repeats 5] [--no-peers]``.
 
 Workload (issue 14): L = Σ V² over 100 ms at dt = 0.025 ms (4 000 steps, V recorded at every
 step), I = 10 µA/cm², differentiated with respect to (gNa, gK, gL), for N neurons (the same
@@ -7,15 +7,27 @@ Timed, each compiled once (first call reported separately: trace + compile + run
 then the median of `repeats` calls with ``block_until_ready``, interleaved (each round calls
 every variant once, so that all see the same machine load):
 
-- ``hh_jax grad``: ``jax.grad`` of ``simulate(...).V`` squared and summed (the default path: on
-  the CPU the fused kernel forward, derivatives through the `lax.scan` loop's custom JVP);
-- ``hh_jax grad checkpoint``: the same with ``checkpoint=True`` (reverse-mode memory O(√T));
-- ``hh_jax grad scan``: ``backend=ScanLoop()``, the pure `lax.scan` path (the GPU path);
+- ``hh_jax grad``: ``jax.grad`` of ``simulate(...).V`` squared and summed, the default path: on
+  the CPU the fused kernel forward and its discrete adjoint (`FusedAdjoint`, checkpoints every
+  ⌈√T⌉ steps);
+- ``hh_jax grad scan-derivative``: ``FusedCPU(ScanLoop())``: the kernel's forward, derivatives
+  through the `lax.scan` loop (the previous default);
+- ``hh_jax grad scan`` / ``scan checkpoint``: ``backend=ScanLoop()`` (the GPU path), with
+  ``checkpoint=True`` for O(√T) memory;
 - ``hh_jax forward``: the loss alone (the fused kernel);
 - ``plain scan grad``: a 40-line JAX `lax.scan` of `hh_jax._model.exp_euler_step` with
-  ``jax.checkpoint`` on the step (no spike detection), the issue's reference.
+  ``jax.checkpoint`` on the step (no spike detection), the issue's reference;
+- ``jaxley grad`` (peer, in its own venv and process: ``make peers``): ``jax.grad`` of
+  ``jx.integrate(..., checkpoint_lengths=[80, 50])``, one compartment with Jaxley's ``HH``
+  channel vmapped over the currents, its default ``bwd_euler`` solver; its forward without
+  checkpointing.
 
-`--big` adds N = 10⁵ (minutes on 2 cores). Writes ``results/grad_speed.json`` and ``.md``.
+Memory: for the JAX variants in this process, the bytes XLA plans for the compiled call
+(``memory_analysis``: temporaries + outputs; the fused kernels' own per-thread buffers, a few
+hundred kB, are not in it); for Jaxley, the peak RSS of its worker process (~480 MB of which is
+importing and compiling Jaxley). `--big` adds N = 10⁵ (many minutes on 2 cores; variants whose
+estimated memory exceeds `--max-gb` are skipped, saying so). Writes ``results/grad_speed.json``
+and ``.md``.
 """
 
 import argparse
@@ -61,28 +73,32 @@ def plain_scan_loss(g, I, *, dtype, n_steps=int(round(DURATION / DT)), dt=DT, ch
     return jnp.sum(V0 * V0) + jnp.sum(Vs * Vs)
 
 
-def hh_loss(g, I, *, dtype, checkpoint=False, fused=True):
+def hh_loss(g, I, *, dtype, backend=None):
     """Σ V² of `hh_jax.simulate` (default recording: V at every step, spikes detected)."""
     params = hh_jax.HHParams()
     params = eqx.tree_at(lambda p: (p.gNa, p.gK, p.gL), params, (g[0], g[1], g[2]))
     params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), params)
-    scan = hh_jax.ScanLoop(checkpoint=checkpoint)
-    backend = hh_jax.FusedCPU(scan) if fused else scan  # the kernel's forward, the scan's derivatives
     r = hh_jax.simulate(params, I, duration=DURATION, dt=DT, backend=backend)
     return jnp.sum(r.V * r.V)
 
 
 def variants(dtype):
+    loss = lambda backend: (lambda g, I: hh_loss(g, I, dtype=dtype, backend=backend))
     return {
-        "hh_jax grad": jax.grad(lambda g, I: hh_loss(g, I, dtype=dtype)),
-        "hh_jax grad checkpoint": jax.grad(lambda g, I: hh_loss(g, I, dtype=dtype, checkpoint=True)),
-        "hh_jax grad scan": jax.grad(lambda g, I: hh_loss(g, I, dtype=dtype, fused=False)),
-        "hh_jax grad scan checkpoint": jax.grad(
-            lambda g, I: hh_loss(g, I, dtype=dtype, checkpoint=True, fused=False)),
-        "hh_jax forward": lambda g, I: hh_loss(g, I, dtype=dtype),
+        "hh_jax grad": jax.grad(loss(None)),
+        "hh_jax grad scan-derivative": jax.grad(loss(hh_jax.FusedCPU(hh_jax.ScanLoop()))),
+        "hh_jax grad scan": jax.grad(loss(hh_jax.ScanLoop())),
+        "hh_jax grad scan checkpoint": jax.grad(loss(hh_jax.ScanLoop(checkpoint=True))),
+        "hh_jax forward": loss(None),
         "plain scan grad": jax.grad(lambda g, I: plain_scan_loss(g, I, dtype=dtype)),
         "plain scan forward": lambda g, I: plain_scan_loss(g, I, dtype=dtype, checkpoint=False),
     }
+
+
+def xla_bytes(f, args) -> int:
+    """Bytes XLA plans for one call of the jitted `f` (temporaries + outputs)."""
+    m = f.lower(*args).compile().memory_analysis()
+    return int(m.temp_size_in_bytes + m.output_size_in_bytes)
 
 
 def first_call(f, args):
@@ -107,6 +123,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--no-peers", action="store_true", help="skip Jaxley")
+    ap.add_argument("--max-gb", type=float, default=14.0,
+                    help="skip a variant whose XLA memory plan exceeds this (GB)")
     args = ap.parse_args(argv)
     sizes = [int(float(n)) for n in args.sizes.split(",") if n] + ([10**5] if args.big else [])
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -117,9 +136,16 @@ def main(argv=None):
         for n in sizes:
             I = jnp.linspace(6.0, 14.0, n).astype(dtype) if n > 1 else jnp.full((1,), 10.0, dtype)
             g = jnp.asarray([120.0, 36.0, 0.3], dtype)
-            ref, fs = None, {}
+            ref, fs, memory = None, {}, {}
             for name, f in variants(dtype).items():
                 if not only or name in only:
+                    memory[name] = xla_bytes(jax.jit(f), (g, I))
+                    if memory[name] > args.max_gb * 2**30:
+                        rows.append(dict(impl=name, n=n, dtype=dtype_name, steps=n_steps,
+                                         xla_bytes=memory[name],
+                                         skipped=f"plans {memory[name] / 2**30:.1f} GB > --max-gb"))
+                        print(f"{dtype_name} N={n:>6} {name:28s} skipped: {rows[-1]['skipped']}", flush=True)
+                        continue
                     fs[name] = first_call(f, (g, I))
                     print(f"{dtype_name} N={n:>6} {name:28s} first call {fs[name][1]:6.2f} s", flush=True)
             # interleaved: each round times every variant once (same machine load for all)
@@ -133,7 +159,7 @@ def main(argv=None):
                 med = statistics.median(wall)
                 row = dict(impl=name, n=n, dtype=dtype_name, steps=n_steps, first_call_s=first,
                            median_s=med, times_s=wall, cpu_median_s=statistics.median(cpu),
-                           neuron_steps_per_s=n * n_steps / med)
+                           neuron_steps_per_s=n * n_steps / med, xla_bytes=memory[name])
                 if "grad" in name:
                     row["grad"] = [float(x) for x in out]
                     if name == "plain scan grad":
@@ -141,6 +167,23 @@ def main(argv=None):
                 rows.append(row)
                 print(f"{dtype_name} N={n:>6} {name:28s} median {med * 1e3:9.2f} ms"
                       f"  CPU {row['cpu_median_s'] * 1e3:9.2f} ms", flush=True)
+            if not args.no_peers and (not only or "jaxley grad" in only):
+                from ._peers import run_peer_grad
+
+                p = run_peer_grad("jaxley", n=n, dtype=dtype_name, repeats=reps,
+                                  timeout=max(600.0, n * 0.02))
+                if "skipped" in p:
+                    rows.append(dict(impl="jaxley grad", n=n, dtype=dtype_name, steps=n_steps,
+                                     skipped=p["skipped"]))
+                else:
+                    rows.append(dict(impl="jaxley grad", n=n, dtype=dtype_name, steps=n_steps,
+                                     first_call_s=p["compile_s"], median_s=p["median_s"],
+                                     times_s=p["times_s"], neuron_steps_per_s=n * n_steps / p["median_s"],
+                                     forward_median_s=p.get("forward_median_s"),
+                                     peak_rss_mb=p.get("peak_rss_mb"), version=p.get("version"),
+                                     method=p.get("method"), grad=p.get("grad")))
+                print(f"{dtype_name} N={n:>6} jaxley grad: {rows[-1].get('median_s', rows[-1].get('skipped'))}",
+                      flush=True)
             for r in rows:
                 if r["n"] == n and r["dtype"] == dtype_name and "grad" in r and ref is not None:
                     r["max_rel_diff_vs_plain"] = max(abs(a - b) / abs(b) for a, b in zip(r["grad"], ref))
@@ -166,21 +209,33 @@ def markdown(result, command):
              f"{env['backend']}; jax {env['versions']['jax']}, equinox {env['versions']['equinox']}, "
              f"hh_jax {env['versions']['hh_jax']}.", "",
              "L = Σ V² over 100 ms at dt = 0.025 ms (4 000 steps) w.r.t. (gNa, gK, gL). Median of "
-             f"{result['repeats']} interleaved calls (fewer for N ≥ 10⁴), ms; "
-             "CPU = process CPU time (less sensitive to other processes on a loaded machine); "
-             "first call = trace + compile + first run of the jitted function, s; ratio = time / "
-             "plain scan grad (same N, dtype; wall, and CPU in brackets); rel. diff = max relative difference of the gradient "
-             "from the plain scan's.", "",
-             "| variant | dtype | N | median ms | CPU ms | neuron-steps/s | first call s | ratio to plain grad | rel. diff |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"{result['repeats']} interleaved calls (fewer for N ≥ 10⁴), ms; first call = trace + "
+             "compile + first run of the jitted function, s; × fwd = time / hh_jax's forward of the "
+             "same loss (the fused kernel; same N, dtype); peer ÷ = the fastest peer's gradient "
+             "time (Jaxley, plain scan) / this time; memory: XLA's plan for the call (MB), for "
+             "Jaxley its process's peak RSS; rel. diff = max relative difference of the gradient "
+             "from the plain scan's (Jaxley: a different scheme, bwd_euler).", "",
+             "| variant | dtype | N | median ms | × fwd | peer ÷ | neuron-steps/s | first call s | memory MB | rel. diff |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    peers = ("plain scan grad", "jaxley grad")
     for r in rows:
-        ref = [x for x in rows if x["impl"] == "plain scan grad" and x["n"] == r["n"] and x["dtype"] == r["dtype"]]
-        ratio = (f"{r['median_s'] / ref[0]['median_s']:.2f} ({r['cpu_median_s'] / ref[0]['cpu_median_s']:.2f})"
-                 if ref else "–")
+        if "skipped" in r:
+            lines.append(f"| {r['impl']} | {r['dtype']} | {r['n']} | skipped: {r['skipped'][:80]} |||||||")
+            continue
+        same = [x for x in rows if x["n"] == r["n"] and x["dtype"] == r["dtype"] and "median_s" in x]
+        fwd = [x["median_s"] for x in same if x["impl"] == "hh_jax forward"]
+        peer = [x["median_s"] for x in same if x["impl"] in peers]
+        ratio = f"{r['median_s'] / fwd[0]:.2f}" if fwd else "–"
+        vs_peer = f"{min(peer) / r['median_s']:.2f}" if peer and "grad" in r["impl"] else ""
+        mem = (f"{r['xla_bytes'] / 2**20:.0f}" if "xla_bytes" in r
+               else (f"{r['peak_rss_mb']:.0f} (RSS)" if r.get("peak_rss_mb") else ""))
         diff = f"{r['max_rel_diff_vs_plain']:.1e}" if "max_rel_diff_vs_plain" in r else ""
-        lines.append(f"| {r['impl']} | {r['dtype']} | {r['n']} | {r['median_s'] * 1e3:.2f} | "
-                     f"{r['cpu_median_s'] * 1e3:.2f} | "
-                     f"{r['neuron_steps_per_s'] / 1e6:.2f} M | {r['first_call_s']:.2f} | {ratio} | {diff} |")
+        lines.append(f"| {r['impl']} | {r['dtype']} | {r['n']} | {r['median_s'] * 1e3:.2f} | {ratio} | "
+                     f"{vs_peer} | {r['neuron_steps_per_s'] / 1e6:.2f} M | {r['first_call_s']:.2f} | "
+                     f"{mem} | {diff} |")
+        if r["impl"] == "jaxley grad" and r.get("forward_median_s"):
+            lines.append(f"| jaxley forward | {r['dtype']} | {r['n']} | {r['forward_median_s'] * 1e3:.2f} "
+                         "|||||||")
     lines += ["", f"Total benchmark wall time {result['wall_s']:.0f} s."]
     return "\n".join(lines) + "\n"
 

@@ -15,6 +15,7 @@ per-neuron one); otherwise, or when no compiler is found, it runs the `lax.scan`
 (`jax.grad`, `jax.jvp`) are those of the `lax.scan` loop, through a custom JVP.
 """
 
+import dataclasses
 import functools
 import os
 from typing import NamedTuple
@@ -146,12 +147,66 @@ def run_kernel(raw: Raw, *, problem: Problem, staggered: bool, states: str, ck_e
         jax.ShapeDtypeStruct((1, S, N, C), dtype),
         jax.ShapeDtypeStruct((1, n_ck, 4, N), dtype),
     )
-    return jax.ffi.ffi_call(_TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all")(
-        *raw,  # t0/dt traced (`times`): no recompilation per t0/dt
-        n_steps=np.int64(problem.n_steps),
-        every=np.int64(problem.record_every), rec_mask=np.int64(mask),
-        staggered=np.int64(staggered), threads=np.int64(_threads()), ck_every=np.int64(ck_every),
-    )
+    call = jax.ffi.ffi_call(_TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all")
+    attrs = dict(n_steps=np.int64(problem.n_steps), every=np.int64(problem.record_every),
+                 rec_mask=np.int64(mask), staggered=np.int64(staggered),
+                 threads=np.int64(_threads()), ck_every=np.int64(ck_every))
+    kernel = jax.custom_batching.custom_vmap(lambda *r: call(*r, **attrs))  # t0/dt traced: no recompilation
+
+    @kernel.def_vmap
+    def folded(B, in_batched, *r):
+        # A batch (vmap) of populations sharing t0 and dt runs as one population of B·N neurons
+        # (vectorised across the batch; a batch row per element would run each small
+        # population on its own); the outputs are split back.
+        r = Raw(*r)
+        batched = Raw(*in_batched)
+        if batched.times or not _foldable(r, batched, B):
+            return jax.vmap(lambda *a: call(*a, **attrs), axis_size=B,
+                            in_axes=tuple(0 if b else None for b in in_batched))(*r), (True,) * 6
+        merged = Raw(_merge(r.y0, batched.y0, B, 2), _merge(r.par, batched.par, B, 2),
+                     _merge_table(r.imid, batched.imid, B, N), _merge_table(r.iend, batched.iend, B, N),
+                     r.times)
+        out = run_kernel(merged, problem=dataclasses.replace(problem, shape=(B * N,)),
+                         staggered=staggered, states=states, ck_every=ck_every)
+        axes = (2, 1, 3, 2, 2, 3)  # each output's neuron axis
+        return tuple(_split(x, a, B) for x, a in zip(out, axes)), (True,) * 6
+
+    return kernel(*raw)
+
+
+def _foldable(raw: Raw, batched: Raw, B: int) -> bool:
+    """Whether a batch of `B` can run as one population: its per-neuron tables stay within
+    `MAX_TABLE` (a batched table becomes per neuron)."""
+    N = raw.y0.shape[-1]
+    for table, b in ((raw.imid, batched.imid), (raw.iend, batched.iend)):
+        rows = table.shape[-2]
+        if (b or table.shape[-1] > 1) and rows * B * N > MAX_TABLE:
+            return False
+    return True
+
+
+def _merge(x, batched: bool, B: int, axis: int):
+    """``[B?, 1, ..., N, ...]`` (neuron axis `axis` of the unbatched array) → ``[1, ..., B·N, ...]``."""
+    if not batched:
+        x = jnp.broadcast_to(x, (B,) + x.shape)
+    x = jnp.moveaxis(x, 0, axis)  # [1, ..., B, N, ...]
+    return x.reshape(x.shape[:axis] + (B * x.shape[axis + 1],) + x.shape[axis + 2:])
+
+
+def _merge_table(table, batched: bool, B: int, N: int):
+    """A current table ``[B?, 1, T, 1 or N]`` as one population's ``[1, T, 1 or B·N]``: an
+    unbatched population-wide table stays one column; otherwise per neuron."""
+    if not batched and table.shape[-1] == 1:
+        return table
+    if not batched:
+        table = jnp.broadcast_to(table, (B,) + table.shape)
+    return _merge(jnp.broadcast_to(table, table.shape[:-1] + (N,)), True, B, 2)
+
+
+def _split(x, axis: int, B: int):
+    """``[1, ..., B·N, ...]`` → ``[B, 1, ..., N, ...]`` (neuron axis `axis`)."""
+    x = x.reshape(x.shape[:axis] + (B, x.shape[axis] // B) + x.shape[axis + 1:])
+    return jnp.moveaxis(x, axis, 0)
 
 
 def unpack(outputs, *, problem: Problem, states: str):
@@ -186,30 +241,65 @@ def run_adjoint(raw: Raw, ck, steps, ct_yf, ct_rec, ct_br, *, problem: Problem, 
     kernel's discrete map. `ck`, `steps`: the forward's checkpoints and crossing steps."""
     dtype = raw.y0.dtype
     N = raw.y0.shape[-1]
+    g_y0, g_par, g_dt, g_imid, g_iend = _adjoint_call(
+        raw.par, raw.imid, raw.iend, raw.times, ck, steps, ct_yf, ct_rec, ct_br, N=N, problem=problem,
+        staggered=staggered, states=states, ck_every=ck_every)
+    # per-block partial sums of a population-wide table (cols = 1): [1, U, T] -> [1, T, 1]
+    g_imid = g_imid if raw.imid.shape[-1] > 1 else g_imid.sum(axis=1)[..., None]
+    g_iend = g_iend if raw.iend.shape[-1] > 1 else g_iend.sum(axis=1)[..., None]
+    g_times = jnp.stack([jnp.zeros((), dtype), g_dt.sum()])[None]  # t0 enters through the tables
+    return Raw(g_y0, g_par, g_imid, g_iend, g_times)
+
+
+def _adjoint_call(par, imid, iend, times, ck, steps, ct_yf, ct_rec, ct_br, *, N, problem, staggered,
+                  states, ck_every):
+    """The adjoint's FFI call: ``(g_y0 [1, 4, N], g_par [1, N_PAR, N], g_dt [1, N], g_imid,
+    g_iend)``, a table's cotangent per neuron ``[1, T, N]`` or as per-block partial sums
+    ``[1, U, T]`` (U = ⌈N / TILE⌉) for a population-wide table. Under `jax.vmap`, a batch
+    sharing t0 and dt runs as one population (as `run_kernel`)."""
+    dtype = par.dtype
     U = -(-N // TILE)
-    Tm, Nm = raw.imid.shape[1:]
-    Te, Ne = raw.iend.shape[1:]
+    (Tm, Nm), (Te, Ne) = imid.shape[1:], iend.shape[1:]
     mask = sum(1 << _STATE.index(v) for v in states)
     out_types = (
         jax.ShapeDtypeStruct((1, 4, N), dtype),
-        jax.ShapeDtypeStruct(raw.par.shape, dtype),
+        jax.ShapeDtypeStruct(par.shape, dtype),
         jax.ShapeDtypeStruct((1, N), dtype),
         jax.ShapeDtypeStruct((1, Tm, N) if Nm > 1 else (1, U, Tm), dtype),
         jax.ShapeDtypeStruct((1, Te, N) if Ne > 1 else (1, U, Te), dtype),
     )
-    g_y0, g_par, g_dt, g_imid, g_iend = jax.ffi.ffi_call(
-        _VJP_TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all"
-    )(
-        raw.par, raw.imid, raw.iend, raw.times, ck, steps, ct_yf, ct_rec, ct_br,
-        n_steps=np.int64(problem.n_steps), every=np.int64(problem.record_every),
-        rec_mask=np.int64(mask), staggered=np.int64(staggered), threads=np.int64(_threads()),
-        ck_every=np.int64(ck_every),
-    )
-    # per-block partial sums of a population-wide table (Nm = 1): [1, U, Tm] -> [1, Tm, 1]
-    g_imid = g_imid if Nm > 1 else g_imid.sum(axis=1)[..., None]
-    g_iend = g_iend if Ne > 1 else g_iend.sum(axis=1)[..., None]
-    g_times = jnp.stack([jnp.zeros((), dtype), g_dt.sum()])[None]  # t0 enters through the tables
-    return Raw(g_y0, g_par, g_imid, g_iend, g_times)
+    call = jax.ffi.ffi_call(_VJP_TARGETS[jnp.dtype(dtype)], out_types, vmap_method="broadcast_all")
+    attrs = dict(n_steps=np.int64(problem.n_steps), every=np.int64(problem.record_every),
+                 rec_mask=np.int64(mask), staggered=np.int64(staggered),
+                 threads=np.int64(_threads()), ck_every=np.int64(ck_every))
+    adjoint = jax.custom_batching.custom_vmap(lambda *a: call(*a, **attrs))
+
+    @adjoint.def_vmap
+    def folded(B, in_batched, par, imid, iend, times, ck, steps, ct_yf, ct_rec, ct_br):
+        b_par, b_imid, b_iend, b_times, b_ck, b_steps, b_yf, b_rec, b_br = in_batched
+        # tables per neuron: a population-wide table's cotangent is summed per element below
+        per_neuron = lambda t: t.shape[-2] * B * N <= MAX_TABLE
+        if b_times or not (per_neuron(imid) and per_neuron(iend)):
+            return jax.vmap(lambda *a: call(*a, **attrs), axis_size=B,
+                            in_axes=tuple(0 if b else None for b in in_batched))(
+                par, imid, iend, times, ck, steps, ct_yf, ct_rec, ct_br), (True,) * 5
+        table = lambda t, b: _merge(jnp.broadcast_to(t, t.shape[:-1] + (N,)), b, B, 2)
+        out = _adjoint_call(
+            _merge(par, b_par, B, 2), table(imid, b_imid), table(iend, b_iend), times,
+            _merge(ck, b_ck, B, 3), _merge(steps, b_steps, B, 2), _merge(ct_yf, b_yf, B, 2),
+            _merge(ct_rec, b_rec, B, 3), _merge(ct_br, b_br, B, 2), N=B * N, problem=problem,
+            staggered=staggered, states=states, ck_every=ck_every)
+        g_y0, g_par, g_dt, g_imid, g_iend = (_split(x, a, B) for x, a in zip(out, (2, 2, 1, 2, 2)))
+
+        def as_given(g, cols):  # [B, 1, T, N] -> the unbatched call's layout
+            if cols > 1:
+                return g
+            partial = jnp.zeros((B, 1, U, g.shape[2]), g.dtype)
+            return partial.at[:, :, 0, :].set(g.sum(axis=-1))
+
+        return (g_y0, g_par, g_dt, as_given(g_imid, Nm), as_given(g_iend, Ne)), (True,) * 5
+
+    return adjoint(par, imid, iend, times, ck, steps, ct_yf, ct_rec, ct_br)
 
 
 @functools.lru_cache(maxsize=None)

@@ -217,3 +217,21 @@ def test_adjoint_memory_grows_like_sqrt_T():
     scan = _grad_memory(20000, SCAN) / _grad_memory(2000, SCAN)
     assert adj < 4.0, adj
     assert scan > 8.0, scan
+
+
+@pytest.mark.parametrize("stim", [hh_jax.Step(12.0, onset=2.0), hh_jax.Step(jnp.asarray([5.0, 10.0, 20.0]), onset=1.0)])
+def test_vmapped_starts_run_as_one_population(stim):
+    """A fit's starts (`vmap` over parameters, one stimulus): the kernel and its adjoint fold the
+    batch into one population; value and gradient per start (also w.r.t. the stimulus, a
+    population-wide table's cotangent summed per start) equal the scan's, nested vmap too."""
+    def loss(g, stim, backend):
+        p = eqx.tree_at(lambda p: (p.gNa, p.gK), HHParams(), (g[0], g[1]))
+        r = hh_jax.simulate(p, stim, duration=10.0, dt=0.025, backend=backend, record_every=2)
+        return jnp.sum(r.V ** 2) * 1e-4 + jnp.sum(jnp.where(jnp.isfinite(r.spike_times), r.spike_times, 0.0))
+
+    gs = jnp.stack([jnp.linspace(100.0, 140.0, 5), jnp.linspace(30.0, 40.0, 5)], axis=1)
+    vg = lambda backend: jax.vmap(
+        lambda g: eqx.filter_value_and_grad(lambda d: loss(d[0], d[1], backend))((g, stim)))(gs)
+    _rel_close(vg(ADJ), vg(SCAN), 1e-9)
+    outer = lambda backend: jax.vmap(jax.vmap(jax.grad(lambda g: loss(g, stim, backend))))(gs[:4].reshape(2, 2, 2))
+    _rel_close(outer(ADJ), outer(SCAN), 1e-9)
