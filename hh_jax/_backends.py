@@ -545,6 +545,21 @@ class DiffraxAdapter(AbstractBackend):
         return Loop(final, count, times, traces, ts, ok)
 
 
+def fused_adjoint_by_default() -> bool:
+    """Whether `simulate`'s automatic choice for `ExpEuler` runs the fused CPU kernel (and so its
+    adjoint in reverse mode) here: on the CPU, with the kernel built (stimuli it cannot tabulate
+    aside)."""
+    return jax.default_backend() == "cpu" and _fused._library()[1] is None
+
+
+def uses_fused_adjoint(stepper, backend) -> bool:
+    """Whether `simulate(..., stepper=stepper, backend=backend)` differentiates in reverse mode
+    by the fused kernel's adjoint (`backend` None: the automatic choice)."""
+    if backend is None:
+        return isinstance(stepper, ExpEuler) and fused_adjoint_by_default()
+    return isinstance(backend, FusedCPU) and isinstance(backend.derivative, FusedAdjoint)
+
+
 def choose(stepper, prepared: Prepared) -> AbstractBackend:
     """The backend `simulate` runs when none is passed: a Diffrax solver as `stepper` runs in
     ``DiffraxAdapter(stepper)``; `ExpEuler` runs in `PallasGPU()` on a GPU and in `FusedCPU()` on the

@@ -190,6 +190,8 @@ FIT_ROWS = [
     ("fit.SpikeTimeObjective", "NaN in t_data", lambda: F.SpikeTimeObjective(10.0, np.array([1.0, NAN]), dt=0.01, duration=10.0), ValueError, r"SpikeTimeObjective\.t_data contains NaN"),
     ("fit.SpikeTimeObjective", "dt = 0", lambda: F.SpikeTimeObjective(10.0, np.array([1.0]), dt=0.0, duration=10.0), ValueError, r"SpikeTimeObjective\.dt must be a positive finite number"),
     ("fit.SpikeTimeObjective", "duration <= 0", lambda: F.SpikeTimeObjective(10.0, np.array([1.0]), dt=0.01, duration=-10.0), ValueError, r"SpikeTimeObjective\.duration must be a positive finite number"),
+    ("fit.default_mode", "loss_fn not callable", lambda: F.default_mode("mse", 3), TypeError, r"default_mode: loss_fn must be callable"),
+    ("fit.default_mode", "n_fields < 1", lambda: F.default_mode(_LOSS, 0), ValueError, r"default_mode: n_fields must be an integer >= 1, got 0"),
     ("fit.optimize", "loss_fn not callable", lambda: F.optimize("mse", _SPACE()), TypeError, r"loss_fn must be callable"),
     ("fit.optimize", "space not a ParamSpace", lambda: F.optimize(_LOSS, ["gNa"]), TypeError, r"space must be a ParamSpace, got list"),
     ("fit.optimize", "steps < 1", lambda: F.optimize(_LOSS, _SPACE(), steps=0), ValueError, r"steps must be an integer >= 1, got 0"),

@@ -83,3 +83,26 @@ def test_multistart_recovers_conductances_from_noisy_trace():
         assert abs(res.values()[name] / float(getattr(truth, name)) - 1) < 0.02, (name, res.values())
     # the best fit is at least as good as the truth (the loss's minimum is below the truth's loss)
     assert float(res.loss) <= float(obj(truth)) + 1e-9
+
+
+def test_default_mode_is_the_measured_choice():
+    """`optimize`'s default gradient mode (`fit.default_mode`, from benchmarks/fit_mode.py):
+    reverse where the loss's reverse mode is the fused kernel's adjoint, forward (≤ 8 fields)
+    where it transposes a `lax.scan` loop (teacher forcing, ScanLoop, another stepper)."""
+    import hh_jax.fit as hf
+    from hh_jax._backends import fused_adjoint_by_default
+
+    stim = hh_jax.Step(jnp.asarray([5.0, 10.0]))
+    V = jnp.zeros((41, 2))
+    free = hf.TraceObjective(stim, V, dt=0.025)
+    fused = fused_adjoint_by_default()
+    assert isinstance(hf.default_mode(free, 5), hf.ReverseMode if fused else hf.ForwardMode)
+    assert isinstance(hf.default_mode(free.window(horizon=0.5), 5), hf.ForwardMode)
+    assert isinstance(hf.default_mode(hf.TraceObjective(stim, V, dt=0.025, backend=hh_jax.ScanLoop()), 5),
+                      hf.ForwardMode)
+    assert isinstance(hf.default_mode(hf.TraceObjective(stim, V, dt=0.025, stepper=hh_jax.RK4()), 3),
+                      hf.ForwardMode)
+    assert isinstance(hf.default_mode(free.window(horizon=0.5), 9), hf.ReverseMode)
+    forced = hf.TraceObjective(stim, V, dt=0.025, backend=hh_jax.FusedCPU(hh_jax.ScanLoop()))
+    assert isinstance(hf.default_mode(forced, 2), hf.ForwardMode)
+    assert isinstance(hf.default_mode(lambda p: p.gNa, 2), hf.ReverseMode if fused else hf.ForwardMode)

@@ -16,6 +16,7 @@ from ._fit import polish as polish
 from ._fit import value_and_grad as value_and_grad
 from ._gradients import AbstractGradientMode as AbstractGradientMode
 from ._gradients import ForwardMode as ForwardMode
+from ._gradients import default_mode as default_mode
 from ._gradients import ReverseMode as ReverseMode
 from ._losses import soft_spike_count as soft_spike_count
 from ._losses import spike_time_loss as spike_time_loss

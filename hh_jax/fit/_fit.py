@@ -13,7 +13,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._params import HHParams
 from .._validate import as_int
-from ._gradients import AbstractGradientMode, ForwardMode, ReverseMode, check_mode
+from ._gradients import AbstractGradientMode, ForwardMode, ReverseMode, check_mode, default_mode
 from ._objective import AbstractObjective
 from ._transforms import ParamSpace
 
@@ -175,9 +175,11 @@ def optimize(
       from (its per-start best values).
     - `progress`: show a tqdm bar with the best loss. Default True.
     - `description`: the bar's label.
-    - `mode`: gradient by `ForwardMode()` (one JVP per fitted field; cheaper on CPU for a
-      few fields, memory independent of the trace length) or `ReverseMode()`. Default None:
-      forward for up to 8 fitted fields, reverse above.
+    - `mode`: gradient by `ForwardMode()` (one JVP per fitted field, through the `lax.scan`
+      loop's tangents; memory independent of the trace length) or `ReverseMode()`. Default
+      None: `fit.default_mode(loss_fn, k)`, chosen by measurement (`benchmarks/fit_mode.py`):
+      reverse where the loss's reverse mode is the fused kernel's adjoint (the CPU default),
+      else forward for up to 8 fitted fields.
 
     **Returns:** a `FitResult`.
 
@@ -195,7 +197,7 @@ def optimize(
     as_int("steps", steps, minimum=1)
     as_int("n_starts", n_starts, minimum=1)
     if mode is None:
-        mode = ForwardMode() if space.size <= 8 else ReverseMode()
+        mode = default_mode(loss_fn, space.size)
     mode = check_mode("", mode)
     if optimizer is None:
         optimizer = optax.adam(0.02)

@@ -17,8 +17,9 @@ class AbstractGradientMode(eqx.Module):
 
 
 class ReverseMode(AbstractGradientMode):
-    """Backpropagation (`jax.value_and_grad`): one backward pass whatever the number of fields;
-    memory grows with the trace length (every step is kept).
+    """Backpropagation (`jax.value_and_grad`): one backward pass whatever the number of fields.
+    On the CPU the default simulation loop's reverse mode is the fused kernel's discrete adjoint
+    (memory O(N·√T)); elsewhere the transposed `lax.scan` loop.
 
     **Example:** ``hh_jax.fit.optimize(obj, space, mode=hh_jax.fit.ReverseMode())``.
     """
@@ -49,3 +50,35 @@ def check_mode(where: str, mode) -> AbstractGradientMode:
             f"{where}mode must be a gradient mode, fit.ForwardMode() or fit.ReverseMode(), got {mode!r}."
         )
     return mode
+
+
+FORWARD_MAX_FIELDS = 8
+"""Where a loss's reverse mode transposes a `lax.scan` loop, forward mode is used for up to this
+many fitted fields (`benchmarks/fit_mode.py`: forward was faster for every k ≤ 7 fields at 3 and
+48 neurons, on the scan loop and the teacher-forced window, by 1.1–9×)."""
+
+
+def default_mode(loss_fn, n_fields: int) -> AbstractGradientMode:
+    """The gradient mode `optimize` uses when none is given, from measurement
+    (`benchmarks/fit_mode.py`, `benchmarks/results/fit_mode.md`): `ReverseMode()` where the
+    loss's reverse mode runs the fused kernel's adjoint (3–6× faster than forward mode for every
+    k ≥ 1 at 3 and 48 neurons), else `ForwardMode()` for up to `FORWARD_MAX_FIELDS` fields.
+
+    Whether the adjoint runs is the objective's `reverse_mode_fused()` (an `AbstractObjective`),
+    or for any other callable whether `simulate`'s default loop would run it here.
+
+    **Example:** ``default_mode(TraceObjective(stim, V, dt=0.025), 5)`` → ``ReverseMode()`` on a
+    CPU with the kernel.
+    """
+    from .._backends import fused_adjoint_by_default
+    from .._validate import as_int
+    from ._objective import AbstractObjective
+
+    if not callable(loss_fn):
+        raise TypeError(f"default_mode: loss_fn must be callable (HHParams -> scalar), got {loss_fn!r}.")
+    n_fields = as_int("default_mode: n_fields", n_fields, minimum=1)
+    fused = (loss_fn.reverse_mode_fused() if isinstance(loss_fn, AbstractObjective)
+             else fused_adjoint_by_default())
+    if fused:
+        return ReverseMode()
+    return ForwardMode() if n_fields <= FORWARD_MAX_FIELDS else ReverseMode()

@@ -12,7 +12,7 @@ from jaxtyping import Array, Float
 
 import jax
 
-from .._backends import AbstractBackend, AbstractFusedLoop, ScanLoop
+from .._backends import AbstractBackend, AbstractFusedLoop, ScanLoop, fused_adjoint_by_default, uses_fused_adjoint
 from .._params import HHParams
 from .._prepare import default_y0
 from .._simulate import simulate
@@ -79,6 +79,11 @@ class AbstractObjective(eqx.Module):
     @abc.abstractmethod
     def residuals(self, params: HHParams) -> Float[Array, " N"]:
         """Residuals ``r`` ``[N]`` with ``Σ r²`` equal to the loss (or its least-squares part)."""
+
+    def reverse_mode_fused(self) -> bool:
+        """Whether this loss's reverse mode runs the fused kernel's adjoint (`fit.default_mode`
+        then picks `ReverseMode()`). Default: whether `simulate`'s automatic choice would here."""
+        return fused_adjoint_by_default()
 
 
 class TraceObjective(AbstractObjective):
@@ -147,6 +152,11 @@ class TraceObjective(AbstractObjective):
         if horizon is not None and not (isinstance(horizon, (int, float)) and horizon >= dt):
             raise ValueError(f"TraceObjective.horizon must be None or a number >= dt (ms), got {horizon!r}.")
         self.horizon = None if horizon is None else float(horizon)
+
+    def reverse_mode_fused(self) -> bool:
+        """A free run through `simulate` with the fused kernel's adjoint (teacher forcing runs
+        its own `lax.scan` loop)."""
+        return self.horizon is None and uses_fused_adjoint(self.stepper, self.backend)
 
     def window(self, duration: float | None = None, *, horizon: float | None = None) -> "TraceObjective":
         """A copy fitting ``[0, duration]`` ms (default: unchanged) with teacher-forcing `horizon`."""
@@ -237,6 +247,10 @@ class SpikeTimeObjective(AbstractObjective):
         self.dt, self.duration = float(dt), float(duration)
         self.max_spikes = int(t_data.shape[0] + 5 if max_spikes is None else max_spikes)
         self.backend = backend
+
+    def reverse_mode_fused(self) -> bool:
+        """Through `simulate`: with the fused kernel's adjoint where its loop is the kernel."""
+        return uses_fused_adjoint(self.stepper, self.backend)
 
     def _model_times(self, params):
         r = simulate(params, self.stimulus, duration=self.duration, dt=self.dt, y0=self.y0,
