@@ -116,7 +116,7 @@ def gradient_cost():
     grad16 = jax.jit(jax.vmap(jax.value_and_grad(lambda u: obj(space.to_params(u)))))
     tf, tg = _timeit(lambda: fwd16(U)), _timeit(lambda: grad16(U))
     out.update(forward_16_starts_s=tf, value_and_grad_16_starts_s=tg, ratio_16_starts=tg[0] / tf[0])
-    # forward mode (one JVP per fitted field), what `optimize` uses by default for <= 8 fields
+    # forward mode (one JVP per fitted field, through the scan loop's tangents)
     fm16 = jax.jit(jax.vmap(hf.value_and_grad(obj, space, mode=hf.ForwardMode())))
     fm1 = jax.jit(hf.value_and_grad(obj, space, mode=hf.ForwardMode()))
     t1, t16 = _timeit(lambda: fm1(u)), _timeit(lambda: fm16(U))
@@ -125,34 +125,39 @@ def gradient_cost():
     return out
 
 
+MEMORY_VARIANTS = {
+    "fused adjoint (default)": lambda: hh_jax.FusedCPU(),
+    "scan derivative": lambda: hh_jax.FusedCPU(hh_jax.ScanLoop()),
+    "scan derivative, checkpointed": lambda: hh_jax.FusedCPU(hh_jax.ScanLoop(checkpoint=True)),
+}
+
+
 def memory(n_steps=100_000):
+    """XLA's temporary buffers of the reverse-mode gradient, one neuron: trace MSE at 10⁴ and
+    `n_steps` steps; the gradient of the final V (no trace) at 10⁴–10⁶ steps."""
     out = {}
     for steps in (10_000, n_steps):
         duration = steps * DT
         V = jnp.full((steps + 1,), -65.0)
         space = hf.ParamSpace(TRUTH, ("gNa", "gK"))
         u = space.to_unconstrained(TRUTH)
-        for ck in (False, True):
-            obj = hf.TraceObjective(hh_jax.Constant(10.0), V, dt=DT, duration=duration,
-                                    backend=hh_jax.FusedCPU(hh_jax.ScanLoop(checkpoint=ck)))
+        for name, backend in MEMORY_VARIANTS.items():
+            obj = hf.TraceObjective(hh_jax.Constant(10.0), V, dt=DT, duration=duration, backend=backend())
             g = jax.jit(jax.grad(lambda u: obj(space.to_params(u))))
             ma = g.lower(u).compile().memory_analysis()
             t = _timeit(lambda: g(u), repeats=2)[0]
-            out[f"{steps}_steps_checkpoint_{ck}"] = {
-                "temp_MB": ma.temp_size_in_bytes / 1e6, "grad_s": t}
-            print(steps, ck, out[f"{steps}_steps_checkpoint_{ck}"], flush=True)
-    # without a recorded trace (a loss on the final state / spike times): only the scan's own
-    # residuals remain, O(T) plain and O(√T) checkpointed
+            out[f"trace|{steps}|{name}"] = {"temp_MB": ma.temp_size_in_bytes / 1e6, "grad_s": t}
+            print(steps, name, out[f"trace|{steps}|{name}"], flush=True)
+    # without a recorded trace (a loss on the final state): only the loop's own residuals remain
     for steps in (10_000, 100_000, 1_000_000):
-        for ck in (False, True):
-            def loss(g, steps=steps, ck=ck):
+        for name, backend in MEMORY_VARIANTS.items():
+            def loss(g, steps=steps, backend=backend):
                 r = hh_jax.simulate(TRUTH.replace(gNa=g), 10.0, duration=steps * DT, dt=DT, record=(),
-                                    max_spikes=0, throw=False,
-                                    backend=hh_jax.FusedCPU(hh_jax.ScanLoop(checkpoint=ck)))
+                                    max_spikes=0, throw=False, backend=backend())
                 return r.final_state.V
             ma = jax.jit(jax.grad(loss)).lower(120.0).compile().memory_analysis()
-            out[f"{steps}_steps_no_trace_checkpoint_{ck}"] = {"temp_MB": ma.temp_size_in_bytes / 1e6}
-            print(steps, "no trace", ck, ma.temp_size_in_bytes / 1e6, flush=True)
+            out[f"final|{steps}|{name}"] = {"temp_MB": ma.temp_size_in_bytes / 1e6}
+            print(steps, "no trace", name, ma.temp_size_in_bytes / 1e6, flush=True)
     return out
 
 
@@ -199,25 +204,24 @@ def _markdown(r):
                   f"forward {1e3 * x['forward_s'][0]:.1f} ms (min {1e3 * x['forward_s'][1]:.1f}, max {1e3 * x['forward_s'][2]:.1f}); "
                   f"value+grad {1e3 * x['value_and_grad_s'][0]:.1f} ms; ratio **{x['ratio']:.2f}×** (one start).\n"]
         if "ratio_forward_mode" in x:
-            lines += [f"forward-mode gradient (5 JVPs, `optimize`'s default): one start {1e3 * x['forward_mode_s'][0]:.1f} ms, "
+            lines += [f"forward-mode gradient (5 JVPs through the scan loop's tangents): one start {1e3 * x['forward_mode_s'][0]:.1f} ms, "
                       f"ratio **{x['ratio_forward_mode']:.2f}×**; 16 starts {1e3 * x['forward_mode_16_starts_s'][0]:.1f} ms, "
                       f"ratio **{x['ratio_forward_mode_16_starts']:.2f}×**.\n"]
         if "ratio_16_starts" in x:
             lines += [f"16 starts vmapped: forward {1e3 * x['forward_16_starts_s'][0]:.1f} ms, value+grad "
                       f"{1e3 * x['value_and_grad_16_starts_s'][0]:.1f} ms; ratio **{x['ratio_16_starts']:.2f}×**.\n"]
     if "memory" in r:
-        lines += ["## Gradient memory (XLA temp buffers, one neuron)\n", "| steps | checkpoint | temp MB | grad time (s) |",
+        lines += ["## Gradient memory (XLA temp buffers, one neuron)\n", "| steps | derivative | temp MB | grad time (s) |",
                   "|---|---|---|---|"]
         for k, v in r["memory"].items():
-            if "no_trace" in k:
-                continue
-            steps, ck = k.split("_steps_checkpoint_")
-            lines.append(f"| {steps} | {ck} | {v['temp_MB']:.1f} | {v['grad_s']:.2f} |")
-        lines += ["\nWithout a recorded trace (gradient of the final V):\n", "| steps | checkpoint | temp MB |", "|---|---|---|"]
+            kind, steps, name = k.split("|") if "|" in k else ("old", "", k)
+            if kind == "trace":
+                lines.append(f"| {steps} | {name} | {v['temp_MB']:.2f} | {v['grad_s']:.2f} |")
+        lines += ["\nWithout a recorded trace (gradient of the final V):\n", "| steps | derivative | temp MB |", "|---|---|---|"]
         for k, v in r["memory"].items():
-            if "no_trace" in k:
-                steps, ck = k.split("_steps_no_trace_checkpoint_")
-                lines.append(f"| {steps} | {ck} | {v['temp_MB']:.2f} |")
+            kind, steps, name = k.split("|") if "|" in k else ("old", "", k)
+            if kind == "final":
+                lines.append(f"| {steps} | {name} | {v['temp_MB']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

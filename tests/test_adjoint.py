@@ -135,7 +135,7 @@ def _loss(params, stim, y0, backend, options, w):
     return total.sum()
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(8))
 def test_fuzz_fused_adjoint_equals_scan_gradient(seed):
     N, params, stim, options, w = _case(seed)
     y0 = hh_jax.HHState(V=jnp.full(N, -64.0), m=jnp.full(N, 0.06), h=jnp.full(N, 0.58), n=jnp.full(N, 0.32))
@@ -171,8 +171,9 @@ def test_forward_mode_still_matches_the_scan():
     t = jnp.asarray([1.0, -0.5, 0.01])
     (_, jv_adj), (_, jv_scan) = (jax.jvp(f(b), (G,), (t,)) for b in (ADJ, SCAN))
     _rel_close(jv_adj, jv_scan, 1e-9)
-    _rel_close(jax.jacfwd(f(ADJ))(G), jax.jacfwd(f(SCAN))(G), 1e-9)
-    _rel_close(jax.jacrev(f(ADJ))(G), jax.jacfwd(f(SCAN))(G), 1e-9)  # reverse = forward
+    jac = jax.jacfwd(f(SCAN))(G)
+    _rel_close(jax.jacfwd(f(ADJ))(G), jac, 1e-9)
+    _rel_close(jax.jacrev(f(ADJ))(G), jac, 1e-9)  # reverse (the adjoint) = forward
     # second order (the tangent primitive's JVP): forward over reverse
     h = lambda backend: jax.jacfwd(jax.grad(lambda g: _sim(g, I2, backend).V.sum()))(G)
     _rel_close(h(ADJ), h(SCAN), 1e-7)
@@ -229,9 +230,11 @@ def test_vmapped_starts_run_as_one_population(stim):
         r = hh_jax.simulate(p, stim, duration=10.0, dt=0.025, backend=backend, record_every=2)
         return jnp.sum(r.V ** 2) * 1e-4 + jnp.sum(jnp.where(jnp.isfinite(r.spike_times), r.spike_times, 0.0))
 
-    gs = jnp.stack([jnp.linspace(100.0, 140.0, 5), jnp.linspace(30.0, 40.0, 5)], axis=1)
+    gs = jnp.stack([jnp.linspace(100.0, 140.0, 4), jnp.linspace(30.0, 40.0, 4)], axis=1)
     vg = lambda backend: jax.vmap(
         lambda g: eqx.filter_value_and_grad(lambda d: loss(d[0], d[1], backend))((g, stim)))(gs)
     _rel_close(vg(ADJ), vg(SCAN), 1e-9)
-    outer = lambda backend: jax.vmap(jax.vmap(jax.grad(lambda g: loss(g, stim, backend))))(gs[:4].reshape(2, 2, 2))
-    _rel_close(outer(ADJ), outer(SCAN), 1e-9)
+    if stim.amplitude.ndim:  # nested vmap (once: compilations are the cost here)
+        outer = lambda backend: jax.vmap(jax.vmap(jax.grad(lambda g: loss(g, stim, backend))))(
+            gs[:4].reshape(2, 2, 2))
+        _rel_close(outer(ADJ), outer(SCAN), 1e-9)
