@@ -95,18 +95,18 @@ def variants(dtype):
     }
 
 
-def xla_bytes(f, args) -> int:
-    """Bytes XLA plans for one call of the jitted `f` (temporaries + outputs)."""
-    m = f.lower(*args).compile().memory_analysis()
-    return int(m.temp_size_in_bytes + m.output_size_in_bytes)
 
 
-def first_call(f, args):
-    """The jitted `f` and the time of its first call (trace + compile + run), s."""
-    f = jax.jit(f)
+
+def compile_first(f, args):
+    """``(compiled f, the time of its first call (trace + compile + run), s, its output, the bytes
+    XLA plans for it (temporaries + outputs))``."""
     t = time.perf_counter()
-    out = jax.block_until_ready(f(*args))
-    return f, time.perf_counter() - t, out
+    compiled = jax.jit(f).lower(*args).compile()
+    t_compile = time.perf_counter() - t
+    m = compiled.memory_analysis()
+    nbytes = int(m.temp_size_in_bytes + m.output_size_in_bytes)
+    return compiled, t_compile, nbytes
 
 
 def timed(f, args):
@@ -139,14 +139,16 @@ def main(argv=None):
             ref, fs, memory = None, {}, {}
             for name, f in variants(dtype).items():
                 if not only or name in only:
-                    memory[name] = xla_bytes(jax.jit(f), (g, I))
+                    compiled, t_compile, memory[name] = compile_first(f, (g, I))
                     if memory[name] > args.max_gb * 2**30:
                         rows.append(dict(impl=name, n=n, dtype=dtype_name, steps=n_steps,
                                          xla_bytes=memory[name],
                                          skipped=f"plans {memory[name] / 2**30:.1f} GB > --max-gb"))
                         print(f"{dtype_name} N={n:>6} {name:28s} skipped: {rows[-1]['skipped']}", flush=True)
                         continue
-                    fs[name] = first_call(f, (g, I))
+                    t = time.perf_counter()
+                    out = jax.block_until_ready(compiled(g, I))
+                    fs[name] = (compiled, t_compile + time.perf_counter() - t, out)
                     print(f"{dtype_name} N={n:>6} {name:28s} first call {fs[name][1]:6.2f} s", flush=True)
             # interleaved: each round times every variant once (same machine load for all)
             reps = args.repeats if n <= 1000 else max(1, args.repeats // 3)
@@ -170,7 +172,7 @@ def main(argv=None):
             if not args.no_peers and (not only or "jaxley grad" in only):
                 from ._peers import run_peer_grad
 
-                p = run_peer_grad("jaxley", n=n, dtype=dtype_name, repeats=reps,
+                p = run_peer_grad("jaxley", n=n, dtype=dtype_name, repeats=reps, preset="hh1952",
                                   timeout=max(600.0, n * 0.02))
                 if "skipped" in p:
                     rows.append(dict(impl="jaxley grad", n=n, dtype=dtype_name, steps=n_steps,

@@ -27,7 +27,7 @@ its outputs are their cotangents, prefixed ``g_``."""
 DVDT_INPUTS = ("V", "m", "h", "n", "gNa", "gK", "gL", "ENa", "EK", "EL", "C", "I")
 """The inputs of the generated dV/dt VJP (after them: the cotangent of dV/dt)."""
 
-_BINARY = {"add": "+", "add_any": "+", "sub": "-", "mul": "*", "div": "/"}
+_BINARY = {"add": "+", "add_any": "+", "sub": "-", "mul": "*"}
 _COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 _UNARY = {"neg": "-({})", "exp": "vexp({})", "expm1": "vexpm1({})", "sqrt": "std::sqrt({})",
           "abs": "std::abs({})"}
@@ -74,9 +74,16 @@ def _literal(value) -> str:
 
 
 class _Emitter:
+    """Translates jaxpr equations into C++ statements, one per equation. Divisions become
+    multiplications by a reciprocal computed once per denominator (a derivative divides by the
+    same rates several times; division is the slowest vector instruction here): ≤ 1 ulp from the
+    quotient, and these values only weight cotangents (the states come from the kernel's step)."""
+
     def __init__(self):
         self.lines: list[str] = []
         self.count = 0
+        self.reciprocal: dict[str, str] = {}  # denominator -> the variable holding 1 / it
+        self.literal_select: dict[str, tuple[str, str, str]] = {}  # var -> (pred, false, true)
 
     def fresh(self) -> str:
         self.count += 1
@@ -107,10 +114,25 @@ class _Emitter:
                     env[v] = o
         return [self.atom(env, a) for a in jaxpr.outvars]
 
+    def _rcp(self, den: str) -> str:
+        """An expression for 1 / `den`."""
+        if den.startswith("T("):  # a literal
+            return f"T({1.0 / float(den[2:-1])!r})"
+        if den in self.literal_select:  # a select between two literals
+            pred, a, b = self.literal_select[den]
+            return f"({pred} ? {self._rcp(b)} : {self._rcp(a)})"
+        if den not in self.reciprocal:
+            var = self.fresh()
+            self.lines.append(f"  const T {var} = T(1) / {den};")
+            self.reciprocal[den] = var
+        return self.reciprocal[den]
+
     def _one(self, name, eqn, ins) -> str:
         out = eqn.outvars[0]
         is_bool = out.aval.dtype == jnp.bool_
-        if name in _BINARY:
+        if name == "div":
+            expr = f"{ins[0]} * {self._rcp(ins[1])}"
+        elif name in _BINARY:
             expr = f"{ins[0]} {_BINARY[name]} {ins[1]}"
         elif name in _COMPARE:
             expr = f"{ins[0]} {_COMPARE[name]} {ins[1]}"
@@ -124,6 +146,11 @@ class _Emitter:
             if len(ins) != 3:
                 raise NotImplementedError("select_n with more than two cases")
             expr = f"({ins[0]} ? {ins[2]} : {ins[1]})"
+            if ins[1].startswith("T(") and ins[2].startswith("T("):
+                var = self.fresh()
+                self.literal_select[var] = (ins[0], ins[1], ins[2])
+                self.lines.append(f"  const T {var} = {expr};")
+                return var
         elif name == "clamp":
             lo, x, hi = ins
             expr = f"({x} < {lo} ? {lo} : ({x} > {hi} ? {hi} : {x}))"
@@ -132,8 +159,8 @@ class _Emitter:
             if y == 0:
                 expr = "T(1)"
             else:
-                expr = " * ".join([ins[0]] * abs(y))
-                expr = f"T(1) / ({expr})" if y < 0 else expr
+                base = self._rcp(ins[0]) if y < 0 else ins[0]
+                expr = " * ".join([base] * abs(y))
         elif name == "convert_element_type":
             if eqn.params["new_dtype"] == jnp.bool_ or eqn.invars[0].aval.dtype == jnp.bool_:
                 raise NotImplementedError("convert_element_type to or from bool")

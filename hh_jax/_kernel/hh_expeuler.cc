@@ -648,6 +648,8 @@ void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
     ptr[i] = j;
     nxt[i] = j >= 0 ? J.steps[(p * J.S + j) * N + i0 + i] : NO_CROSSING;
   }
+  int32_t nxt_max = NO_CROSSING;
+  for (int64_t i = 0; i < len; ++i) nxt_max = std::max(nxt_max, nxt[i]);
   const T dt = J.times[2 * p + 1];
   const int64_t u = i0 / TILE;  // this block's row of the partial sums
   const T* imid = J.imid + p * J.Tm * J.Nm;
@@ -671,9 +673,9 @@ void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
         for (int64_t i = 0; i < len; ++i) l[i] += c[r * N + i];
       }
     }
-    int any = 0;
-    for (int64_t i = 0; i < len; ++i) any |= (nxt[i] == s) | (nxt[i] == s - 1);
-    if (!any) return;
+    // Going backwards every pending crossing lies at step <= s (those after s are done): a
+    // neuron has one here iff its nxt >= s - 1, so most steps stop at one comparison.
+    if (nxt_max < s - 1) return;
     for (int64_t i = 0; i < len; ++i) {
       const bool start = nxt[i] == s, end = nxt[i] == s - 1;
       if (!start && !end) continue;
@@ -696,6 +698,8 @@ void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
         nxt[i] = ptr[i] >= 0 ? J.steps[(p * J.S + ptr[i]) * N + i0 + i] : NO_CROSSING;
       }
     }
+    nxt_max = NO_CROSSING;
+    for (int64_t i = 0; i < len; ++i) nxt_max = std::max(nxt_max, nxt[i]);
   };
   // buf: K + 1 states of the block, [K + 1][4][TILE]
   for (int64_t c = J.n_ck - 1; c >= 0; --c) {
