@@ -1,8 +1,8 @@
 """Backends: the loops that run a simulation, as objects behind one small interface.
 
 The stepper (`ExpEuler`, `RK4`, …) describes the mathematics of one step; a backend is *how* the
-steps are run: the `lax.scan` loop (`ScanLoop`), the fused CPU kernel (`FusedCPU`, whose
-derivatives are those of a `ScanLoop`), or Diffrax (`DiffraxAdapter`, holding the solver, the
+steps are run: the `lax.scan` loop (`ScanLoop`), the fused CPU kernel (`FusedCPU`: reverse mode
+by its discrete adjoint, `FusedAdjoint`, forward mode by a `ScanLoop`'s tangents), or Diffrax (`DiffraxAdapter`, holding the solver, the
 step-size controller, the adjoint, the step budget and the population mode, as Optimistix wraps
 other libraries' solvers in adapters). `simulate` chooses one automatically (`choose`) or runs
 the one passed as ``backend=``.
@@ -13,9 +13,10 @@ Python-level checks (memory, options) and returns the backend to run, its defaul
 `run` runs the loop inside `simulate`'s one jitted core and returns a `Loop`, which
 `_prepare.assemble` turns into the `SimulationResult`.
 
-A fused loop whose derivatives are the scan's (`AbstractFusedLoop`) only implements
-`fused_arrays` (final state, spike counts, the `Crossings` record, the state traces) and
-`kernel_unavailable_reason`: `FusedCPU` (the C++ kernel) and `PallasGPU` (the Pallas kernel).
+A fused loop (`AbstractFusedLoop`) only implements `fused_arrays` (final state, spike counts, the
+`Crossings` record, the state traces) and `kernel_unavailable_reason`: `FusedCPU` (the C++ kernel)
+and `PallasGPU` (the Pallas kernel); its derivatives are those of its `derivative` `ScanLoop`, or
+for `FusedCPU` by default the kernel's adjoint (`_adjoint.py`).
 """
 
 import abc
@@ -274,9 +275,10 @@ class ScanLoop(AbstractBackend):
 class AbstractFusedLoop(AbstractBackend):
     """A loop fused into one kernel call whose derivatives (`jax.grad`, `jax.jvp`) are those of
     the `lax.scan` loop `derivative` (same mathematics; its primal is replaced by the kernel's,
-    through a custom JVP). Subclasses implement `fused_arrays` and `unavailable_reason`."""
+    through a custom JVP), or, for a `FusedAdjoint` `derivative`, the kernel's adjoint in reverse
+    mode. Subclasses implement `fused_arrays` and `unavailable_reason`."""
 
-    derivative: eqx.AbstractVar[ScanLoop]
+    derivative: eqx.AbstractVar["ScanLoop | FusedAdjoint"]
 
     @abc.abstractmethod
     def fused_arrays(self, params, stimulus, y0: HHState, stepper, problem: Problem, states: str):
@@ -381,10 +383,6 @@ class FusedAdjoint(eqx.Module):
         if self.checkpoint_every is not None:
             return self.checkpoint_every
         return max(1, math.isqrt(max(n_steps - 1, 0)) + 1)
-
-    def arrays(self, params, stimulus, y0, stepper, problem):
-        """The scan loop `tangent` (forward mode and the fallback of a scan-based derivative)."""
-        return self.tangent.arrays(params, stimulus, y0, stepper, problem)
 
 
 class FusedCPU(AbstractFusedLoop):
