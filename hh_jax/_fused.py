@@ -11,8 +11,11 @@ and registers it as an XLA FFI target.
 The `FusedCPU` backend (`_backends.py`) runs it, and `simulate` chooses that backend for `ExpEuler`
 on the CPU when the stimulus can be tabulated (a constant, a population-wide waveform, or a small
 per-neuron one); otherwise, or when no compiler is found, it runs the `lax.scan` loop
-(`ScanLoop`), which computes the same mathematics (results agree to rounding). Derivatives
-(`jax.grad`, `jax.jvp`) are those of the `lax.scan` loop, through a custom JVP.
+(`ScanLoop`), which computes the same mathematics (results agree to rounding).
+
+Derivatives: `run_adjoint` is the kernel's discrete adjoint (reverse mode, `_adjoint.py`), from
+the checkpoints `run_kernel` stores; forward mode is the `lax.scan` loop's, through a custom JVP.
+Under `jax.vmap` both calls run a batch that shares t0 and dt as one population (`custom_vmap`).
 """
 
 import dataclasses
