@@ -85,15 +85,9 @@ def run_peer(name: str, *, method: str, preset: str = "brainpy", n: int, duratio
     req = dict(peer=name, method=method, preset=preset, n=int(n), duration=float(duration),
                dt=float(dt), current=float(current), want_spike_times=bool(want_spike_times),
                repeats=int(repeats), dtype=dtype)
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONWARNINGS="ignore")
-    try:
-        proc = subprocess.run([peers_python(), str(_WORKER), json.dumps(req)], capture_output=True,
-                              text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"peer": name, "method": method, "skipped": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"peer": name, "method": method, "skipped": "failed: " + proc.stderr.strip()[-300:]}
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = _run_worker(req, timeout)
+    if "skipped" in out:
+        return out
     steps = round(duration / dt)
     med = statistics.median(out["times_s"])
     out.update(peer=name, method=method, median_s=med, neuron_steps_per_s=n * steps / med,
@@ -105,6 +99,21 @@ PEER_GRAD_METHODS: dict[str, list[str]] = {
     "jaxley": ["bwd_euler", "exp_euler"],  # jx.integrate's solver= (bwd_euler is Jaxley's default)
 }
 """Solvers each peer's gradient driver implements (`run_peer_grad`)."""
+
+
+def _run_worker(req: dict, timeout: float) -> dict:
+    """Run one request in a fresh process of the peers venv: the worker's JSON reply, or
+    ``{"peer", "method", "skipped": reason}`` on a timeout or a failure."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONWARNINGS="ignore")
+    skip = lambda why: {"peer": req["peer"], "method": req["method"], "skipped": why}
+    try:
+        proc = subprocess.run([peers_python(), str(_WORKER), json.dumps(req)], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return skip(f"timed out after {timeout:.0f} s")
+    if proc.returncode != 0:
+        return skip("failed: " + proc.stderr.strip()[-300:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_peer_grad(name: str, *, n: int, dtype: str = "float32", repeats: int = 5,
@@ -145,15 +154,9 @@ def run_peer_grad(name: str, *, n: int, dtype: str = "float32", repeats: int = 5
     req = dict(kind="grad", peer=name, method=method, layout=layout, preset=preset, n=int(n),
                duration=float(duration), dt=float(dt), current=float(current),
                repeats=int(repeats), dtype=dtype, checkpoint_lengths=checkpoint_lengths)
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONWARNINGS="ignore")
-    try:
-        proc = subprocess.run([peers_python(), str(_WORKER), json.dumps(req)], capture_output=True,
-                              text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"peer": name, "method": method, "skipped": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"peer": name, "method": method, "skipped": "failed: " + proc.stderr.strip()[-300:]}
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = _run_worker(req, timeout)
+    if "skipped" in out:
+        return out
     med = statistics.median(out["times_s"])
     out.update(peer=name, method=method, median_s=med, neuron_steps_per_s=n * out["steps"] / med,
                forward_median_s=statistics.median(out["forward_times_s"]), n=n, dtype=dtype)

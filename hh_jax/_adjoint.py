@@ -35,34 +35,35 @@ from ._vector_field import HHState
 
 
 def _scan_arrays(static):
-    """``(params, stimulus, y0, t0, dt) → (final state, brackets, state traces)`` by the scan
-    loop ``FusedAdjoint.tangent`` (the kernel's mathematics; what its derivatives are of)."""
+    """``(params, stimulus, y0, t0, dt) → ((V, m, h, n) final, brackets, state traces)`` by the
+    scan loop ``FusedAdjoint.tangent`` (the kernel's mathematics; what its derivatives are of)."""
     backend, stepper, problem, states, _ = static
     scan_problem = dataclasses.replace(problem, record=tuple(states), throw=False)
 
     def scan_arrays(params, stimulus, y0, t0, dt):
         y, _, crossings, traces, _ = backend.derivative.tangent.arrays(
             params, stimulus, y0, stepper, dataclasses.replace(scan_problem, t0=t0, dt=dt))
-        return y, crossings.bracket, traces
+        return (y.V, y.m, y.h, y.n), crossings.bracket, traces
 
     return scan_arrays
 
 
-def _plain_scan_arrays(static):
-    """`_scan_arrays` with the final state as a tuple (V, m, h, n) (the primitive's outputs)."""
-    scan_arrays = _scan_arrays(static)
-
-    def arrays(*primals):
-        y, brackets, traces = scan_arrays(*primals)
-        return (y.V, y.m, y.h, y.n), brackets, traces
-
-    return arrays
+def _kernel_layout(final, traces, problem, states: str, dtype):
+    """A (co)tangent of the final state (V, m, h, n) and of the state traces ``{v: [samples,
+    *shape]}`` in the kernel's layout: ``[1, 4, N]`` and ``[1, n_rec, len(states), N]``."""
+    N = math.prod(problem.shape)
+    yf = jnp.stack([jnp.reshape(x, (N,)) for x in final])[None].astype(dtype)
+    n_rec = problem.n_steps // problem.record_every + 1 if states else 0
+    if not states:
+        return yf, jnp.zeros((1, n_rec, 0, N), dtype)
+    rec = jnp.stack([traces[v].reshape(n_rec, N) for v in states], axis=1)[None]
+    return yf, rec.astype(dtype)
 
 
 def _scan_tangents(residuals, tangents, static):
     """The tangents of (final state, brackets, state traces) by the scan loop's JVP."""
     primals, _, _ = residuals
-    primal_out, t_out = eqx.filter_jvp(_plain_scan_arrays(static), primals, tangents)
+    primal_out, t_out = eqx.filter_jvp(_scan_arrays(static), primals, tangents)
     # materialise symbolic zeros: a primitive's outputs are arrays
     return jtu.tree_map(lambda p, t: jnp.zeros_like(p) if t is None else t, primal_out, t_out,
                         is_leaf=lambda x: x is None)
@@ -123,16 +124,9 @@ def _cotangents(primals, ck, steps, cts_out, *, static):
         lambda p, s, y, a, b: _fused.raw_inputs(p, s, y, a, b, problem=full),
         params, stimulus, y0, t0, dt)
     ct_final, ct_brackets, ct_traces = cts_out
-    N = raw.y0.shape[-1]
     dtype = raw.y0.dtype
-    ct_yf = jnp.stack([jnp.reshape(c, (N,)) for c in ct_final])[None]
-    n_rec = problem.n_steps // problem.record_every + 1 if states else 0
-    if states:
-        ct_rec = jnp.stack([ct_traces[v].reshape(n_rec, N) for v in states], axis=1)[None]
-    else:
-        ct_rec = jnp.zeros((1, 0, 0, N), dtype)
-    g_raw = _fused.run_adjoint(raw, ck, steps, ct_yf.astype(dtype), ct_rec.astype(dtype),
-                               ct_brackets[None].astype(dtype), problem=full,
+    ct_yf, ct_rec = _kernel_layout(ct_final, ct_traces, problem, states, dtype)
+    g_raw = _fused.run_adjoint(raw, ck, steps, ct_yf, ct_rec, ct_brackets[None].astype(dtype), problem=full,
                                staggered=stepper.staggered, states=states, ck_every=ck_every)
     return pull(g_raw)
 
@@ -143,7 +137,7 @@ def _cotangents_jvp(primals, tangents, *, static):
     t_prim, _, _, t_cts = tangents
 
     def scan_vjp(prim, cts_out):
-        _, pull = eqx.filter_vjp(_plain_scan_arrays(static), *prim)
+        _, pull = eqx.filter_vjp(_scan_arrays(static), *prim)
         return pull(cts_out)
 
     return eqx.filter_jvp(scan_vjp, (prim, cts_out), (t_prim, t_cts))
@@ -167,13 +161,7 @@ def _checkpointed_jvp(primals, tangents, *, static):
     (prim,), (t_prim,) = primals, tangents
     out = _checkpointed(prim, static=static)
     _, (t_final, t_brackets, t_traces) = eqx.filter_jvp(_scan_arrays(static), prim, t_prim)
-    states = static[3]
-    n = out[0].shape[-1]
-    t_yf = jnp.stack([jnp.reshape(getattr(t_final, v), (n,)) for v in "Vmhn"])[None]
-    if states:
-        t_rec = jnp.stack([t_traces[v].reshape(out[2].shape[1], n) for v in states], axis=1)[None]
-    else:
-        t_rec = jnp.zeros_like(out[2])
+    t_yf, t_rec = _kernel_layout(t_final, t_traces, static[2], static[3], out[0].dtype)
     zeros = lambda x: jnp.zeros_like(x) if jnp.issubdtype(x.dtype, jnp.inexact) else None
     tangent = (t_yf, None, t_rec, None, t_brackets[None], zeros(out[5]))
     return out, tangent

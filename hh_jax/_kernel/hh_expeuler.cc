@@ -470,11 +470,31 @@ constexpr int64_t MIN_WORK_PER_THREAD = 100000;
 // (a multiple of every vector width).
 constexpr int64_t MIN_TILE = 16;
 
+// Runs `units` units of work on up to `threads` threads (the calling one included), each thread
+// taking units one at a time from a shared counter (a thread the OS delays takes fewer: on a
+// busy machine the others finish its share). `make_worker()` gives each thread its callable
+// `worker(u)` (with any per-thread scratch memory it owns).
+template <typename MakeWorker>
+void run_units(int64_t units, int64_t threads, MakeWorker make_worker) {
+  std::atomic<int64_t> next{0};
+  auto run = [&next, units, &make_worker]() {
+    auto worker = make_worker();
+    for (int64_t u = next.fetch_add(1, std::memory_order_relaxed); u < units;
+         u = next.fetch_add(1, std::memory_order_relaxed))
+      worker(u);
+  };
+  const int64_t T_ = std::min<int64_t>(std::max<int64_t>(1, threads), units);
+  std::vector<std::thread> pool;
+  pool.reserve(std::max<int64_t>(0, T_ - 1));
+  for (int64_t t = 1; t < T_; ++t) pool.emplace_back(run);
+  run();
+  for (auto& th : pool) th.join();
+}
+
 // The work is cut into units of one block of neurons of one batch element, run through all
-// steps; the threads take units one at a time from a shared counter (a thread the OS delays
-// takes fewer: on a busy machine the others finish its share). Every neuron's arithmetic is the
-// same whatever the cut (the vector body, the scalar tail and the branchy path for a few
-// neurons are bit-identical), so results never depend on the number of threads.
+// steps (`run_units`). Every neuron's arithmetic is the same whatever the cut (the vector body,
+// the scalar tail and the branchy path for a few neurons are bit-identical), so results never
+// depend on the number of threads.
 template <typename T>
 void run_all(const Job<T>& J, int64_t threads) {
   threads = std::max<int64_t>(1, threads);
@@ -488,21 +508,12 @@ void run_all(const Job<T>& J, int64_t threads) {
     tile = std::min<int64_t>(TILE, std::max<int64_t>(MIN_TILE, tile));
   }
   const int64_t tiles_per_p = (J.N + tile - 1) / tile;
-  const int64_t units = J.P * tiles_per_p;
-  std::atomic<int64_t> next{0};
-  auto run = [&J, &next, tiles_per_p, tile, units]() {
-    for (int64_t u = next.fetch_add(1, std::memory_order_relaxed); u < units;
-         u = next.fetch_add(1, std::memory_order_relaxed)) {
+  run_units(J.P * tiles_per_p, want, [&J, tiles_per_p, tile]() {
+    return [&J, tiles_per_p, tile](int64_t u) {
       int64_t p = u / tiles_per_p, i0 = (u % tiles_per_p) * tile;
       run_tile(J, p, i0, std::min<int64_t>(tile, J.N - i0));
-    }
-  };
-  const int64_t T_ = std::min<int64_t>(want, units);
-  std::vector<std::thread> pool;
-  pool.reserve(T_ - 1);
-  for (int64_t t = 1; t < T_; ++t) pool.emplace_back(run);
-  run();
-  for (auto& th : pool) th.join();
+    };
+  });
 }
 
 template <ffi::DataType DT>
@@ -776,24 +787,15 @@ template <typename T>
 void adj_all(const AdjJob<T>& J, int64_t threads) {
   const int64_t work = 3 * J.P * J.N * std::max<int64_t>(1, J.n_steps);
   const int64_t want = std::max<int64_t>(1, std::min<int64_t>(threads, work / MIN_WORK_PER_THREAD));
-  const int64_t units = J.P * J.U;
-  std::atomic<int64_t> next{0};
-  auto run = [&J, &next, units]() {
-    std::vector<T> buf(static_cast<size_t>(J.K + 1) * 4 * TILE);
-    for (int64_t u = next.fetch_add(1, std::memory_order_relaxed); u < units;
-         u = next.fetch_add(1, std::memory_order_relaxed)) {
+  run_units(J.P * J.U, want, [&J]() {
+    // each thread's segment buffer: K + 1 states of a block
+    return [&J, buf = std::vector<T>(static_cast<size_t>(J.K + 1) * 4 * TILE)](int64_t u) mutable {
       int64_t p = u / J.U, i0 = (u % J.U) * TILE;
       int64_t len = std::min<int64_t>(TILE, J.N - i0);
       J.staggered ? adj_tile<T, true>(J, p, i0, len, buf.data())
                   : adj_tile<T, false>(J, p, i0, len, buf.data());
-    }
-  };
-  const int64_t T_ = std::min<int64_t>(want, units);
-  std::vector<std::thread> pool;
-  pool.reserve(T_ - 1);
-  for (int64_t t = 1; t < T_; ++t) pool.emplace_back(run);
-  run();
-  for (auto& th : pool) th.join();
+    };
+  });
 }
 
 template <ffi::DataType DT>
