@@ -1,6 +1,7 @@
 """The ``hh-jax`` command line: a thin layer over the public API."""
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -131,7 +132,6 @@ def _check_simulate_size(args) -> None:
     import jax
     import numpy as np
 
-    from ._simulate_checks import default_max_spikes
     from ._spikes import HermiteSpikes, crossing_record_bytes
     from ._steppers import STEPPERS
 
@@ -140,13 +140,19 @@ def _check_simulate_size(args) -> None:
         raise CLIError(f"--record-every {args.record_every} exceeds the number of steps ({steps})")
     itemsize = np.dtype(jax.dtypes.canonicalize_dtype(float)).itemsize
     samples = steps // args.record_every + 1
-    spikes = default_max_spikes(args.duration)  # simulate's default
+    spikes = _cli_max_spikes(args.duration)
     # t, V, m, h, n per sample and neuron, the spike buffer; twice: the result and its NumPy copy;
     # and once a fixed-step loop's record of the crossings (refined into the spike buffer)
     record = crossing_record_bytes(jax.dtypes.canonicalize_dtype(float), HermiteSpikes()) if args.method in STEPPERS else 0
     nbytes = 2.0 * itemsize * (samples * (4 * args.n + 1) + spikes * args.n) + spikes * args.n * record
     cli_args.check_memory(nbytes, what=f"recording V, m, h, n of {args.n} neuron(s) at {samples} times",
                           fix="lower --n or --duration, or raise --dt or --record-every")
+
+
+def _cli_max_spikes(duration: float) -> int:
+    """Rows of the spike buffer for ``hh-jax simulate``: a 500 Hz ceiling over the whole run,
+    without `simulate`'s 1000-row cap, so that spikes.csv holds every spike of a long run."""
+    return int(math.ceil(duration / 2.0)) + 1
 
 
 def _simulate(args) -> int:
@@ -181,6 +187,7 @@ def _simulate(args) -> int:
             y0=y0,
             record=("V", "m", "h", "n"),
             record_every=args.record_every,
+            max_spikes=_cli_max_spikes(args.duration),
             throw=False,
             **options,
         )
@@ -219,8 +226,14 @@ def _write_simulate(folder, args, result, params=None) -> str:
     ]
     if len(table):
         lines.append(f"first spike: {table[0, 1]:.3f} ms (neuron {int(table[0, 0])})")
-    if int(counts.sum()) > len(table):  # a crossing whose located time is NaN/Inf (huge currents)
-        lines.append(f"WARNING: {int(counts.sum()) - len(table)} spike(s) have no finite time and are "
+    overflow = np.asarray(result.spike_overflow)
+    stored = np.minimum(counts, np.asarray(result.spike_times).shape[0])
+    if overflow.any():  # more spikes than rows (above 500 Hz)
+        lines.append(f"WARNING: {int(overflow.sum())} neuron(s) fired more than "
+                     f"{np.asarray(result.spike_times).shape[0]} times; only that many per neuron "
+                     f"are in spikes.csv (the counts above are exact).")
+    if int(stored.sum()) > len(table):  # a crossing whose located time is NaN/Inf (huge currents)
+        lines.append(f"WARNING: {int(stored.sum()) - len(table)} spike(s) have no finite time and are "
                      f"not in spikes.csv (the current or dt is too large for this method).")
     if not bool(result.finite):
         lines.append("WARNING: the state became NaN/Inf: " + (

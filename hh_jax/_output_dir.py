@@ -208,7 +208,11 @@ class _Writing:
         self.in_place = _pinned(target)
         where = target if self.in_place else target.parent
         self.tmp = Path(tempfile.mkdtemp(prefix=".hh-jax.tmp-", dir=where))
-        os.chmod(self.tmp, 0o777 & ~_umask())  # as mkdir would (mkdtemp makes it 0700)
+        try:  # __exit__ does not run when __enter__ raises (an interrupt here, too)
+            os.chmod(self.tmp, 0o777 & ~_umask())  # as mkdir would (mkdtemp makes it 0700)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -68,3 +68,33 @@ def test_entry_point_subprocess(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--dt" in proc.stderr
+
+
+def test_simulate_keeps_every_spike_of_a_long_run(tmp_path, capsys):
+    """More than `simulate`'s default 1000 rows per neuron: spikes.csv used to stop at 1000 and the
+    summary blamed the missing ones on non-finite times ("the current or dt is too large")."""
+    out = tmp_path / "long"
+    assert main(["simulate", "--duration", "16000", "--dt", "0.05", "--record-every", "200", "--n", "2",
+                 "--no-plot", "--out", str(out)]) == 0
+    summary = capsys.readouterr().out
+    total = int(summary.split("spikes: total ")[1].split(",")[0])
+    assert total > 2 * 1000  # ~70 Hz over 16 s
+    rows = (out / "spikes.csv").read_text().splitlines()[1:]
+    assert len(rows) == total and "WARNING" not in summary
+    times = np.array([float(r.split(",")[1]) for r in rows if r.startswith("0,")])
+    assert np.all(np.diff(times) > 0) and times[-1] > 15_900
+
+
+def test_spike_buffer_overflow_is_named_as_such(tmp_path):
+    """A result with more spikes than rows says so, not "no finite time"."""
+    import argparse
+
+    import hh_jax
+    from hh_jax._cli import _write_simulate
+
+    result = hh_jax.simulate(hh_jax.HHParams(), hh_jax.Constant(10.0), duration=50.0, dt=0.05, max_spikes=2)
+    args = argparse.Namespace(preset="brainpy", current=10.0, duration=50.0, dt=0.05, method="exp_euler",
+                              n=1, init="steady", no_plot=True, out=str(tmp_path))
+    summary = _write_simulate(str(tmp_path), args, result)
+    assert "1 neuron(s) fired more than 2 times" in summary and "no finite time" not in summary
+    assert len((tmp_path / "spikes.csv").read_text().splitlines()) == 1 + 2

@@ -560,7 +560,13 @@ def test_cli_sigterm_leaves_no_temporary_folder(tmp_path):
                              "--dt", "0.05", "--no-plot", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_until_sigterm_is_caught(proc.pid)  # not a fixed sleep: imports take long on a loaded machine
-    time.sleep(1.0)  # into the run
+    # Signal once the temporary folder exists (the writing of 320 MB has begun), not after a fixed
+    # delay: on an idle machine the whole run can end before a fixed delay does (rc 0, seen in CI).
+    end = time.monotonic() + 120
+    while not any(p.name.startswith(".hh-jax.tmp-") for p in tmp_path.iterdir()):
+        assert proc.poll() is None, f"the run ended (rc {proc.returncode}) before writing began"
+        assert time.monotonic() < end, "no temporary folder appeared within 120 s"
+        time.sleep(0.005)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
