@@ -4,8 +4,11 @@ Workload (issue 14): L = Σ V² over 100 ms at dt = 0.025 ms (4 000 steps, V rec
 step), I = 10 µA/cm², differentiated with respect to (gNa, gK, gL), for N neurons (the same
 parameters for all, a per-neuron constant current between 6 and 14 µA/cm²), float32 and float64.
 Timed, each compiled once (first call reported separately: trace + compile + run of `jax.grad`),
-then the median of `repeats` calls with ``block_until_ready``, interleaved (each round calls
-every variant once, so that all see the same machine load):
+then the median of `repeats` calls with ``block_until_ready``. Up to N = 10³ the calls are
+interleaved (each round calls every variant once, so that all see the same machine load); above,
+each variant runs its repeats back to back after one warm call (`--large-repeats`, 3): there a
+variant's gigabytes of freshly mapped buffers would otherwise be timed against whichever variant
+ran before it (a fit calls the same gradient again and again, with its allocator warm):
 
 - ``hh_jax grad``: ``jax.grad`` of ``simulate(...).V`` squared and summed, the default path: on
   the CPU the fused kernel forward and its discrete adjoint (`FusedAdjoint`, checkpoints every
@@ -121,6 +124,8 @@ def main(argv=None):
     ap.add_argument("--big", action="store_true", help="add N = 10^5")
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--large-repeats", type=int, default=3,
+                    help="repeats above N = 1000, each variant back to back after a warm call")
     ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--no-peers", action="store_true", help="skip Jaxley")
@@ -150,12 +155,17 @@ def main(argv=None):
                     out = jax.block_until_ready(compiled(g, I))
                     fs[name] = (compiled, t_compile + time.perf_counter() - t, out)
                     print(f"{dtype_name} N={n:>6} {name:28s} first call {fs[name][1]:6.2f} s", flush=True)
-            # interleaved: each round times every variant once (same machine load for all)
-            reps = args.repeats if n <= 1000 else max(1, args.repeats // 3)
             times = {name: [] for name in fs}
-            for _ in range(reps):
+            if n <= 1000:  # interleaved: each round times every variant once (same machine load for all)
+                reps = args.repeats
+                for _ in range(reps):
+                    for name, (f, _, _) in fs.items():
+                        times[name].append(timed(f, (g, I)))
+            else:  # each variant's repeats back to back, after a warm call
+                reps = args.large_repeats
                 for name, (f, _, _) in fs.items():
-                    times[name].append(timed(f, (g, I)))
+                    timed(f, (g, I))
+                    times[name] = [timed(f, (g, I)) for _ in range(reps)]
             for name, (f, first, out) in fs.items():
                 wall, cpu = [t[0] for t in times[name]], [t[1] for t in times[name]]
                 med = statistics.median(wall)
@@ -172,7 +182,7 @@ def main(argv=None):
             if not args.no_peers and (not only or "jaxley grad" in only):
                 from ._peers import run_peer_grad
 
-                p = run_peer_grad("jaxley", n=n, dtype=dtype_name, repeats=reps, preset="hh1952",
+                p = run_peer_grad("jaxley", n=n, dtype=dtype_name, repeats=reps if n <= 1000 else 1, preset="hh1952",
                                   timeout=max(600.0, n * 0.02))
                 if "skipped" in p:
                     rows.append(dict(impl="jaxley grad", n=n, dtype=dtype_name, steps=n_steps,

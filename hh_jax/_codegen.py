@@ -10,11 +10,12 @@ loop, with the kernel's own exponential; `tests/test_adjoint.py` checks it again
 one step on a grid of states.
 
 Only the primitives such a step lowers to are translated (arithmetic, comparisons, selects,
-clamps, exp, expm1, sqrt, integer powers, nested ``jit``s); any other raises `NotImplementedError`
+clamps, exp, expm1, sqrt, integer powers, nested ``jit``s and custom-JVP calls); any other raises `NotImplementedError`
 at build time, naming it, so a change to the model that needs a new primitive fails loudly.
 """
 
 import types
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +62,94 @@ def step_vjp(staggered: bool):
     return vjp
 
 
+SAVED_PRIMITIVES = frozenset({"exp", "expm1", "div", "sqrt"})
+"""What the adjoint's recompute stores of each step for its backward pass: the outputs of these
+primitives (the costly ones), chosen by a `jax.checkpoint` policy; all else is recomputed."""
+
+
+class StepSplit(NamedTuple):
+    """One step's VJP split in two, by JAX's own partial evaluation of a `jax.checkpoint`-ed
+    step: `forward` ``(STEP_INPUTS…) → (V, m, h, n, residuals…)`` and `backward`
+    ``(STEP_INPUTS…, residuals…, cotangents of V, m, h, n) → cotangents of STEP_INPUTS``, so that
+    ``backward(x, forward(x)[4:], ct) == jax.vjp(step, *x)[1](ct)``."""
+
+    forward: Callable
+    backward: Callable
+    n_residuals: int
+
+
+@jax.custom_jvp
+def _reciprocal(b):
+    return 1.0 / b
+
+
+@_reciprocal.defjvp
+def _reciprocal_jvp(primals, tangents):
+    r = 1.0 / primals[0]  # a `div`: stored (SAVED_PRIMITIVES)
+    return r, -tangents[0] * r * r  # from the stored reciprocal: no second division
+
+
+def _with_reciprocals(fun):
+    """`fun` with every ``a / b`` evaluated as ``a * (1 / b)`` — the arithmetic the generated C++
+    uses anyway (`_Emitter`) — where ``1 / b`` is `_reciprocal`: a stored quotient then serves
+    the derivative too (``d(1/b) = -db / b²`` from it), so the backward half divides nothing."""
+
+    def run(jaxpr, consts, args):
+        env = dict(zip(jaxpr.constvars, consts))
+        env.update(zip(jaxpr.invars, args))
+        read = lambda a: a.val if isinstance(a, jax.extend.core.Literal) else env[a]
+        for eqn in jaxpr.eqns:
+            ins = [read(a) for a in eqn.invars]
+            sub = eqn.params.get("jaxpr")
+            if eqn.primitive.name == "div":
+                outs = [ins[0] * _reciprocal(ins[1])]
+            elif sub is not None:  # a nested jit: inline it
+                outs = run(getattr(sub, "jaxpr", sub), getattr(sub, "consts", ()), ins)
+            else:  # as jax.core.eval_jaxpr binds (a custom JVP's rule is kept)
+                outs = eqn.primitive.bind(*ins, **eqn.primitive.get_bind_params(eqn.params))
+                outs = outs if eqn.primitive.multiple_results else [outs]
+            env.update(zip(eqn.outvars, outs))
+        return [read(a) for a in jaxpr.outvars]
+
+    def wrapped(*args):
+        closed = jax.make_jaxpr(fun)(*args)
+        return tuple(run(closed.jaxpr, closed.consts, args))
+
+    return wrapped
+
+
+def step_split(staggered: bool) -> StepSplit:
+    """`StepSplit` of the exponential-Euler step (residuals: `SAVED_PRIMITIVES`' outputs; a
+    residual that is one of the inputs is not stored but passed again to `backward`). Divisions
+    are multiplications by stored reciprocals (`_with_reciprocals`)."""
+    step = jax.checkpoint(_with_reciprocals(_step(staggered)), prevent_cse=False,
+                          policy=lambda prim, *_, **__: prim.name in SAVED_PRIMITIVES)
+    n_in = len(STEP_INPUTS)
+    found = {}
+
+    def leaves(*primals):
+        out, pullback = jax.vjp(step, *primals)
+        flat, found["tree"] = jax.tree_util.tree_flatten(pullback)
+        return (*out, *flat)
+
+    with jax.enable_x64(True):
+        closed = jax.make_jaxpr(leaves)(*[jnp.float64(0.5)] * n_in)
+    invars = list(closed.jaxpr.invars)
+    source = [invars.index(v) if v in invars else None for v in closed.jaxpr.outvars[4:]]
+    stored = [j for j, k in enumerate(source) if k is None]
+
+    def forward(*primals):
+        out = leaves(*primals)
+        return (*out[:4], *[out[4 + j] for j in stored])
+
+    def backward(*args):
+        primals, res, ct = args[:n_in], iter(args[n_in:n_in + len(stored)]), args[n_in + len(stored):]
+        flat = [primals[k] if k is not None else next(res) for k in source]
+        return jax.tree_util.tree_unflatten(found["tree"], flat)(tuple(ct))
+
+    return StepSplit(forward, backward, len(stored))
+
+
 def dvdt_vjp(*args):
     """``(primals…, cotangent of dV/dt) → cotangents of DVDT_INPUTS``."""
     primals, ct = args[: len(DVDT_INPUTS)], args[len(DVDT_INPUTS)]
@@ -103,8 +192,8 @@ class _Emitter:
         for eqn in jaxpr.eqns:
             ins = [self.atom(env, a) for a in eqn.invars]
             name = eqn.primitive.name
-            sub = eqn.params.get("jaxpr")
-            if sub is not None:  # a nested jit (or closed call): inline it
+            sub = eqn.params.get("jaxpr", eqn.params.get("call_jaxpr"))
+            if sub is not None:  # a nested jit, closed call or custom_jvp's primal: inline it
                 inner = getattr(sub, "jaxpr", sub)
                 outs = self.emit(inner, getattr(sub, "consts", ()), ins)
             else:
@@ -167,6 +256,10 @@ class _Emitter:
             expr = ins[0]
         elif name == "copy" or name == "copy_p":
             expr = ins[0]
+        elif name == "reduce_precision":  # jax.checkpoint marks residuals with it at their own precision
+            if eqn.params["exponent_bits"] < 11 or eqn.params["mantissa_bits"] < 52:
+                raise NotImplementedError("reduce_precision below float64")
+            expr = ins[0]
         else:
             raise NotImplementedError(f"the C++ generator does not translate the primitive {name!r}")
         var = self.fresh()
@@ -174,29 +267,52 @@ class _Emitter:
         return var
 
 
-def cpp_function(name: str, fun, in_names: tuple[str, ...], out_names: tuple[str, ...]) -> str:
+def cpp_function(name: str, fun, in_names: tuple[str, ...], out_names: tuple[str, ...], *,
+                 residuals_in: int = 0, residuals_out: int = 0) -> str:
     """A C++ function ``template <typename T> void name(T in…, T& out…)`` computing `fun` (a JAX
     function of float scalars returning a tuple), traced in float64 (the literals keep every
-    digit; ``T(…)`` rounds them as JAX's float32 weak types do)."""
+    digit; ``T(…)`` rounds them as JAX's float32 weak types do).
+
+    `residuals_in` > 0: `fun`'s last inputs before the final four are that many residuals, read
+    from ``r[j * rs]`` (arguments ``const T* r, int64_t rs`` after `in_names`); `residuals_out` > 0:
+    its last outputs are residuals, written to ``r[j * rs]`` (``T* r, int64_t rs`` last)."""
+    n_args = len(in_names) + residuals_in
     with jax.enable_x64(True):
-        closed = jax.make_jaxpr(fun)(*[jnp.float64(0.5)] * len(in_names))
+        closed = jax.make_jaxpr(fun)(*[jnp.float64(0.5)] * n_args)
     em = _Emitter()
-    outs = em.emit(closed.jaxpr, closed.consts, list(in_names))
-    if len(outs) != len(out_names):
-        raise ValueError(f"{name}: {len(outs)} outputs, {len(out_names)} names")
-    sig = ", ".join([f"T {a}" for a in in_names] + [f"T& {o}" for o in out_names])
-    body = "\n".join(em.lines + [f"  {o} = {e};" for o, e in zip(out_names, outs)])
-    # the same on arrays (in[k * stride], out[k * stride]; the C test entry points), and the
-    # positions of the arguments by name (NAME_IN_x, NAME_OUT_g_x, NAME_N_IN, NAME_N_OUT)
+    res = [f"r[{j} * rs]" for j in range(max(residuals_in, residuals_out))]
+    args = list(in_names)
+    if residuals_in:
+        args[len(in_names) - 4:len(in_names) - 4] = res  # before the four cotangents
+    outs = em.emit(closed.jaxpr, closed.consts, args)
+    targets = list(out_names) + res[:residuals_out]
+    if len(outs) != len(targets):
+        raise ValueError(f"{name}: {len(outs)} outputs, {len(targets)} names")
+    sig = [f"T {a}" for a in in_names] + [f"T& {o}" for o in out_names]
+    if residuals_in:
+        sig[len(in_names) - 4:len(in_names) - 4] = ["const T* r", "int64_t rs"]
+    if residuals_out:
+        sig += ["T* r", "int64_t rs"]
+    body = "\n".join(em.lines + [f"  {o} = {e};" for o, e in zip(targets, outs)])
+    text = f"template <typename T>\nHH_INLINE void {name}({', '.join(sig)}) {{\n{body}\n}}\n"
+    # the positions of the arguments by name (NAME_IN_x, NAME_OUT_g_x, NAME_N_IN, NAME_N_OUT)
     up = name.upper()
-    args = [f"in[{k} * stride]" for k in range(len(in_names))]
-    args += [f"out[{k} * stride]" for k in range(len(out_names))]
     consts = [f"constexpr int {up}_N_IN = {len(in_names)}, {up}_N_OUT = {len(out_names)};"]
     consts += [f"constexpr int {up}_IN_{a.upper()} = {k};" for k, a in enumerate(in_names)]
     consts += [f"constexpr int {up}_OUT_{o.upper()} = {k};" for k, o in enumerate(out_names)]
-    return (f"template <typename T>\nHH_INLINE void {name}({sig}) {{\n{body}\n}}\n"
-            f"template <typename T>\nHH_INLINE void {name}_arrays(const T* in, T* out, int64_t stride) {{\n"
-            f"  {name}<T>({', '.join(args)});\n}}\n" + "\n".join(consts) + "\n")
+    # the same on arrays (in[k * stride], out[k * stride]; the C test entry points)
+    calls = [f"in[{k} * stride]" for k in range(len(in_names))]
+    calls += [f"out[{k} * stride]" for k in range(len(out_names))]
+    extra = ""
+    if residuals_in:
+        calls[len(in_names) - 4:len(in_names) - 4] = ["r", "rs"]
+        extra = ", const T* r, int64_t rs"
+    if residuals_out:
+        calls += ["r", "rs"]
+        extra = ", T* r, int64_t rs"
+    text += (f"template <typename T>\nHH_INLINE void {name}_arrays(const T* in, T* out, int64_t stride{extra}) {{\n"
+             f"  {name}<T>({', '.join(calls)});\n}}\n")
+    return text + "\n".join(consts) + "\n"
 
 
 def adjoint_header() -> str:
@@ -205,14 +321,22 @@ def adjoint_header() -> str:
     cts = ("ct_V", "ct_m", "ct_h", "ct_n")
     g_step = tuple("g_" + a for a in STEP_INPUTS)
     g_dvdt = tuple("g_" + a for a in DVDT_INPUTS)
+    split = {scheme: step_split(scheme == "staggered") for scheme in ("staggered", "simultaneous")}
+    n_res = {split[k].n_residuals for k in split}
     parts = [
         "// GENERATED by hh_jax/_codegen.py from hh_jax/_model.py at build time. Do not edit.",
         "// The vector-Jacobian products of one exponential-Euler step and of dV/dt: jax.vjp of",
         "// hh_jax._model.exp_euler_step / membrane_dvdt, translated equation by equation.",
         "#pragma once",
         "#include <cstdint>",
-        cpp_function("step_vjp_staggered", step_vjp(True), STEP_INPUTS + cts, g_step),
-        cpp_function("step_vjp_simultaneous", step_vjp(False), STEP_INPUTS + cts, g_step),
-        cpp_function("dvdt_vjp", dvdt_vjp, DVDT_INPUTS + ("ct",), g_dvdt),
+        "// The step VJP in two halves (StepSplit): the forward stores STEP_RESIDUALS values per",
+        "// step, the backward reads them instead of recomputing the exponentials and divisions.",
+        f"constexpr int STEP_RESIDUALS = {max(n_res)};",
     ]
+    for scheme, sp in split.items():
+        parts += [cpp_function(f"step_fwd_{scheme}", sp.forward, STEP_INPUTS, ("V1", "m1", "h1", "n1"),
+                               residuals_out=sp.n_residuals),
+                  cpp_function(f"step_bwd_{scheme}", sp.backward, STEP_INPUTS + cts, g_step,
+                               residuals_in=sp.n_residuals)]
+    parts.append(cpp_function("dvdt_vjp", dvdt_vjp, DVDT_INPUTS + ("ct",), g_dvdt))
     return "\n".join(parts)

@@ -83,6 +83,59 @@ def test_generated_dvdt_vjp_is_jax_vjp(dtype, rtol):
     np.testing.assert_allclose(out / scale, want / scale, rtol=0, atol=rtol)
 
 
+@pytest.mark.parametrize("staggered", [True, False])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+def test_generated_step_forward_half_is_the_model_step(staggered, dtype, rtol):
+    """The adjoint recomputes each segment with the forward half of the split VJP: its next
+    state is `_model.exp_euler_step`'s (the VJP test above composes it with the backward half)."""
+    n = 64
+    inp = np.ascontiguousarray(_states(n, dtype))
+    out = np.empty((4, n), dtype)
+    fn = getattr(_LIB, f"hh_jax_step_fwd_{_SUFFIX[dtype]}")
+    fn.restype = None
+    fn(_ptr(inp), ctypes.c_int64(n), ctypes.c_int64(staggered), _ptr(out))
+    want = np.stack(jax.jit(jax.vmap(_codegen._step(staggered)))(*jnp.asarray(inp.astype(np.float64))))
+    scale = np.abs(want).max(axis=1, keepdims=True)
+    np.testing.assert_allclose(out / scale, want / scale, rtol=0, atol=rtol)
+
+
+def test_split_backward_divides_nothing_and_reads_the_stored_exponentials():
+    """The backward half recomputes no exponential and no reciprocal: those are the residuals."""
+    header = _codegen.adjoint_header()
+    for scheme in ("staggered", "simultaneous"):
+        start = header.index(f"void step_bwd_{scheme}(")
+        body = header[start:header.index("\n}", start)]
+        assert "vexp" not in body and "T(1) /" not in body and "sqrt" not in body
+        assert "r[0 * rs]" in body
+
+
+def test_polynomial_derivative_is_the_derived_polynomial():
+    """`_model._horner`'s custom JVP: first and second derivatives of the series equal the
+    derivatives of the closed forms they stand for (exprel near 0, the Bernoulli function)."""
+    from hh_jax import _model
+
+    with jax.enable_x64(True):
+        z = jnp.asarray([-0.49, -1e-9, 0.0, 1e-9, 0.3, 0.49])
+        exact = lambda z: jnp.where(z == 0, 1.0, jnp.expm1(z) / jnp.where(z == 0, 1.0, z))
+        for f, ref in ((_model.exprel, exact),):
+            d1 = jax.vmap(jax.grad(f))(z)
+            d2 = jax.vmap(jax.grad(jax.grad(f)))(z)
+            # closed forms: exprel' = (z e^z − e^z + 1)/z², → 1/2 at 0; exprel'' → 1/3 at 0
+            far = jnp.abs(z) > 1e-3
+            zs = jnp.where(far, z, 1.0)
+            d1_ref = jnp.where(far, (zs * jnp.exp(zs) - jnp.expm1(zs)) / zs**2, 0.5 + z / 3)
+            d2_ref = jnp.where(far, (jnp.exp(zs) * (zs**2 - 2 * zs + 2) - 2) / zs**3, 1 / 3 + z / 4)
+            np.testing.assert_allclose(d1, d1_ref, rtol=1e-12)
+            np.testing.assert_allclose(d2, d2_ref, rtol=1e-9)
+        u = jnp.asarray([-0.49, -1e-9, 0.0, 0.25, 0.49])
+        b1 = jax.vmap(jax.grad(_model.bernoulli))(u)
+        far = jnp.abs(u) > 1e-3  # B(u) = u/(e^u - 1): B' = (e^u - 1 - u e^u)/(e^u - 1)^2
+        us = jnp.where(far, u, 1.0)
+        b1_ref = jnp.where(far, (jnp.expm1(us) - us * jnp.exp(us)) / jnp.expm1(us) ** 2,
+                           -0.5 + u / 6 - u**3 / 180)
+        np.testing.assert_allclose(b1, b1_ref, rtol=1e-9, atol=1e-12)
+
+
 def test_unknown_primitive_is_refused_at_build_time():
     with pytest.raises(NotImplementedError, match="'sin'"):
         _codegen.cpp_function("f", lambda x: (jnp.sin(x),), ("x",), ("y",))

@@ -616,11 +616,14 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF64, Impl<ffi::F64>, HH_BIND(ffi::F64));
 // sums [P, U, Tm] (U = ceil(N / TILE) blocks, summed by the caller); iend alike.
 //
 // Each block of TILE neurons walks the segments [cK, (c+1)K) from the last: it recomputes the
-// segment's states from checkpoint c with step_block (the forward's arithmetic, bit-identical),
-// then applies the generated vector-Jacobian products (hh_adjoint.h, from jax.vjp of
-// hh_jax._model.exp_euler_step and membrane_dvdt) step by step, backwards, adding the
-// cotangents of whatever the forward recorded of each state (records, bracket ends) as the
-// walk passes it. Memory: the checkpoints, O(N T / K), and K + 1 states per block.
+// segment's states from checkpoint c with the forward half of the generated step VJP
+// (hh_adjoint.h: jax.vjp of hh_jax._model.exp_euler_step, split by a jax.checkpoint policy),
+// which also stores each step's exponentials and quotients; then it applies the backward half
+// step by step, backwards, reading them, and adds the cotangents of whatever the forward
+// recorded of each state (records, bracket ends; dvdt_vjp for the slopes) as the walk passes
+// it. The recomputed states are the model's step in JAX's arithmetic, within rounding of the
+// forward kernel's (which restarts each segment from its checkpoint). Memory: the
+// checkpoints, O(N T / K), and K + 1 states and K steps' residuals per block.
 namespace {
 
 // No (further) crossing of a neuron, going backwards: never a state index s or s - 1.
@@ -644,13 +647,11 @@ void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
   alignas(64) T gp[M::N_PAR][TILE];
   alignas(64) T gdt[TILE], gI[TILE], Ik[TILE], gImid1[TILE];
   alignas(64) T pr[M::N_PAR][TILE];
-  alignas(64) T invC[TILE];
   int32_t ptr[TILE], nxt[TILE];
   const T* par = J.par + p * M::N_PAR * N + i0;
   for (int r = 0; r < M::N_PAR; ++r)
     for (int64_t i = 0; i < len; ++i) { pr[r][i] = par[r * N + i]; gp[r][i] = T(0); }
   for (int64_t i = 0; i < len; ++i) {
-    invC[i] = T(1) / pr[M::PAR_C][i];
     gdt[i] = T(0);
     gImid1[i] = T(0);
     for (int v = 0; v < 4; ++v) lam[v][i] = J.ct_yf[(p * 4 + v) * N + i0 + i];
@@ -712,46 +713,42 @@ void adj_tile(const AdjJob<T>& J, int64_t p, int64_t i0, int64_t len, T* buf) {
     nxt_max = NO_CROSSING;
     for (int64_t i = 0; i < len; ++i) nxt_max = std::max(nxt_max, nxt[i]);
   };
-  // buf: K + 1 states of the block, [K + 1][4][TILE]
+  // buf: K + 1 states of the block, [K + 1][4][TILE], then K steps' residuals for the backward
+  // half of the step VJP, [K][STEP_RESIDUALS][TILE]
+  T* res = buf + (J.K + 1) * 4 * TILE;
   for (int64_t c = J.n_ck - 1; c >= 0; --c) {
     const int64_t s0 = c * J.K, s1 = std::min(s0 + J.K, J.n_steps);
     const T* src = J.ck + (p * J.n_ck + c) * 4 * N + i0;
     for (int v = 0; v < 4; ++v) std::memcpy(buf + v * TILE, src + v * N, len * sizeof(T));
     for (int64_t k = s0; k < s1; ++k) {
-      T* x0 = buf + (k - s0) * 4 * TILE;
-      T* x1 = x0 + 4 * TILE;
+      const T* x0 = buf + (k - s0) * 4 * TILE;
+      T* x1 = buf + (k - s0 + 1) * 4 * TILE;
+      T* rk = res + (k - s0) * STEP_RESIDUALS * TILE;
       const T* irow = imid + (J.Tm > 1 ? k : 0) * J.Nm;
       for (int64_t i = 0; i < len; ++i) Ik[i] = irow[J.Nm > 1 ? i0 + i : 0];
-      for (int v = 0; v < 4; ++v) std::memcpy(x1 + v * TILE, x0 + v * TILE, len * sizeof(T));
-      if (len < 8) {  // a few neurons: the branchy scalar step, as run_neuron (bit-identical)
-        for (int64_t i = 0; i < len; ++i)
-          step_one<Staggered, true>(dt, Ik[i], x1[i], x1[TILE + i], x1[2 * TILE + i],
-                                    x1[3 * TILE + i], pr[M::PAR_GNA][i], pr[M::PAR_GK][i],
-                                    pr[M::PAR_GL][i], pr[M::PAR_ENA][i], pr[M::PAR_EK][i],
-                                    pr[M::PAR_EL][i], invC[i], pr[M::PAR_RATE_FACTOR][i]);
-        continue;
-      }
-      // step_block advances x1 in place (its copy of the old state goes to the unused Vp...)
-      alignas(64) T Vp[TILE], mp[TILE], hp[TILE], np_[TILE];
-      step_block<T, Staggered, false>(len, dt, Ik, x1, x1 + TILE, x1 + 2 * TILE, x1 + 3 * TILE, Vp,
-                                      mp, hp, np_, pr[M::PAR_GNA], pr[M::PAR_GK], pr[M::PAR_GL],
-                                      pr[M::PAR_ENA], pr[M::PAR_EK], pr[M::PAR_EL], invC,
-                                      pr[M::PAR_RATE_FACTOR]);
+      auto fwd = Staggered ? step_fwd_staggered<T> : step_fwd_simultaneous<T>;
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i)
+        fwd(x0[i], x0[TILE + i], x0[2 * TILE + i], x0[3 * TILE + i], pr[M::PAR_GNA][i],
+            pr[M::PAR_GK][i], pr[M::PAR_GL][i], pr[M::PAR_ENA][i], pr[M::PAR_EK][i],
+            pr[M::PAR_EL][i], pr[M::PAR_C][i], pr[M::PAR_RATE_FACTOR][i], Ik[i], dt, x1[i],
+            x1[TILE + i], x1[2 * TILE + i], x1[3 * TILE + i], rk + i, TILE);
     }
     if (c == J.n_ck - 1) inject(s1, buf + (s1 - s0) * 4 * TILE);
     for (int64_t k = s1 - 1; k >= s0; --k) {
       const T* x = buf + (k - s0) * 4 * TILE;
+      const T* rk = res + (k - s0) * STEP_RESIDUALS * TILE;
       const T* irow = imid + (J.Tm > 1 ? k : 0) * J.Nm;
       for (int64_t i = 0; i < len; ++i) Ik[i] = irow[J.Nm > 1 ? i0 + i : 0];
+      auto bwd = Staggered ? step_bwd_staggered<T> : step_bwd_simultaneous<T>;
 #pragma omp simd
       for (int64_t i = 0; i < len; ++i) {
         T gV, gm, gh, gn, ggNa, ggK, ggL, gENa, gEK, gEL, gC, gphi, gIi, gdti;
-        auto vjp = Staggered ? step_vjp_staggered<T> : step_vjp_simultaneous<T>;
-        vjp(x[i], x[TILE + i], x[2 * TILE + i], x[3 * TILE + i], pr[M::PAR_GNA][i],
+        bwd(x[i], x[TILE + i], x[2 * TILE + i], x[3 * TILE + i], pr[M::PAR_GNA][i],
             pr[M::PAR_GK][i], pr[M::PAR_GL][i], pr[M::PAR_ENA][i], pr[M::PAR_EK][i],
-            pr[M::PAR_EL][i], pr[M::PAR_C][i], pr[M::PAR_RATE_FACTOR][i], Ik[i], dt, lam[0][i],
-            lam[1][i], lam[2][i], lam[3][i], gV, gm, gh, gn, ggNa, ggK, ggL, gENa, gEK, gEL, gC,
-            gphi, gIi, gdti);
+            pr[M::PAR_EL][i], pr[M::PAR_C][i], pr[M::PAR_RATE_FACTOR][i], Ik[i], dt, rk + i, TILE,
+            lam[0][i], lam[1][i], lam[2][i], lam[3][i], gV, gm, gh, gn, ggNa, ggK, ggL, gENa, gEK,
+            gEL, gC, gphi, gIi, gdti);
         lam[0][i] = gV; lam[1][i] = gm; lam[2][i] = gh; lam[3][i] = gn;
         gp[M::PAR_GNA][i] += ggNa; gp[M::PAR_GK][i] += ggK; gp[M::PAR_GL][i] += ggL;
         gp[M::PAR_ENA][i] += gENa; gp[M::PAR_EK][i] += gEK; gp[M::PAR_EL][i] += gEL;
@@ -788,8 +785,9 @@ void adj_all(const AdjJob<T>& J, int64_t threads) {
   const int64_t work = 3 * J.P * J.N * std::max<int64_t>(1, J.n_steps);
   const int64_t want = std::max<int64_t>(1, std::min<int64_t>(threads, work / MIN_WORK_PER_THREAD));
   run_units(J.P * J.U, want, [&J]() {
-    // each thread's segment buffer: K + 1 states of a block
-    return [&J, buf = std::vector<T>(static_cast<size_t>(J.K + 1) * 4 * TILE)](int64_t u) mutable {
+    // each thread's segment buffer: K + 1 states and K steps' residuals of a block
+    const size_t size = static_cast<size_t>((J.K + 1) * 4 + J.K * STEP_RESIDUALS) * TILE;
+    return [&J, buf = std::vector<T>(size)](int64_t u) mutable {
       int64_t p = u / J.U, i0 = (u % J.U) * TILE;
       int64_t len = std::min<int64_t>(TILE, J.N - i0);
       J.staggered ? adj_tile<T, true>(J, p, i0, len, buf.data())
@@ -915,10 +913,29 @@ void test_step(T* y, const T* par, const T* I, T dt, int64_t n, int64_t staggere
     y[i] = v; y[n + i] = m; y[2 * n + i] = h; y[3 * n + i] = nn;
   }
 }
+// The adjoint's two halves composed: the forward's residuals, then the backward.
 template <typename T>
 void test_step_vjp(const T* in, int64_t n, int64_t staggered, T* out) {
-  for (int64_t i = 0; i < n; ++i)
-    staggered ? step_vjp_staggered_arrays(in + i, out + i, n) : step_vjp_simultaneous_arrays(in + i, out + i, n);
+  std::vector<T> y1(4 * n);  // the next state, unused here (test_step_fwd checks it)
+  for (int64_t i = 0; i < n; ++i) {
+    T r[STEP_RESIDUALS];
+    if (staggered) {
+      step_fwd_staggered_arrays(in + i, y1.data() + i, n, r, 1);
+      step_bwd_staggered_arrays(in + i, out + i, n, r, 1);
+    } else {
+      step_fwd_simultaneous_arrays(in + i, y1.data() + i, n, r, 1);
+      step_bwd_simultaneous_arrays(in + i, out + i, n, r, 1);
+    }
+  }
+}
+// The forward half's next state: in [STEP_FWD_STAGGERED_N_IN, n], out [4, n].
+template <typename T>
+void test_step_fwd(const T* in, int64_t n, int64_t staggered, T* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    T r[STEP_RESIDUALS];
+    staggered ? step_fwd_staggered_arrays(in + i, out + i, n, r, 1)
+              : step_fwd_simultaneous_arrays(in + i, out + i, n, r, 1);
+  }
 }
 template <typename T>
 void test_dvdt_vjp(const T* in, int64_t n, T* out) {
@@ -942,7 +959,7 @@ void hh_jax_step_f32(float* y, const float* par, const float* I, float dt, int64
                      int64_t staggered, int64_t branchy) {
   test_step(y, par, I, dt, n, staggered, branchy);
 }
-// The generated step VJP: in [STEP_VJP_STAGGERED_N_IN, n] (hh_jax._codegen.STEP_INPUTS, then the
+// The generated step VJP: in [STEP_BWD_STAGGERED_N_IN, n] (hh_jax._codegen.STEP_INPUTS, then the
 // cotangents of V, m, h, n), out [..._N_OUT, n] (the cotangents of STEP_INPUTS); the dV/dt VJP:
 // in [DVDT_VJP_N_IN, n] (DVDT_INPUTS, then the cotangent of dV/dt), out [DVDT_VJP_N_OUT, n].
 void hh_jax_step_vjp_f64(const double* in, int64_t n, int64_t staggered, double* out) {
@@ -950,6 +967,12 @@ void hh_jax_step_vjp_f64(const double* in, int64_t n, int64_t staggered, double*
 }
 void hh_jax_step_vjp_f32(const float* in, int64_t n, int64_t staggered, float* out) {
   test_step_vjp(in, n, staggered, out);
+}
+void hh_jax_step_fwd_f64(const double* in, int64_t n, int64_t staggered, double* out) {
+  test_step_fwd(in, n, staggered, out);
+}
+void hh_jax_step_fwd_f32(const float* in, int64_t n, int64_t staggered, float* out) {
+  test_step_fwd(in, n, staggered, out);
 }
 void hh_jax_dvdt_vjp_f64(const double* in, int64_t n, double* out) { test_dvdt_vjp(in, n, out); }
 void hh_jax_dvdt_vjp_f32(const float* in, int64_t n, float* out) { test_dvdt_vjp(in, n, out); }
