@@ -8,6 +8,7 @@ A request with ``"kind": "grad"`` times a peer's gradient instead (issue 14; Jax
 
 import json
 import math
+import resource
 import sys
 import time
 
@@ -18,6 +19,20 @@ PRESETS = {
     "hh1952": dict(C=1.0, gNa=120.0, ENa=50.0, gK=36.0, EK=-77.0, gL=0.3, EL=-54.387, V_th=20.0),
 }
 
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process image, MiB: ``VmHWM`` (Linux). ``ru_maxrss`` would
+    carry over the parent's resident size across the fork + exec that started this worker (a
+    benchmark process holding 10 GB reported 10 GB for every later peer run)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB → MiB (Linux)
 
 def _vtrap(u):
     return 1.0 - 0.5 * u if abs(u) < 1e-6 else u / math.expm1(u)
@@ -258,8 +273,6 @@ def jaxley_grad_peer(req):
     gradient is ``jax.grad`` of ``jx.integrate(..., checkpoint_lengths=[a, b])`` (a·b ≥ steps,
     both near √steps); the forward is the loss alone, ``jx.integrate`` without checkpointing.
     """
-    import resource
-
     import jax
 
     if req["dtype"] == "float64":
@@ -345,9 +358,9 @@ def jaxley_grad_peer(req):
         return first, times, cpus, out
 
     fwd_first, fwd_times, fwd_cpus, L = first_and_times(forward)
-    rss_fwd = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB → MiB (Linux)
+    rss_fwd = _peak_rss_mib()
     grad_first, grad_times, grad_cpus, G = first_and_times(grad)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss = _peak_rss_mib()
 
     V = np.asarray(jax.jit(lambda g: traces(g, False))(g0))  # spike check (not timed)
     if V.shape != (n, steps + 1):

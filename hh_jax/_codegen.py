@@ -9,9 +9,14 @@ C++ functions templated on the float type (``hh_adjoint.h``, generated at build 
 loop, with the kernel's own exponential; `tests/test_adjoint.py` checks it against `jax.vjp` of
 one step on a grid of states.
 
+The adjoint uses the step's VJP in two halves (`step_split`): a forward half that also returns
+the step's exponentials and reciprocals, which the kernel stores while recomputing a segment, and
+a backward half that reads them.
+
 Only the primitives such a step lowers to are translated (arithmetic, comparisons, selects,
-clamps, exp, expm1, sqrt, integer powers, nested ``jit``s and custom-JVP calls); any other raises `NotImplementedError`
-at build time, naming it, so a change to the model that needs a new primitive fails loudly.
+clamps, exp, expm1, sqrt, integer powers, nested ``jit``s and custom-JVP calls); any other raises
+`NotImplementedError` at build time, naming it, so a change to the model that needs a new
+primitive fails loudly.
 """
 
 import types
@@ -273,9 +278,10 @@ def cpp_function(name: str, fun, in_names: tuple[str, ...], out_names: tuple[str
     function of float scalars returning a tuple), traced in float64 (the literals keep every
     digit; ``T(…)`` rounds them as JAX's float32 weak types do).
 
-    `residuals_in` > 0: `fun`'s last inputs before the final four are that many residuals, read
-    from ``r[j * rs]`` (arguments ``const T* r, int64_t rs`` after `in_names`); `residuals_out` > 0:
-    its last outputs are residuals, written to ``r[j * rs]`` (``T* r, int64_t rs`` last)."""
+    `residuals_in` > 0: `fun` takes that many residuals between `in_names`' inputs and their
+    last four (the cotangents), read from ``r[j * rs]`` (arguments ``const T* r, int64_t rs`` at
+    that place); `residuals_out` > 0: its last outputs are residuals, written to ``r[j * rs]``
+    (``T* r, int64_t rs`` last)."""
     n_args = len(in_names) + residuals_in
     with jax.enable_x64(True):
         closed = jax.make_jaxpr(fun)(*[jnp.float64(0.5)] * n_args)

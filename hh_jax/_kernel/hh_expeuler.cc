@@ -618,7 +618,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(HhExpEulerF64, Impl<ffi::F64>, HH_BIND(ffi::F64));
 // Each block of TILE neurons walks the segments [cK, (c+1)K) from the last: it recomputes the
 // segment's states from checkpoint c with the forward half of the generated step VJP
 // (hh_adjoint.h: jax.vjp of hh_jax._model.exp_euler_step, split by a jax.checkpoint policy),
-// which also stores each step's exponentials and quotients; then it applies the backward half
+// which also stores each step's exponentials and reciprocals; then it applies the backward half
 // step by step, backwards, reading them, and adds the cotangents of whatever the forward
 // recorded of each state (records, bracket ends; dvdt_vjp for the slopes) as the walk passes
 // it. The recomputed states are the model's step in JAX's arithmetic, within rounding of the
