@@ -8,7 +8,9 @@ then the median of `repeats` calls with ``block_until_ready``. Up to N = 10³ th
 interleaved (each round calls every variant once, so that all see the same machine load); above,
 each variant runs its repeats back to back after one warm call (`--large-repeats`, 3): there a
 variant's gigabytes of freshly mapped buffers would otherwise be timed against whichever variant
-ran before it (a fit calls the same gradient again and again, with its allocator warm):
+ran before it (a fit calls the same gradient again and again, with its allocator warm).
+`--isolate` runs each variant above N = 10³ in its own fresh process (``--worker``), as the
+peers always are:
 
 - ``hh_jax grad``: ``jax.grad`` of ``simulate(...).V`` squared and summed, the default path: on
   the CPU the fused kernel forward and its discrete adjoint (`FusedAdjoint`, checkpoints every
@@ -118,6 +120,48 @@ def timed(f, args):
     return time.perf_counter() - t, time.process_time() - c
 
 
+_WORKER_TIMES: dict = {}
+
+
+def _isolated(name: str, n: int, dtype_name: str, args) -> dict:
+    """Run variant `name` at `n`, `dtype_name` in a fresh process of this script (`_worker`):
+    its first call, then `--large-repeats` calls back to back after a warm one."""
+    import json
+    import subprocess
+
+    cmd = [sys.executable, "-m", "benchmarks.grad_speed", "--worker", f"{name}|{n}|{dtype_name}",
+           "--large-repeats", str(args.large_repeats), "--max-gb", str(args.max_gb)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
+    if proc.returncode != 0:
+        return dict(skipped="failed: " + proc.stderr.strip()[-300:])
+    w = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "times" in w:
+        _WORKER_TIMES[(name, n, dtype_name)] = [tuple(t) for t in w.pop("times")]
+    return w
+
+
+def _worker(args) -> int:
+    """One variant in this process (``--worker name|n|dtype``); prints one JSON line."""
+    import json
+
+    name, n, dtype_name = args.worker.split("|")
+    n, dtype = int(n), jnp.dtype(dtype_name)
+    I = jnp.linspace(6.0, 14.0, n).astype(dtype) if n > 1 else jnp.full((1,), 10.0, dtype)
+    g = jnp.asarray([120.0, 36.0, 0.3], dtype)
+    compiled, t_compile, nbytes = compile_first(variants(dtype)[name], (g, I))
+    if nbytes > args.max_gb * 2**30:
+        print(json.dumps(dict(xla_bytes=nbytes, skipped=f"plans {nbytes / 2**30:.1f} GB > --max-gb")))
+        return 0
+    t = time.perf_counter()
+    out = jax.block_until_ready(compiled(g, I))
+    first = t_compile + time.perf_counter() - t
+    timed(compiled, (g, I))
+    times = [timed(compiled, (g, I)) for _ in range(args.large_repeats)]
+    out = [float(x) for x in jnp.ravel(jnp.asarray(out))] if "grad" in name else float(out)
+    print(json.dumps(dict(xla_bytes=nbytes, first_call_s=first, times=times, out=out)))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1,1000")
@@ -126,12 +170,17 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--large-repeats", type=int, default=3,
                     help="repeats above N = 1000, each variant back to back after a warm call")
+    ap.add_argument("--isolate", action="store_true",
+                    help="above N = 1000, run each variant in its own fresh process (as the peers)")
+    ap.add_argument("--worker", default="", help=argparse.SUPPRESS)  # name|n|dtype: one variant, JSON out
     ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--no-peers", action="store_true", help="skip Jaxley")
     ap.add_argument("--max-gb", type=float, default=14.0,
                     help="skip a variant whose XLA memory plan exceeds this (GB)")
     args = ap.parse_args(argv)
+    if args.worker:
+        return _worker(args)
     sizes = [int(float(n)) for n in args.sizes.split(",") if n] + ([10**5] if args.big else [])
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     n_steps = int(round(DURATION / DT))
@@ -142,7 +191,19 @@ def main(argv=None):
             I = jnp.linspace(6.0, 14.0, n).astype(dtype) if n > 1 else jnp.full((1,), 10.0, dtype)
             g = jnp.asarray([120.0, 36.0, 0.3], dtype)
             ref, fs, memory = None, {}, {}
+            isolated = args.isolate and n > 1000
             for name, f in variants(dtype).items():
+                if isolated and (not only or name in only):  # its own fresh process
+                    w = _isolated(name, n, dtype_name, args)
+                    memory[name] = w.get("xla_bytes", 0)
+                    if "skipped" in w:
+                        rows.append(dict(impl=name, n=n, dtype=dtype_name, steps=n_steps, **w))
+                        print(f"{dtype_name} N={n:>6} {name:28s} skipped: {w['skipped']}", flush=True)
+                        continue
+                    fs[name] = (None, w["first_call_s"], w["out"])
+                    print(f"{dtype_name} N={n:>6} {name:28s} first call {w['first_call_s']:6.2f} s (own process)",
+                          flush=True)
+                    continue
                 if not only or name in only:
                     compiled, t_compile, memory[name] = compile_first(f, (g, I))
                     if memory[name] > args.max_gb * 2**30:
@@ -164,6 +225,9 @@ def main(argv=None):
             else:  # each variant's repeats back to back, after a warm call
                 reps = args.large_repeats
                 for name, (f, _, _) in fs.items():
+                    if isolated:
+                        times[name] = _WORKER_TIMES.pop((name, n, dtype_name))
+                        continue
                     timed(f, (g, I))
                     times[name] = [timed(f, (g, I)) for _ in range(reps)]
             for name, (f, first, out) in fs.items():
@@ -208,7 +272,8 @@ def main(argv=None):
                                        hh_jax=hh_jax.__version__)),
         workload=dict(duration_ms=DURATION, dt_ms=DT, steps=n_steps, loss="sum V^2",
                       wrt="(gNa, gK, gL)", current="linspace(6, 14, N) uA/cm^2 (10 at N = 1)"),
-        repeats=args.repeats, rows=rows, wall_s=time.perf_counter() - t_start)
+        repeats=args.repeats, large_repeats=args.large_repeats, isolate=args.isolate, rows=rows,
+        wall_s=time.perf_counter() - t_start)
     cmd = "python -m benchmarks.grad_speed " + " ".join(argv if argv is not None else sys.argv[1:])
     write_results(args.out, "grad_speed", result, markdown(result, cmd))
 
@@ -221,7 +286,10 @@ def markdown(result, command):
              f"{env['backend']}; jax {env['versions']['jax']}, equinox {env['versions']['equinox']}, "
              f"hh_jax {env['versions']['hh_jax']}.", "",
              "L = Σ V² over 100 ms at dt = 0.025 ms (4 000 steps) w.r.t. (gNa, gK, gL). Median of "
-             f"{result['repeats']} interleaved calls (fewer for N ≥ 10⁴), ms; first call = trace + "
+             f"{result['repeats']} interleaved calls up to N = 10³; above, of "
+             f"{result.get('large_repeats', 1)} calls per variant back to back after a warm call"
+             f"{', each variant in its own process' if result.get('isolate') else ''} (Jaxley: 1), "
+             "ms; first call = trace + "
              "compile + first run of the jitted function, s; × fwd = time / hh_jax's forward of the "
              "same loss (the fused kernel; same N, dtype); peer ÷ = the fastest peer's gradient "
              "time (Jaxley, plain scan) / this time; memory: XLA's plan for the call (MB), for "
