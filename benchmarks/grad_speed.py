@@ -120,12 +120,10 @@ def timed(f, args):
     return time.perf_counter() - t, time.process_time() - c
 
 
-_WORKER_TIMES: dict = {}
-
-
 def _isolated(name: str, n: int, dtype_name: str, args) -> dict:
     """Run variant `name` at `n`, `dtype_name` in a fresh process of this script (`_worker`):
-    its first call, then `--large-repeats` calls back to back after a warm one."""
+    its first call, then `--large-repeats` calls back to back after a warm one (``times``:
+    (wall, CPU) pairs)."""
     import json
     import subprocess
 
@@ -134,10 +132,7 @@ def _isolated(name: str, n: int, dtype_name: str, args) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
     if proc.returncode != 0:
         return dict(skipped="failed: " + proc.stderr.strip()[-300:])
-    w = json.loads(proc.stdout.strip().splitlines()[-1])
-    if "times" in w:
-        _WORKER_TIMES[(name, n, dtype_name)] = [tuple(t) for t in w.pop("times")]
-    return w
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _worker(args) -> int:
@@ -190,7 +185,7 @@ def main(argv=None):
         for n in sizes:
             I = jnp.linspace(6.0, 14.0, n).astype(dtype) if n > 1 else jnp.full((1,), 10.0, dtype)
             g = jnp.asarray([120.0, 36.0, 0.3], dtype)
-            ref, fs, memory = None, {}, {}
+            ref, fs, memory, worker_times = None, {}, {}, {}
             isolated = args.isolate and n > 1000
             for name, f in variants(dtype).items():
                 if isolated and (not only or name in only):  # its own fresh process
@@ -201,8 +196,9 @@ def main(argv=None):
                         print(f"{dtype_name} N={n:>6} {name:28s} skipped: {w['skipped']}", flush=True)
                         continue
                     fs[name] = (None, w["first_call_s"], w["out"])
-                    print(f"{dtype_name} N={n:>6} {name:28s} first call {w['first_call_s']:6.2f} s (own process)",
-                          flush=True)
+                    worker_times[name] = [tuple(t) for t in w["times"]]
+                    print(f"{dtype_name} N={n:>6} {name:28s} first call {w['first_call_s']:6.2f} s "
+                          "(own process)", flush=True)
                     continue
                 if not only or name in only:
                     compiled, t_compile, memory[name] = compile_first(f, (g, I))
@@ -226,7 +222,7 @@ def main(argv=None):
                 reps = args.large_repeats
                 for name, (f, _, _) in fs.items():
                     if isolated:
-                        times[name] = _WORKER_TIMES.pop((name, n, dtype_name))
+                        times[name] = worker_times[name]
                         continue
                     timed(f, (g, I))
                     times[name] = [timed(f, (g, I)) for _ in range(reps)]
@@ -246,8 +242,8 @@ def main(argv=None):
             if not args.no_peers and (not only or "jaxley grad" in only):
                 from ._peers import run_peer_grad
 
-                p = run_peer_grad("jaxley", n=n, dtype=dtype_name, repeats=reps if n <= 1000 else 1, preset="hh1952",
-                                  timeout=max(600.0, n * 0.02))
+                p = run_peer_grad("jaxley", n=n, dtype=dtype_name, repeats=reps if n <= 1000 else 1,
+                                  preset="hh1952", timeout=max(600.0, n * 0.02))
                 if "skipped" in p:
                     rows.append(dict(impl="jaxley grad", n=n, dtype=dtype_name, steps=n_steps,
                                      skipped=p["skipped"]))

@@ -2,9 +2,9 @@
 
 The stepper (`ExpEuler`, `RK4`, …) describes the mathematics of one step; a backend is *how* the
 steps are run: the `lax.scan` loop (`ScanLoop`), the fused CPU kernel (`FusedCPU`: reverse mode
-by its discrete adjoint, `FusedAdjoint`, forward mode by a `ScanLoop`'s tangents), or Diffrax (`DiffraxAdapter`, holding the solver, the
-step-size controller, the adjoint, the step budget and the population mode, as Optimistix wraps
-other libraries' solvers in adapters). `simulate` chooses one automatically (`choose`) or runs
+by its discrete adjoint, `FusedAdjoint`, forward mode by a `ScanLoop`'s tangents), or Diffrax
+(`DiffraxAdapter`, holding the solver, the step-size controller, the adjoint, the step budget
+and the population mode, as Optimistix wraps other libraries' solvers in adapters). `simulate` chooses one automatically (`choose`) or runs
 the one passed as ``backend=``.
 
 The contract (`AbstractBackend`): `unavailable_reason` says in Python, before anything is traced,

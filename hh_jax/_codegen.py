@@ -56,8 +56,8 @@ def _dvdt(V, m, h, n, gNa, gK, gL, ENa, EK, EL, C, I):
 
 
 def step_vjp(staggered: bool):
-    """``(primals…, cotangents of V, m, h, n) → cotangents of STEP_INPUTS``: the JAX function the
-    C++ is generated from (also the reference its tests compare against)."""
+    """``(primals…, cotangents of V, m, h, n) → cotangents of STEP_INPUTS``: `jax.vjp` of one step
+    in one piece, the reference the generated halves (`step_split`) are tested against."""
     step = _step(staggered)
 
     def vjp(*args):
@@ -316,8 +316,8 @@ def cpp_function(name: str, fun, in_names: tuple[str, ...], out_names: tuple[str
     if residuals_out:
         calls += ["r", "rs"]
         extra = ", T* r, int64_t rs"
-    text += (f"template <typename T>\nHH_INLINE void {name}_arrays(const T* in, T* out, int64_t stride{extra}) {{\n"
-             f"  {name}<T>({', '.join(calls)});\n}}\n")
+    text += (f"template <typename T>\nHH_INLINE void {name}_arrays(const T* in, T* out, "
+             f"int64_t stride{extra}) {{\n  {name}<T>({', '.join(calls)});\n}}\n")
     return text + "\n".join(consts) + "\n"
 
 

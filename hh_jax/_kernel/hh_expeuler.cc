@@ -183,7 +183,7 @@ HH_INLINE T vexpm1(T x) {
 
 }  // namespace
 
-#include "hh_adjoint.h"  // generated at build time (hh_jax/_codegen.py): step_vjp_*, dvdt_vjp
+#include "hh_adjoint.h"  // generated at build time (hh_jax/_codegen.py): step_fwd_*, step_bwd_*, dvdt_vjp
 
 namespace {
 
